@@ -1,0 +1,127 @@
+// pqw end to end through its process boundary: help, version, datasets, layers, extract
+// (fresh on the second run), probe, demo on a small subset, and error exits.
+#include <QtTest/QtTest>
+
+#include <filesystem>
+
+#include "fixtures.h"
+#include "pqw/util.h"
+
+namespace fs = std::filesystem;
+
+struct Run {
+    int code = -1;
+    QString out, err;
+};
+
+class TestCli : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    QString pqw_;
+
+    Run run(const QStringList& args, int timeoutMs = 300000) {
+        QProcess p;
+        p.start(pqw_, args);
+        if (!p.waitForFinished(timeoutMs)) {
+            p.kill();
+            p.waitForFinished();
+        }
+        Run r;
+        r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+        r.out = QString::fromUtf8(p.readAllStandardOutput());
+        r.err = QString::fromUtf8(p.readAllStandardError());
+        return r;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        pqw_ = qEnvironmentVariable("PQW_BIN_DIR") + QStringLiteral("/pqw");
+        QVERIFY2(QFileInfo::exists(pqw_), qPrintable(pqw_));
+        fixtures::writeImageFolder(tmp_.path() + "/data", 3, 6);
+    }
+
+    void versionAndHelp() {
+        auto r = run({"--version"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains(QString::fromLatin1(pqw::version())));
+        for (const char* cmd : {"datasets", "layers", "extract", "probe", "demo"}) {
+            r = run({QString::fromLatin1(cmd), "--help"});
+            QCOMPARE(r.code, 0);
+            QVERIFY2(r.out.contains("Usage") || r.out.contains("usage"), qPrintable(r.out));
+        }
+    }
+
+    void datasets() {
+        auto r = run({"datasets"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains("fashion-mnist"));
+        QVERIFY(r.out.contains("mnist"));
+        r = run({"datasets", tmp_.path() + "/data", "--val", "0.5"});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains("class_2"), qPrintable(r.out));
+        QVERIFY2(r.out.contains("train 9, val 9, test 0"), qPrintable(r.out));
+    }
+
+    void layersOfDefaultBackbone() {
+        if (pqw::assetsDir().empty()) QSKIP("default backbone not fetched");
+        auto r = run({"layers", "--size", "224"});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains(QRegularExpression("block_10_project_BN\\s+\\S+\\s+96x14x14")), qPrintable(r.out));
+    }
+
+    void extractTwiceIsFresh() {
+        if (pqw::assetsDir().empty()) QSKIP("default backbone not fetched");
+        const QString out = tmp_.path() + "/feat";
+        auto r = run({"extract", "--dataset", tmp_.path() + "/data", "--size", "32", "--out", out, "--val", "0.34"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("extracted 18"), qPrintable(r.out));
+        QVERIFY(QFileInfo::exists(out + "/meta.json"));
+        // Progress goes to stderr as plain lines when not on a terminal.
+        QVERIFY2(r.err.contains("extract: 100%"), qPrintable(r.err));
+        r = run({"extract", "--dataset", tmp_.path() + "/data", "--size", "32", "--out", out, "--val", "0.34"});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.err.contains("fresh"), qPrintable(r.err));
+        QVERIFY2(r.out.contains("extracted 0, reused 18"), qPrintable(r.out));
+        r = run({"probe", out, "--epochs", "5", "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = QJsonDocument::fromJson(r.out.toUtf8()).object();
+        QCOMPARE(j.value("val_history").toArray().size(), 5);
+        QVERIFY(j.value("val_accuracy").toDouble() >= 0.0);
+    }
+
+    void errorsExitNonZeroWithOneLine() {
+        auto r = run({"datasets", tmp_.path() + "/does-not-exist"});
+        QVERIFY(r.code != 0);
+        QCOMPARE(r.err.trimmed().count('\n'), 0);
+        QVERIFY2(r.err.startsWith("pqw: ") && r.err.contains("does-not-exist"), qPrintable(r.err));
+        r = run({"extract", "--dataset", tmp_.path() + "/data", "--out", tmp_.path() + "/x", "--backbone",
+                 tmp_.path() + "/no-model"});
+        QVERIFY(r.code != 0);
+        QVERIFY2(r.err.contains("no-model"), qPrintable(r.err));
+        r = run({"probe", tmp_.path() + "/nowhere"});
+        QVERIFY(r.code != 0);
+        QVERIFY2(r.err.contains("nowhere"), qPrintable(r.err));
+        r = run({"extract", "--size", "5", "--out", tmp_.path() + "/x"});
+        QVERIFY(r.code != 0);
+        r = run({"no-such-command"});
+        QVERIFY(r.code != 0);
+    }
+
+    void demoOnSubset() {
+        if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") || pqw::assetsDir().empty())
+            QSKIP("Fashion-MNIST or the default backbone missing");
+        const QString out = tmp_.path() + "/demo";
+        auto r = run({"demo", "--out", out, "--size", "32", "--limit-train", "500", "--limit-test", "200"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("results: "), qPrintable(r.out));
+        QFile f(out + "/report.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const auto j = QJsonDocument::fromJson(f.readAll()).object();
+        QCOMPARE(j.value("dataset").toObject().value("samples").toInt(), 700);
+        const double acc = j.value("stage0_probe").toObject().value("test_accuracy").toDouble();
+        QVERIFY2(acc > 0.3 && acc <= 1.0, qPrintable(QString::number(acc)));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "test_cli.moc"

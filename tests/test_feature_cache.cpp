@@ -1,0 +1,177 @@
+// Feature cache: extraction equals the trunk's own output (within fp16), fresh/stale/partial
+// detection, resume after cancel equals an uninterrupted run, bad files give clear errors.
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "fixtures.h"
+#include "pqw/backbone.h"
+#include "pqw/dataset.h"
+#include "pqw/error.h"
+#include "pqw/feature_cache.h"
+#include "pqw/preprocess.h"
+#include "pqw/util.h"
+
+namespace fs = std::filesystem;
+
+class TestFeatureCache : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    pqw::Dataset ds_;
+    pqw::Backbone bb_;
+    static constexpr int kSize = 32;
+
+    std::string dir(const char* name) const { return (tmp_.path() + "/" + name).toStdString(); }
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (pqw::assetsDir().empty() || !fs::exists(pqw::assetsDir() + "/mobilenet_v2/model.json"))
+            QSKIP("default backbone not fetched (run datasets/fetch.sh)");
+        pqw::initTorchThreads(2);
+        fixtures::writeImageFolder(tmp_.path() + "/data", 3, 5);
+        fixtures::writeTruncatedPng(tmp_.path() + "/data/class_1/zz_broken.png");
+        pqw::DatasetSpec spec;
+        spec.path = (tmp_.path() + "/data").toStdString();
+        spec.valFraction = 0.2;
+        ds_ = pqw::Dataset::open(spec);
+        QCOMPARE(ds_.size(), size_t(16));
+        bb_ = pqw::Backbone::open(pqw::BackboneSpec{});
+    }
+
+    void extractMatchesTrunk() {
+        pqw::JobContext ctx;
+        int events = 0;
+        ctx.setEventHandler([&](const pqw::Event& e) {
+            if (e.kind == "extract.batch") ++events;
+        });
+        pqw::ExtractOptions opt;
+        opt.inputSize = kSize;
+        opt.batchSize = 4;
+        const auto rep = pqw::extractFeatures(ds_, bb_, dir("a"), ctx, opt);
+        QCOMPARE(rep.extracted, size_t(16));
+        QCOMPARE(rep.failed, size_t(1));
+        QVERIFY(!rep.failedExamples.empty());
+        QVERIFY(QString::fromStdString(rep.failedExamples[0]).contains("zz_broken.png"));
+        QCOMPARE(events, 4);
+
+        const auto cache = pqw::FeatureCache::open(dir("a"));
+        QCOMPARE(cache.size(), ds_.size());
+        QVERIFY(cache.shape() == bb_.featureShape(kSize));
+        QCOMPARE(cache.classNames(), ds_.classNames());
+        QCOMPARE(cache.cutLayer(), bb_.cutLayer());
+        const auto s = cache.shape();
+        const size_t per = static_cast<size_t>(s[0] * s[1] * s[2]);
+        const auto pp = bb_.preprocess(kSize);
+        std::vector<float> px(3 * kSize * kSize), want(per), got(per);
+        size_t invalid = 0;
+        for (size_t i = 0; i < cache.size(); ++i) {
+            QCOMPARE(cache.label(i), ds_.sample(i).label);
+            QCOMPARE(int(cache.split(i)), int(ds_.sample(i).split));
+            if (!cache.valid(i)) {
+                ++invalid;
+                QVERIFY(QString::fromStdString(ds_.sample(i).source).contains("zz_broken"));
+                continue;
+            }
+            pqw::preprocessImage(ds_.loadImage(i), pp, px.data());
+            bb_.forward(px.data(), 1, kSize, want.data());
+            cache.read(i, got.data());
+            for (size_t k = 0; k < per; ++k)
+                QVERIFY2(std::fabs(got[k] - want[k]) <= 2e-3f * std::fmax(1.0f, std::fabs(want[k])),
+                         qPrintable(QStringLiteral("sample %1 value %2: %3 vs %4").arg(i).arg(k).arg(got[k]).arg(want[k])));
+        }
+        QCOMPARE(invalid, size_t(1));
+        const auto valid = cache.indices(pqw::Split::Train).size() + cache.indices(pqw::Split::Val).size();
+        QCOMPARE(valid, size_t(15));
+    }
+
+    void freshAndStale() {
+        auto st = pqw::inspectCache(dir("a"), ds_, bb_, kSize);
+        QCOMPARE(int(st.state), int(pqw::CacheState::Fresh));
+        st = pqw::inspectCache(dir("a"), ds_, bb_, kSize + 16);
+        QCOMPARE(int(st.state), int(pqw::CacheState::Stale));
+        QVERIFY2(QString::fromStdString(st.reason).contains("input size"), st.reason.c_str());
+        pqw::BackboneSpec rnd;
+        rnd.randomWeights = true;
+        const auto other = pqw::Backbone::open(rnd);
+        st = pqw::inspectCache(dir("a"), ds_, other, kSize);
+        QCOMPARE(int(st.state), int(pqw::CacheState::Stale));
+        QVERIFY2(QString::fromStdString(st.reason).contains("backbone"), st.reason.c_str());
+        QCOMPARE(int(pqw::inspectCache(dir("none"), ds_, bb_, kSize).state), int(pqw::CacheState::Missing));
+        // A fresh cache is reused, not recomputed.
+        pqw::JobContext ctx;
+        pqw::ExtractOptions opt;
+        opt.inputSize = kSize;
+        const auto rep = pqw::extractFeatures(ds_, bb_, dir("a"), ctx, opt);
+        QCOMPARE(rep.extracted, size_t(0));
+        QCOMPARE(rep.reused, size_t(16));
+    }
+
+    void cancelThenResumeEqualsUninterrupted() {
+        pqw::ExtractOptions opt;
+        opt.inputSize = kSize;
+        opt.batchSize = 3;
+        pqw::JobContext ctx;
+        ctx.setEventHandler([&](const pqw::Event& e) {
+            if (e.value("done") >= 6) ctx.cancel();
+        });
+        QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::extractFeatures(ds_, bb_, dir("b"), ctx, opt));
+        auto st = pqw::inspectCache(dir("b"), ds_, bb_, kSize);
+        QCOMPARE(int(st.state), int(pqw::CacheState::Partial));
+        QCOMPARE(st.done, size_t(6));
+        try {
+            pqw::FeatureCache::open(dir("b"));
+            QFAIL("an incomplete cache must not open");
+        } catch (const pqw::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("incomplete"), e.what());
+        }
+        pqw::JobContext ctx2;
+        const auto rep = pqw::extractFeatures(ds_, bb_, dir("b"), ctx2, opt);
+        QCOMPARE(rep.reused, size_t(6));
+        QCOMPARE(rep.extracted, size_t(10));
+        QCOMPARE(int(pqw::inspectCache(dir("b"), ds_, bb_, kSize).state), int(pqw::CacheState::Fresh));
+        // Same bytes as the uninterrupted cache built with another batch size.
+        QCOMPARE(pqw::readFile(dir("b") + "/features.f16"), pqw::readFile(dir("a") + "/features.f16"));
+    }
+
+    void badFilesGiveClearErrors() {
+        fs::create_directories(dir("c"));
+        fs::copy(dir("a"), dir("c"), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+        // Truncated payload.
+        fs::resize_file(dir("c") + "/features.f16", 100);
+        try {
+            pqw::FeatureCache::open(dir("c"));
+            QFAIL("a truncated payload must be refused");
+        } catch (const pqw::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("features.f16"), e.what());
+        }
+        QCOMPARE(int(pqw::inspectCache(dir("c"), ds_, bb_, kSize).state), int(pqw::CacheState::Stale));
+        // Malformed meta.json.
+        std::ofstream(dir("c") + "/meta.json") << "{ not json";
+        try {
+            pqw::FeatureCache::open(dir("c"));
+            QFAIL("malformed meta.json must be refused");
+        } catch (const pqw::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("meta.json"), e.what());
+        }
+        // A newer cache version is refused with the version in the message.
+        std::ofstream(dir("c") + "/meta.json") << R"({"format":"pqw-feature-cache","version":99})";
+        try {
+            pqw::FeatureCache::open(dir("c"));
+            QFAIL("a newer cache must be refused");
+        } catch (const pqw::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains("newer"), e.what());
+        }
+        // Re-extraction over a broken cache rebuilds it.
+        pqw::JobContext ctx;
+        pqw::ExtractOptions opt;
+        opt.inputSize = kSize;
+        const auto rep = pqw::extractFeatures(ds_, bb_, dir("c"), ctx, opt);
+        QCOMPARE(rep.extracted, size_t(16));
+        QCOMPARE(pqw::readFile(dir("c") + "/features.f16"), pqw::readFile(dir("a") + "/features.f16"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFeatureCache)
+#include "test_feature_cache.moc"
