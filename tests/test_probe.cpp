@@ -7,6 +7,7 @@
 
 #include "pqw/backbone.h"
 #include "pqw/dataset.h"
+#include "pqw/error.h"
 #include "pqw/feature_cache.h"
 #include "pqw/probe.h"
 #include "pqw/util.h"
