@@ -1,0 +1,400 @@
+// ProtoModel: state, forward functions, checkpoint save/load.
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "model_impl.h"
+#include "pqw/error.h"
+#include "pqw/util.h"
+
+using json = nlohmann::json;
+namespace F = torch::nn::functional;
+
+namespace pqw {
+
+torch::Tensor ProtoModel::Impl::enabledMask() const {
+    auto m = torch::ones({K()});
+    auto a = m.accessor<float, 1>();
+    for (int64_t p = 0; p < K() && p < static_cast<int64_t>(enabled.size()); ++p) a[p] = enabled[p] ? 1.f : 0.f;
+    return m;
+}
+
+void ProtoModel::Impl::deepCopyFrom(const Impl& o) {
+    *this = o;
+    auto cl = [](const torch::Tensor& t) { return t.defined() ? t.detach().clone() : t; };
+    lnWeight = cl(o.lnWeight);
+    lnBias = cl(o.lnBias);
+    fcWeight = cl(o.fcWeight);
+    fcBias = cl(o.fcBias);
+    codes = cl(o.codes);
+    W = cl(o.W);
+}
+
+namespace pq {
+
+torch::Tensor stage0Logits(const ProtoModel::Impl& m, const torch::Tensor& pooled) {
+    auto x = F::layer_norm(pooled, F::LayerNormFuncOptions({m.D()}).weight(m.lnWeight).bias(m.lnBias).eps(1e-5));
+    return F::linear(x, m.fcWeight, m.fcBias);
+}
+
+torch::Tensor assign(const torch::Tensor& f, const torch::Tensor& codes) {
+    auto fn = F::normalize(f, F::NormalizeFuncOptions().dim(-1).eps(1e-8));
+    auto cn = F::normalize(codes, F::NormalizeFuncOptions().dim(-1).eps(1e-8));
+    return torch::matmul(fn, cn.t()).argmax(-1);
+}
+
+torch::Tensor quantisedLogits(const ProtoModel::Impl& m, const torch::Tensor& f) {
+    auto idx = assign(f, m.codes);
+    auto q = m.codes.index_select(0, idx.reshape({-1})).view(f.sizes());
+    return stage0Logits(m, q.mean(1));
+}
+
+HeadOut headForward(const torch::Tensor& f, const torch::Tensor& codes, const torch::Tensor& W, double tau,
+                    const torch::Tensor& enabledMask, float threshold) {
+    auto fn = F::normalize(f, F::NormalizeFuncOptions().dim(-1).eps(1e-8));
+    auto cn = F::normalize(codes, F::NormalizeFuncOptions().dim(-1).eps(1e-8));
+    auto S = torch::matmul(fn, cn.t());        // [B, HW, K]
+    auto A = torch::softmax(S / tau, -1);      // over prototypes, per cell
+    auto pi = std::get<0>(A.max(1));           // [B, K]
+    if (enabledMask.defined()) pi = pi * enabledMask;
+    if (threshold > 0) pi = pi * (pi >= threshold).to(pi.dtype());
+    auto logits = torch::matmul(pi, torch::relu(W).t());
+    return {logits, A, pi};
+}
+
+HeadOut headForward(const ProtoModel::Impl& m, const torch::Tensor& f) {
+    return headForward(f, m.codes, m.W, m.tau, m.enabledMask(), m.presenceThreshold);
+}
+
+torch::Tensor toIndexTensor(const std::vector<size_t>& ids) {
+    auto t = torch::empty({static_cast<int64_t>(ids.size())}, torch::kLong);
+    auto a = t.accessor<int64_t, 1>();
+    for (size_t i = 0; i < ids.size(); ++i) a[static_cast<int64_t>(i)] = static_cast<int64_t>(ids[i]);
+    return t;
+}
+
+Batcher::Batcher(const FeatureCache& cache) : cache_(cache) {
+    const auto s = cache.shape();
+    if (cache.size() > 0)
+        all_ = torch::from_blob(const_cast<uint16_t*>(cache.raw(0)),
+                                {static_cast<int64_t>(cache.size()), s[0], s[1] * s[2]}, torch::kHalf);
+}
+
+torch::Tensor Batcher::features(const torch::Tensor& ids) const {
+    return all_.index_select(0, ids).to(torch::kFloat).transpose(1, 2).contiguous();
+}
+
+torch::Tensor Batcher::features(const std::vector<size_t>& ids) const { return features(toIndexTensor(ids)); }
+
+torch::Tensor Batcher::labels(const std::vector<size_t>& ids) const {
+    auto t = torch::empty({static_cast<int64_t>(ids.size())}, torch::kLong);
+    auto a = t.accessor<int64_t, 1>();
+    for (size_t i = 0; i < ids.size(); ++i) a[static_cast<int64_t>(i)] = cache_.label(ids[i]);
+    return t;
+}
+
+}  // namespace pq
+
+// ---------------------------------------------------------------------------------------
+ProtoModel::ProtoModel() : d_(std::make_shared<Impl>()) {}
+ProtoModel::~ProtoModel() = default;
+ProtoModel::ProtoModel(ProtoModel&&) noexcept = default;
+ProtoModel& ProtoModel::operator=(ProtoModel&&) noexcept = default;
+ProtoModel::ProtoModel(const ProtoModel& o) : d_(std::make_shared<Impl>()) { d_->deepCopyFrom(*o.d_); }
+ProtoModel& ProtoModel::operator=(const ProtoModel& o) {
+    if (this != &o) {
+        auto n = std::make_shared<Impl>();
+        n->deepCopyFrom(*o.d_);
+        d_ = std::move(n);
+    }
+    return *this;
+}
+
+ProtoModel ProtoModel::forCache(const FeatureCache& cache) {
+    ProtoModel m;
+    auto& d = *m.d_;
+    d.backboneId = cache.backboneId();
+    d.cutLayer = cache.cutLayer();
+    d.cacheFingerprint = cache.fingerprint();
+    d.inputSize = cache.inputSize();
+    d.stride = cache.stride();
+    d.receptiveField = cache.receptiveField();
+    d.shape = cache.shape();
+    d.classes = cache.classNames();
+    return m;
+}
+
+void ProtoModel::checkCompatible(const FeatureCache& cache) const {
+    std::vector<std::string> diffs;
+    const auto& d = *d_;
+    if (d.backboneId != cache.backboneId())
+        diffs.push_back("backbone (model: " + d.backboneId + ", features: " + cache.backboneId() + ")");
+    if (d.cutLayer != cache.cutLayer())
+        diffs.push_back("cut layer (model: " + d.cutLayer + ", features: " + cache.cutLayer() + ")");
+    if (d.inputSize != cache.inputSize())
+        diffs.push_back("input size (model: " + std::to_string(d.inputSize) + ", features: " +
+                        std::to_string(cache.inputSize()) + ")");
+    if (d.shape != cache.shape()) diffs.push_back("feature shape");
+    if (d.classes != cache.classNames()) {
+        std::string r = "classes (model: " + std::to_string(d.classes.size()) + ", features: " +
+                        std::to_string(cache.classNames().size());
+        for (size_t i = 0; i < std::min(d.classes.size(), cache.classNames().size()); ++i)
+            if (d.classes[i] != cache.classNames()[i]) {
+                r += "; first difference at " + std::to_string(i) + ": '" + d.classes[i] + "' vs '" +
+                     cache.classNames()[i] + "'";
+                break;
+            }
+        diffs.push_back(r + ")");
+    }
+    if (diffs.empty()) return;
+    std::string msg = "this head does not fit these features: different ";
+    for (size_t i = 0; i < diffs.size(); ++i) msg += (i ? "; " : "") + diffs[i];
+    throw Error(msg);
+}
+
+bool ProtoModel::hasStage0() const { return d_->stage0; }
+bool ProtoModel::hasCodebook() const { return d_->codes.defined() && d_->K() > 0; }
+bool ProtoModel::hasHead() const { return d_->W.defined(); }
+const std::string& ProtoModel::kind() const { return d_->kind; }
+int ProtoModel::numPrototypes() const { return static_cast<int>(d_->K()); }
+int ProtoModel::numClasses() const { return static_cast<int>(d_->N()); }
+int ProtoModel::featureDim() const { return static_cast<int>(d_->D()); }
+const std::vector<std::string>& ProtoModel::classNames() const { return d_->classes; }
+const std::vector<EpochRecord>& ProtoModel::history() const { return d_->history; }
+double ProtoModel::tau() const { return d_->tau; }
+
+std::vector<std::vector<float>> ProtoModel::classWeights() const {
+    std::vector<std::vector<float>> out;
+    if (!hasHead()) return out;
+    auto w = torch::relu(d_->W).contiguous();
+    for (int64_t c = 0; c < w.size(0); ++c) {
+        auto row = w[c];
+        out.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+    }
+    return out;
+}
+
+std::vector<std::vector<float>> ProtoModel::prototypes() const {
+    std::vector<std::vector<float>> out;
+    if (!hasCodebook()) return out;
+    auto c = d_->codes.detach().contiguous();
+    for (int64_t k = 0; k < c.size(0); ++k) out.emplace_back(c[k].data_ptr<float>(), c[k].data_ptr<float>() + c.size(1));
+    return out;
+}
+
+void ProtoModel::setPrototypeEnabled(int p, bool on) {
+    if (p < 0 || p >= numPrototypes()) throw Error("prototype " + std::to_string(p) + " does not exist");
+    d_->enabled.resize(static_cast<size_t>(numPrototypes()), 1);
+    d_->enabled[static_cast<size_t>(p)] = on ? 1 : 0;
+}
+bool ProtoModel::prototypeEnabled(int p) const {
+    return p >= 0 && static_cast<size_t>(p) < d_->enabled.size() ? d_->enabled[static_cast<size_t>(p)] != 0 : true;
+}
+void ProtoModel::setPresenceThreshold(float t) {
+    if (!(t >= 0.f && t < 1.f)) throw Error("presence threshold must be in [0, 1)");
+    d_->presenceThreshold = t;
+}
+float ProtoModel::presenceThreshold() const { return d_->presenceThreshold; }
+
+std::vector<float> ProtoModel::logits(const float* featureMap, HeadKind head) const {
+    torch::NoGradGuard ng;
+    const auto& d = *d_;
+    auto f = torch::from_blob(const_cast<float*>(featureMap), {1, d.D(), d.HW()}).transpose(1, 2).contiguous();
+    torch::Tensor z;
+    switch (head) {
+        case HeadKind::Stage0:
+            if (!d.stage0) throw Error("the model has no stage-0 head");
+            z = pq::stage0Logits(d, f.mean(1));
+            break;
+        case HeadKind::Quantised:
+            if (!d.stage0 || !hasCodebook()) throw Error("the model has no codebook");
+            z = pq::quantisedLogits(d, f);
+            break;
+        case HeadKind::Interpretable:
+            if (!hasHead()) throw Error("the model has no interpretable head");
+            z = pq::headForward(d, f).logits;
+            break;
+    }
+    z = z.contiguous();
+    return std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + z.numel());
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoint: "PQWHEAD1" | uint64 LE json length | JSON | float32 LE tensor payloads.
+namespace {
+
+constexpr char kMagic[8] = {'P', 'Q', 'W', 'H', 'E', 'A', 'D', '1'};
+constexpr int kVersion = 1;
+
+json recordToJson(const EpochRecord& r) {
+    return {{"stage", r.stage}, {"epoch", r.epoch}, {"loss", r.loss}, {"ce", r.ceLoss}, {"mse", r.mseLoss},
+            {"train_accuracy", r.trainAccuracy}, {"val_accuracy", r.valAccuracy}, {"lr", r.lr},
+            {"dead_codes", r.deadCodes}, {"perplexity", r.perplexity}};
+}
+EpochRecord recordFromJson(const json& j) {
+    EpochRecord r;
+    r.stage = j.value("stage", "");
+    r.epoch = j.value("epoch", 0);
+    r.loss = j.value("loss", 0.0);
+    r.ceLoss = j.value("ce", 0.0);
+    r.mseLoss = j.value("mse", 0.0);
+    r.trainAccuracy = j.value("train_accuracy", 0.0);
+    r.valAccuracy = j.value("val_accuracy", 0.0);
+    r.lr = j.value("lr", 0.0);
+    r.deadCodes = j.value("dead_codes", -1);
+    r.perplexity = j.value("perplexity", -1.0);
+    return r;
+}
+
+}  // namespace
+
+json historyToJson(const std::vector<EpochRecord>& h) {
+    json a = json::array();
+    for (const auto& r : h) a.push_back(recordToJson(r));
+    return a;
+}
+
+void ProtoModel::save(const std::string& path) const {
+    const auto& d = *d_;
+    json meta;
+    meta["format"] = "pqw-head";
+    meta["version"] = kVersion;
+    meta["kind"] = d.kind;
+    meta["backbone"] = {{"id", d.backboneId}, {"cut", d.cutLayer}, {"stride", d.stride},
+                        {"receptive_field", d.receptiveField}};
+    meta["input_size"] = d.inputSize;
+    meta["feature_shape"] = {d.shape[0], d.shape[1], d.shape[2]};
+    meta["classes"] = d.classes;
+    meta["cache_fingerprint"] = d.cacheFingerprint;
+    meta["hyper_parameters"] = d.hyper;
+    meta["history"] = historyToJson(d.history);
+    meta["tau"] = d.tau;
+    meta["presence_threshold"] = d.presenceThreshold;
+    meta["stage0"] = d.stage0;
+    std::vector<int> disabled;
+    for (size_t p = 0; p < d.enabled.size(); ++p)
+        if (!d.enabled[p]) disabled.push_back(static_cast<int>(p));
+    meta["disabled_prototypes"] = disabled;
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    if (d.stage0) {
+        tensors.emplace_back("ln.weight", d.lnWeight);
+        tensors.emplace_back("ln.bias", d.lnBias);
+        tensors.emplace_back("fc.weight", d.fcWeight);
+        tensors.emplace_back("fc.bias", d.fcBias);
+    }
+    if (d.codes.defined()) tensors.emplace_back("codes", d.codes);
+    if (d.W.defined()) tensors.emplace_back("W", d.W);
+    std::string payload;
+    json tj = json::array();
+    for (auto& [name, t] : tensors) {
+        auto c = t.detach().to(torch::kFloat).contiguous();
+        const size_t bytes = static_cast<size_t>(c.numel()) * sizeof(float);
+        tj.push_back({{"name", name}, {"shape", c.sizes().vec()}, {"offset", payload.size()}, {"bytes", bytes}});
+        payload.append(reinterpret_cast<const char*>(c.data_ptr<float>()), bytes);
+    }
+    meta["tensors"] = tj;
+    const std::string js = meta.dump();
+    std::string file(kMagic, 8);
+    uint64_t len = js.size();
+    for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+    file += js;
+    file += payload;
+    writeFileAtomic(path, file);
+}
+
+ProtoModel ProtoModel::load(const std::string& path) {
+    const std::string file = readFile(path);
+    if (file.size() < 16 || std::memcmp(file.data(), kMagic, 8) != 0)
+        throw Error(path + ": not a ProtoQuant Workbench head checkpoint (bad magic)");
+    uint64_t len = 0;
+    for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(static_cast<unsigned char>(file[8 + i])) << (8 * i);
+    if (len > file.size() - 16) throw Error(path + ": metadata length " + std::to_string(len) + " exceeds the file");
+    json meta;
+    try {
+        meta = json::parse(file.substr(16, len));
+    } catch (const json::exception& e) {
+        throw Error(path + ": metadata is not valid JSON (" + e.what() + ")");
+    }
+    const std::string payload = file.substr(16 + len);
+    ProtoModel m;
+    auto& d = *m.d_;
+    try {
+        if (meta.value("format", "") != "pqw-head") throw Error("format is not pqw-head");
+        const int v = meta.value("version", 0);
+        if (v > kVersion)
+            throw Error("written by a newer version (checkpoint version " + std::to_string(v) + ", this build reads " +
+                        std::to_string(kVersion) + ")");
+        d.kind = meta.at("kind").get<std::string>();
+        if (d.kind != "protoquant" && d.kind != "baseline") throw Error("unknown kind '" + d.kind + "'");
+        d.backboneId = meta.at("backbone").at("id").get<std::string>();
+        d.cutLayer = meta.at("backbone").at("cut").get<std::string>();
+        d.stride = meta.at("backbone").value("stride", 0);
+        d.receptiveField = meta.at("backbone").value("receptive_field", 0);
+        d.inputSize = meta.at("input_size").get<int>();
+        const auto fs = meta.at("feature_shape").get<std::vector<int64_t>>();
+        if (fs.size() != 3 || fs[0] <= 0 || fs[1] <= 0 || fs[2] <= 0) throw Error("feature_shape must be 3 positive sizes");
+        d.shape = {fs[0], fs[1], fs[2]};
+        d.classes = meta.at("classes").get<std::vector<std::string>>();
+        if (d.classes.empty()) throw Error("no classes");
+        d.cacheFingerprint = meta.value("cache_fingerprint", "");
+        d.hyper = meta.value("hyper_parameters", json::object());
+        for (const auto& r : meta.value("history", json::array())) d.history.push_back(recordFromJson(r));
+        d.tau = meta.at("tau").get<double>();
+        if (!(d.tau > 0)) throw Error("tau must be positive");
+        d.presenceThreshold = meta.value("presence_threshold", 0.0f);
+        d.stage0 = meta.at("stage0").get<bool>();
+        std::map<std::string, torch::Tensor> t;
+        for (const auto& e : meta.at("tensors")) {
+            const auto name = e.at("name").get<std::string>();
+            const auto shape = e.at("shape").get<std::vector<int64_t>>();
+            const auto off = e.at("offset").get<uint64_t>();
+            const auto bytes = e.at("bytes").get<uint64_t>();
+            int64_t numel = 1;
+            for (auto s : shape) {
+                if (s < 0 || s > (int64_t(1) << 31)) throw Error("tensor '" + name + "' has a bad shape");
+                numel *= s;
+            }
+            if (bytes != static_cast<uint64_t>(numel) * sizeof(float)) throw Error("tensor '" + name + "' size mismatch");
+            if (off > payload.size() || bytes > payload.size() - off)
+                throw Error("tensor '" + name + "' lies beyond the end of the file (truncated?)");
+            auto ten = torch::empty(shape, torch::kFloat);
+            std::memcpy(ten.data_ptr<float>(), payload.data() + off, bytes);
+            if (!torch::isfinite(ten).all().item<bool>()) throw Error("tensor '" + name + "' holds NaN or Inf");
+            t[name] = ten;
+        }
+        const int64_t D = d.shape[0], N = static_cast<int64_t>(d.classes.size());
+        auto need = [&](const char* name, std::vector<int64_t> shape) {
+            auto it = t.find(name);
+            if (it == t.end()) throw Error(std::string("tensor '") + name + "' missing");
+            if (it->second.sizes().vec() != shape) throw Error(std::string("tensor '") + name + "' has the wrong shape");
+            return it->second;
+        };
+        if (d.stage0) {
+            d.lnWeight = need("ln.weight", {D});
+            d.lnBias = need("ln.bias", {D});
+            d.fcWeight = need("fc.weight", {N, D});
+            d.fcBias = need("fc.bias", {N});
+        }
+        if (t.count("codes")) {
+            d.codes = t["codes"];
+            if (d.codes.dim() != 2 || d.codes.size(1) != D) throw Error("tensor 'codes' has the wrong shape");
+        }
+        if (t.count("W")) {
+            if (!d.codes.defined()) throw Error("a head without prototypes");
+            d.W = need("W", {N, d.codes.size(0)});
+        }
+        d.enabled.assign(static_cast<size_t>(d.K()), 1);
+        for (const auto& p : meta.value("disabled_prototypes", json::array())) {
+            const int k = p.get<int>();
+            if (k < 0 || k >= d.K()) throw Error("disabled prototype index out of range");
+            d.enabled[static_cast<size_t>(k)] = 0;
+        }
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    } catch (const json::exception& e) {
+        throw Error(path + ": malformed metadata (" + e.what() + ")");
+    }
+    return m;
+}
+
+}  // namespace pqw
