@@ -139,14 +139,11 @@ std::vector<EpochRecord> fitHead(ProtoModel::Impl& d, const FeatureCache& cache,
     pq::Batcher b(cache);
     const auto train = cache.indices(Split::Train), val = cache.indices(Split::Val);
     torch::manual_seed(opt.seed);
-    d.tau = opt.tau;
-    d.W = (torch::randn({d.N(), d.K()}) * 0.1 + 1.0).set_requires_grad(true);
-    d.enabled.assign(static_cast<size_t>(d.K()), 1);
-    std::vector<torch::Tensor> params{d.W};
-    if (trainPrototypes) {
-        d.codes = d.codes.detach().clone().set_requires_grad(true);
-        params.push_back(d.codes);
-    }
+    // Work on local tensors and commit at the end: a cancelled stage leaves the model as it was.
+    auto Wt = (torch::randn({d.N(), d.K()}) * 0.1 + 1.0).set_requires_grad(true);
+    auto codes = d.codes.detach().clone().set_requires_grad(trainPrototypes);
+    std::vector<torch::Tensor> params{Wt};
+    if (trainPrototypes) params.push_back(codes);
     torch::optim::Adam optim(params, torch::optim::AdamOptions(opt.lr));
     std::mt19937_64 rng(opt.seed);
     std::vector<EpochRecord> out;
@@ -163,9 +160,9 @@ std::vector<EpochRecord> fitHead(ProtoModel::Impl& d, const FeatureCache& cache,
         forBatches(order, static_cast<size_t>(opt.batchSize), ctx, [&](const std::vector<size_t>& ids) {
             auto f = b.features(ids);
             auto y = b.labels(ids);
-            auto out = pq::headForward(f, d.codes, d.W, d.tau, noMask, 0.f);
+            auto out = pq::headForward(f, codes, Wt, opt.tau, noMask, 0.f);
             auto loss = F::cross_entropy(out.logits, y);
-            if (opt.l1 > 0) loss = loss + opt.l1 * torch::relu(d.W).sum() / double(d.N());
+            if (opt.l1 > 0) loss = loss + opt.l1 * torch::relu(Wt).sum() / double(d.N());
             optim.zero_grad();
             loss.backward();
             optim.step();
@@ -182,21 +179,23 @@ std::vector<EpochRecord> fitHead(ProtoModel::Impl& d, const FeatureCache& cache,
         r.lr = opt.lr;
         {
             torch::NoGradGuard ng;
+            auto cd = codes.detach(), wd = Wt.detach();
             r.valAccuracy = splitAccuracy(b, val, ctx, [&](const torch::Tensor& f) {
-                return pq::headForward(f, d.codes, d.W, d.tau, noMask, 0.f).logits;
+                return pq::headForward(f, cd, wd, opt.tau, noMask, 0.f).logits;
             });
         }
         if (r.valAccuracy > bestVal) {
             bestVal = r.valAccuracy;
-            bestW = d.W.detach().clone();
-            if (trainPrototypes) bestCodes = d.codes.detach().clone();
+            bestW = Wt.detach().clone();
+            bestCodes = codes.detach().clone();
         }
         out.push_back(r);
         emitRecord(ctx, r);
     }
+    d.tau = opt.tau;
     d.W = bestW;
-    if (trainPrototypes) d.codes = bestCodes;
-    else d.codes = d.codes.detach();
+    d.codes = bestCodes;
+    d.enabled.assign(static_cast<size_t>(d.K()), 1);
     return out;
 }
 
@@ -450,12 +449,16 @@ std::vector<EpochRecord> trainBaseline(ProtoModel& m, const FeatureCache& cache,
                                        JobContext& ctx) {
     m.checkCompatible(cache);
     requireSplits(cache);
-    auto& d = m.impl();
     pq::Batcher b(cache);
     torch::manual_seed(opt.head.seed);
-    d.codes = initPrototypes(opt.init, b, cache.indices(Split::Train), opt.prototypes, d.D(), opt.head.seed, ctx);
-    d.kind = "baseline";
-    auto out = fitHead(d, cache, opt.head, true, "baseline", ctx);
+    auto work = m;  // a cancelled or failed run leaves m as it was
+    auto& w = work.impl();
+    w.codes = initPrototypes(opt.init, b, cache.indices(Split::Train), opt.prototypes, w.D(), opt.head.seed, ctx);
+    w.W = torch::Tensor();
+    auto out = fitHead(w, cache, opt.head, true, "baseline", ctx);
+    w.kind = "baseline";
+    m = std::move(work);
+    auto& d = m.impl();
     d.hyper["baseline"] = toJson(opt.head);
     d.hyper["baseline"]["prototypes"] = opt.prototypes;
     d.hyper["baseline"]["init"] = opt.init;

@@ -1,0 +1,410 @@
+// ProtoQuant engine: invariants of the head, a synthetic dataset whose right prototypes are
+// known, reproducibility, checkpoints (round trip, mismatch refusal, corrupt files), codebook
+// pruning, top-k sparsification, cancellation, the baseline.
+#include <QtTest/QtTest>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "protoquant/model_impl.h"
+#include "pqw/error.h"
+#include "pqw/protoquant.h"
+#include "pqw/util.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int D = 8, H = 3, W = 3, NC = 3;
+
+/// Direction of "part" c (the class evidence) and of the background.
+torch::Tensor partVector(int c) {
+    auto v = torch::zeros({D});
+    v[c] = 4.0;
+    v[c + 4] = 1.0;
+    return v;
+}
+torch::Tensor backgroundVector() {
+    auto v = torch::zeros({D});
+    v[3] = 3.0;
+    v[7] = 1.0;
+    return v;
+}
+
+/// Writes a feature cache by hand: class c images have background cells everywhere except
+/// one random cell holding part c; small noise. Splits: 60 % train, 20 % val, 20 % test.
+void writeSyntheticCache(const std::string& dir, int n, uint64_t seed, std::vector<std::string> classes = {"a", "b", "c"},
+                         const std::string& backbone = "synthetic-backbone") {
+    fs::create_directories(dir);
+    torch::manual_seed(seed);
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    auto feats = torch::empty({n, D, H * W});
+    json labels = json::array(), splits = json::array();
+    for (int i = 0; i < n; ++i) {
+        const int c = i % NC;
+        const int cell = static_cast<int>(rng() % (H * W));
+        for (int k = 0; k < H * W; ++k) {
+            auto v = (k == cell ? partVector(c) : backgroundVector()) + 0.1 * torch::randn({D});
+            feats[i].select(1, k).copy_(v);
+        }
+        labels.push_back(c);
+        const int r = i % 10;
+        splits.push_back(r < 6 ? 0 : (r < 8 ? 1 : 2));
+    }
+    auto half = feats.to(torch::kHalf).contiguous();
+    std::ofstream(dir + "/features.f16", std::ios::binary)
+        .write(reinterpret_cast<const char*>(half.data_ptr()), static_cast<std::streamsize>(half.numel() * 2));
+    json m = {{"format", "pqw-feature-cache"}, {"version", 1}, {"fingerprint", "synthetic-" + std::to_string(seed)},
+              {"backbone", {{"id", backbone}, {"cut", "cut"}, {"stride", 16}, {"receptive_field", 40}}},
+              {"input_size", 48}, {"shape", {D, H, W}}, {"count", n}, {"done", n}, {"classes", classes},
+              {"labels", labels}, {"splits", splits}, {"invalid", json::array()}};
+    std::ofstream(dir + "/meta.json") << m.dump();
+}
+
+double cosine(const std::vector<float>& a, const torch::Tensor& b) {
+    auto t = torch::tensor(a);
+    return (torch::dot(t, b) / (t.norm() * b.norm())).item<double>();
+}
+
+}  // namespace
+
+class TestProtoQuant : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    std::string cacheDir_;
+
+    pqw::ProtoModel trainAll(const pqw::FeatureCache& cache, uint64_t seed = 0) {
+        pqw::JobContext ctx;
+        auto m = pqw::ProtoModel::forCache(cache);
+        pqw::Stage0Options s0;
+        s0.epochs = 30;
+        s0.batchSize = 32;
+        s0.lr = 1e-2;
+        s0.seed = seed;
+        pqw::trainStage0(m, cache, s0, ctx);
+        pqw::CodebookOptions s1;
+        s1.codes = 6;
+        s1.epochs = 10;
+        s1.batchSize = 16;
+        s1.lr = 5e-3;
+        s1.seed = seed;
+        pqw::trainCodebook(m, cache, s1, ctx);
+        pqw::HeadOptions s2;
+        s2.epochs = 30;
+        s2.batchSize = 16;
+        s2.lr = 2e-2;
+        s2.seed = seed;
+        pqw::trainHead(m, cache, s2, ctx);
+        return m;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        pqw::initTorchThreads(2);
+        cacheDir_ = (tmp_.path() + "/cache").toStdString();
+        writeSyntheticCache(cacheDir_, 300, 1);
+    }
+
+    void headInvariants() {
+        torch::manual_seed(0);
+        auto f = torch::randn({4, 9, D});
+        auto codes = torch::randn({5, D});
+        auto Wt = torch::randn({NC, 5});
+        auto out = pqw::pq::headForward(f, codes, Wt, 0.1, torch::Tensor(), 0.f);
+        QVERIFY(torch::allclose(out.A.sum(-1), torch::ones({4, 9}), 1e-5, 1e-5));
+        QVERIFY((out.presence >= 0).all().item<bool>() && (out.presence <= 1).all().item<bool>());
+        // z_c = sum_p ReLU(W[c,p]) * pi_p, computed by hand.
+        for (int b = 0; b < 4; ++b)
+            for (int c = 0; c < NC; ++c) {
+                double z = 0;
+                for (int p = 0; p < 5; ++p)
+                    z += std::max(0.f, Wt[c][p].item<float>()) * out.A[b].select(1, p).max().item<float>();
+                QVERIFY(std::fabs(z - out.logits[b][c].item<double>()) < 1e-5);
+            }
+        // Assignment equals brute-force nearest code by cosine.
+        auto idx = pqw::pq::assign(f, codes);
+        for (int b = 0; b < 4; ++b)
+            for (int k = 0; k < 9; ++k) {
+                int best = -1;
+                double bestCos = -2;
+                for (int p = 0; p < 5; ++p) {
+                    const double c = (torch::dot(f[b][k], codes[p]) / (f[b][k].norm() * codes[p].norm())).item<double>();
+                    if (c > bestCos) bestCos = c, best = p;
+                }
+                QCOMPARE(idx[b][k].item<int64_t>(), int64_t(best));
+            }
+    }
+
+    void cellBoxCoversReceptiveField_data() {
+        QTest::addColumn<int>("stride");
+        QTest::addColumn<int>("rf");
+        QTest::addColumn<int>("input");
+        QTest::newRow("mobilenet 224") << 16 << 91 << 224;
+        QTest::newRow("mobilenet 112") << 16 << 91 << 112;
+        QTest::newRow("reference 7x7") << 32 << 32 << 224;
+    }
+    void cellBoxCoversReceptiveField() {
+        QFETCH(int, stride);
+        QFETCH(int, rf);
+        QFETCH(int, input);
+        const int cells = input / stride;
+        for (int y = 0; y < cells; ++y) {
+            const auto b = pqw::cellBox(y, y, stride, rf, input);
+            // Inside the image, containing the cell's own stride block.
+            QVERIFY(b.x >= 0 && b.y >= 0 && b.x + b.w <= input + 1e-4 && b.y + b.h <= input + 1e-4);
+            QVERIFY(b.y <= y * stride && b.y + b.h >= (y + 1) * stride);
+            // Unclamped boxes are exactly the receptive field wide.
+            const double centre = y * stride + (stride - 1) / 2.0;
+            if (centre - rf / 2.0 >= 0 && centre + rf / 2.0 + 1 <= input) QCOMPARE(double(b.h), double(rf));
+        }
+    }
+
+    void syntheticFindsTheRightPrototypes() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        auto m = trainAll(cache);
+        pqw::JobContext ctx;
+        const auto e0 = pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Stage0, ctx);
+        const auto e1 = pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Quantised, ctx);
+        const auto e2 = pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Interpretable, ctx);
+        qInfo("synthetic test accuracy: stage0 %.3f quantised %.3f protoquant %.3f", e0.top1, e1.top1, e2.top1);
+        QVERIFY(e0.top1 > 0.95);
+        QVERIFY(e1.top1 > 0.95);
+        QVERIFY(e2.top1 > 0.95);
+        QCOMPARE(e2.top5, 1.0);  // 3 classes: top-5 always hits
+        // Confusion matrix agrees with top-1 and per-class accuracy.
+        int64_t diag = 0, total = 0;
+        for (int c = 0; c < NC; ++c)
+            for (int p = 0; p < NC; ++p) {
+                total += e2.confusion[c][p];
+                if (c == p) diag += e2.confusion[c][p];
+            }
+        QCOMPARE(size_t(total), e2.samples);
+        QVERIFY(std::fabs(double(diag) / double(total) - e2.top1) < 1e-12);
+        // Each class's strongest prototype is its part.
+        const auto protos = m.prototypes();
+        const auto w = m.classWeights();
+        for (int c = 0; c < NC; ++c) {
+            const int best = int(std::max_element(w[c].begin(), w[c].end()) - w[c].begin());
+            const double cs = cosine(protos[size_t(best)], partVector(c));
+            QVERIFY2(cs > 0.95, qPrintable(QStringLiteral("class %1: prototype %2 cos %3").arg(c).arg(best).arg(cs)));
+        }
+        // The index finds patches at the part's cell; boxes come from the cell geometry.
+        const auto index = pqw::buildPrototypeIndex(m, cache, 5, ctx);
+        QCOMPARE(int(index.size()), m.numPrototypes());
+        std::vector<float> fm(D * H * W);
+        for (int c = 0; c < NC; ++c) {
+            const int best = int(std::max_element(w[c].begin(), w[c].end()) - w[c].begin());
+            const auto& info = index[size_t(best)];
+            QCOMPARE(int(info.topPatches.size()), 5);
+            QVERIFY(info.usage > 0);
+            for (size_t r = 1; r < info.topPatches.size(); ++r)
+                QVERIFY(info.topPatches[r - 1].activation >= info.topPatches[r].activation);
+            for (const auto& pr : info.topPatches) {
+                QCOMPARE(cache.label(pr.sample), c);
+                QCOMPARE(int(cache.split(pr.sample)), int(pqw::Split::Train));
+                cache.read(pr.sample, fm.data());
+                // The patch's cell is the part cell: its feature is near part c.
+                std::vector<float> cell(D);
+                for (int k = 0; k < D; ++k) cell[size_t(k)] = fm[size_t(k * H * W + pr.cellY * W + pr.cellX)];
+                QVERIFY(cosine(cell, partVector(c)) > 0.9);
+                const auto box = pqw::cellBox(pr.cellY, pr.cellX, 16, 40, 48);
+                QCOMPARE(pr.box.x, box.x);
+                QCOMPARE(pr.box.h, box.h);
+            }
+        }
+        // Local explanation: scores sum to the explained logit exactly; the top prototype sits
+        // on the part's cell.
+        const auto test = cache.indices(pqw::Split::Test);
+        for (size_t t = 0; t < 6; ++t) {
+            cache.read(test[t], fm.data());
+            const auto ex = pqw::explainLocal(m, fm.data(), H, W, 16, 40, 48);
+            double sum = 0;
+            for (const auto& e : ex.evidence) sum += e.score;
+            QVERIFY(std::fabs(sum - ex.logits[size_t(ex.explainedClass)]) < 1e-4);
+            QVERIFY(!ex.evidence.empty());
+            for (size_t r = 1; r < ex.evidence.size(); ++r) QVERIFY(ex.evidence[r - 1].score >= ex.evidence[r].score);
+            const auto& top = ex.evidence[0];
+            QCOMPARE(int(top.activation.size()), H * W);
+            std::vector<float> cell(D);
+            for (int k = 0; k < D; ++k) cell[size_t(k)] = fm[size_t(k * H * W + top.cellY * W + top.cellX)];
+            QVERIFY(cosine(cell, partVector(cache.label(test[t]))) > 0.9);
+            double psum = 0;
+            for (auto p : ex.probabilities) psum += p;
+            QVERIFY(std::fabs(psum - 1.0) < 1e-5);
+        }
+    }
+
+    void seededReproducible() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        const auto a = trainAll(cache, 3), b = trainAll(cache, 3);
+        QCOMPARE(a.prototypes(), b.prototypes());
+        QCOMPARE(a.classWeights(), b.classWeights());
+        QCOMPARE(a.history().size(), b.history().size());
+        for (size_t i = 0; i < a.history().size(); ++i) QCOMPARE(a.history()[i].loss, b.history()[i].loss);
+    }
+
+    void checkpointRoundTrip() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        auto m = trainAll(cache);
+        m.setPrototypeEnabled(1, false);
+        const std::string path = (tmp_.path() + "/head.pqwh").toStdString();
+        m.save(path);
+        const auto l = pqw::ProtoModel::load(path);
+        QCOMPARE(l.kind(), m.kind());
+        QCOMPARE(l.numPrototypes(), m.numPrototypes());
+        QCOMPARE(l.prototypeEnabled(1), false);
+        QCOMPARE(l.history().size(), m.history().size());
+        std::vector<float> fm(D * H * W);
+        for (size_t i = 0; i < cache.size(); i += 7) {
+            cache.read(i, fm.data());
+            for (auto hk : {pqw::HeadKind::Stage0, pqw::HeadKind::Quantised, pqw::HeadKind::Interpretable})
+                QCOMPARE(l.logits(fm.data(), hk), m.logits(fm.data(), hk));
+        }
+    }
+
+    void mismatchIsRefused() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        auto m = trainAll(cache);
+        const std::string other = (tmp_.path() + "/other").toStdString();
+        writeSyntheticCache(other, 30, 2, {"a", "b", "x"}, "another-backbone");
+        const auto oc = pqw::FeatureCache::open(other);
+        pqw::JobContext ctx;
+        try {
+            pqw::evaluate(m, oc, pqw::Split::Test, pqw::HeadKind::Interpretable, ctx);
+            QFAIL("a mismatched cache must be refused");
+        } catch (const pqw::Error& e) {
+            const QString msg = QString::fromUtf8(e.what());
+            QVERIFY2(msg.contains("backbone") && msg.contains("another-backbone"), e.what());
+            QVERIFY2(msg.contains("classes") && msg.contains("'c' vs 'x'"), e.what());
+        }
+    }
+
+    void corruptCheckpoints() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        auto m = trainAll(cache);
+        const std::string path = (tmp_.path() + "/c.pqwh").toStdString();
+        m.save(path);
+        const std::string good = pqw::readFile(path);
+        auto expectError = [&](const std::string& bytes, const char* needle) {
+            pqw::writeFileAtomic(path, bytes);
+            try {
+                pqw::ProtoModel::load(path);
+                QFAIL(qPrintable(QStringLiteral("expected an error containing '%1'").arg(needle)));
+            } catch (const pqw::Error& e) {
+                const QString msg = QString::fromUtf8(e.what());
+                QVERIFY2(msg.contains(QString::fromStdString(path)) && msg.contains(needle), e.what());
+            }
+        };
+        expectError(good.substr(0, good.size() - 10), "truncated");
+        expectError("not a checkpoint at all", "bad magic");
+        std::string wrongLen = good;
+        wrongLen[15] = char(0x7f);
+        expectError(wrongLen, "exceeds");
+        std::string newer = good;
+        const auto pos = newer.find("\"version\":1");
+        QVERIFY(pos != std::string::npos);
+        newer[pos + 10] = '9';
+        expectError(newer, "newer version");
+    }
+
+    void codebookPruning() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        pqw::JobContext ctx;
+        auto m = pqw::ProtoModel::forCache(cache);
+        pqw::Stage0Options s0;
+        s0.epochs = 5;
+        pqw::trainStage0(m, cache, s0, ctx);
+        pqw::CodebookOptions s1;
+        s1.codes = 12;
+        s1.epochs = 2;
+        s1.init = "orthogonal";
+        pqw::trainCodebook(m, cache, s1, ctx);
+        const auto usage = pqw::codeUsage(m, cache, pqw::Split::Val, ctx);
+        const auto before = m.prototypes();
+        // 12 -> 5 in 3 steps: removes 2, 2, then the remaining 3.
+        const auto sizes = pqw::pruneCodebook(m, cache, {5, 3}, ctx);
+        QCOMPARE(sizes, (std::vector<int>{10, 8, 5}));
+        QCOMPARE(m.numPrototypes(), 5);
+        // The most used code survives.
+        const size_t most = size_t(std::max_element(usage.begin(), usage.end()) - usage.begin());
+        const auto after = m.prototypes();
+        QVERIFY(std::find(after.begin(), after.end(), before[most]) != after.end());
+        QVERIFY_THROWS_EXCEPTION(pqw::Error, pqw::pruneCodebook(m, cache, {9, 1}, ctx));
+    }
+
+    void topKSparsification() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        auto m = trainAll(cache);
+        const int left = pqw::sparsifyTopK(m, 1);
+        QVERIFY(left >= 1 && left <= NC);
+        QCOMPARE(m.numPrototypes(), left);
+        for (const auto& row : m.classWeights()) {
+            int positive = 0;
+            for (auto v : row) positive += v > 0;
+            QVERIFY(positive <= 1);
+        }
+        for (int p = 0; p < m.numPrototypes(); ++p) {
+            float colMax = 0;
+            for (const auto& row : m.classWeights()) colMax = std::max(colMax, row[size_t(p)]);
+            QVERIFY(colMax > 0);
+        }
+        pqw::JobContext ctx;
+        QVERIFY(pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Interpretable, ctx).top1 > 0.9);
+    }
+
+    void cancelStopsTraining() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        pqw::JobContext ctx;
+        auto m = pqw::ProtoModel::forCache(cache);
+        pqw::trainStage0(m, cache, {}, ctx);
+        int batches = 0;
+        ctx.setProgressHandler([&](double, const std::string&) {
+            if (++batches == 3) ctx.cancel();
+        });
+        pqw::CodebookOptions s1;
+        s1.codes = 4;
+        s1.batchSize = 8;
+        QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::trainCodebook(m, cache, s1, ctx));
+        QVERIFY(batches < 10);
+        QVERIFY(!m.hasCodebook());  // a cancelled stage leaves the model as it was
+    }
+
+    void baselineTrains() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        pqw::JobContext ctx;
+        auto m = pqw::ProtoModel::forCache(cache);
+        pqw::BaselineOptions b;
+        b.prototypes = 6;
+        b.head.epochs = 30;
+        b.head.lr = 2e-2;
+        b.head.batchSize = 16;
+        const auto before = pqw::ProtoModel::forCache(cache);
+        pqw::trainBaseline(m, cache, b, ctx);
+        QCOMPARE(m.kind(), std::string("baseline"));
+        QVERIFY(!m.hasStage0());
+        QVERIFY(pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Interpretable, ctx).top1 > 0.9);
+    }
+
+    void errorPaths() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        pqw::JobContext ctx;
+        auto m = pqw::ProtoModel::forCache(cache);
+        QVERIFY_THROWS_EXCEPTION(pqw::Error, pqw::trainCodebook(m, cache, {}, ctx));  // no stage 0
+        QVERIFY_THROWS_EXCEPTION(pqw::Error, pqw::trainHead(m, cache, {}, ctx));      // no codebook
+        QVERIFY_THROWS_EXCEPTION(pqw::Error, pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Stage0, ctx));
+        pqw::CodebookOptions bad;
+        bad.init = "nonsense";
+        pqw::trainStage0(m, cache, {}, ctx);
+        QVERIFY_THROWS_EXCEPTION(pqw::Error, pqw::trainCodebook(m, cache, bad, ctx));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestProtoQuant)
+#include "test_protoquant.moc"
