@@ -83,10 +83,18 @@ json makeMeta(const Dataset& ds, const Backbone& bb, int inputSize, const std::s
     m["format"] = kFormat;
     m["version"] = kVersion;
     m["fingerprint"] = fingerprint;
+    const auto& sp = ds.spec();
+    std::error_code ec;
+    // Reopening the same dataset later (to show images) needs its full spec, with the path
+    // made absolute when it is one.
+    const std::string path = fs::exists(sp.path, ec) ? fs::absolute(sp.path, ec).string() : sp.path;
     m["dataset"] = {{"name", ds.name()}, {"format", ds.format()}, {"fingerprint", ds.fingerprint()},
-                    {"path", ds.spec().path}};
+                    {"path", path}, {"kind", sp.kind}, {"val_fraction", sp.valFraction}, {"seed", sp.seed},
+                    {"cub_crop", sp.cubCrop}, {"max_train", sp.maxTrain}, {"max_test", sp.maxTest}};
+    const auto& bs = bb.spec();
     m["backbone"] = {{"id", bb.id()}, {"cut", bb.cutLayer()}, {"stride", bb.stride()},
-                     {"receptive_field", bb.receptiveField()}};
+                     {"receptive_field", bb.receptiveField()}, {"kind", bs.kind}, {"path", bs.path},
+                     {"random_weights", bs.randomWeights}, {"random_seed", bs.randomSeed}};
     m["input_size"] = inputSize;
     m["preprocess"] = bb.preprocess(inputSize).fingerprint();
     m["shape"] = {shape[0], shape[1], shape[2]};
@@ -329,7 +337,9 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
 
 // ---------------------------------------------------------------------------------------
 struct FeatureCache::Impl {
-    std::string dir, fingerprint, backboneId, cut;
+    std::string dir, fingerprint, backboneId, cut, datasetFingerprint;
+    DatasetSpec datasetSpec;
+    BackboneSpec backboneSpec;
     std::array<int64_t, 3> shape{};
     int64_t per = 0;
     int inputSize = 0, stride = 0, rf = 0;
@@ -363,6 +373,25 @@ FeatureCache FeatureCache::open(const std::string& dir) {
     d->backboneId = m.contains("backbone") ? m["backbone"].value("id", "") : "";
     d->cut = m.contains("backbone") ? m["backbone"].value("cut", "") : "";
     d->stride = m.contains("backbone") ? m["backbone"].value("stride", 0) : 0;
+    if (m.contains("backbone")) {
+        const auto& b = m["backbone"];
+        d->backboneSpec.kind = b.value("kind", "default");
+        d->backboneSpec.path = b.value("path", "");
+        d->backboneSpec.cutLayer = d->cut;
+        d->backboneSpec.randomWeights = b.value("random_weights", false);
+        d->backboneSpec.randomSeed = b.value("random_seed", uint64_t(0));
+    }
+    if (m.contains("dataset")) {
+        const auto& j = m["dataset"];
+        d->datasetSpec.path = j.value("path", "");
+        d->datasetSpec.kind = j.value("kind", "auto");
+        d->datasetSpec.valFraction = j.value("val_fraction", 0.1);
+        d->datasetSpec.seed = j.value("seed", uint64_t(0));
+        d->datasetSpec.cubCrop = j.value("cub_crop", false);
+        d->datasetSpec.maxTrain = j.value("max_train", size_t(0));
+        d->datasetSpec.maxTest = j.value("max_test", size_t(0));
+        d->datasetFingerprint = m["dataset"].value("fingerprint", "");
+    }
     d->rf = m.contains("backbone") ? m["backbone"].value("receptive_field", 0) : 0;
     d->inputSize = m.value("input_size", 0);
     for (int k = 0; k < 3; ++k) d->shape[k] = m["shape"][k].get<int64_t>();
@@ -414,6 +443,9 @@ int FeatureCache::inputSize() const { return d_->inputSize; }
 const std::string& FeatureCache::fingerprint() const { return d_->fingerprint; }
 const std::string& FeatureCache::backboneId() const { return d_->backboneId; }
 const std::string& FeatureCache::cutLayer() const { return d_->cut; }
+const BackboneSpec& FeatureCache::backboneSpec() const { return d_->backboneSpec; }
+const DatasetSpec& FeatureCache::datasetSpec() const { return d_->datasetSpec; }
+const std::string& FeatureCache::datasetFingerprint() const { return d_->datasetFingerprint; }
 int FeatureCache::stride() const { return d_->stride; }
 int FeatureCache::receptiveField() const { return d_->rf; }
 const std::vector<std::string>& FeatureCache::classNames() const { return d_->classes; }

@@ -13,12 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "pqw/backbone.h"
 #include "pqw/dataset.h"
 #include "pqw/job.h"
 
 namespace pqw {
-
-class Backbone;
 
 enum class CacheState { Missing, Fresh, Stale, Partial };
 const char* cacheStateName(CacheState s);
@@ -74,6 +73,12 @@ public:
     const std::string& fingerprint() const;
     const std::string& backboneId() const;
     const std::string& cutLayer() const;
+    /// How to reopen the backbone that made these features (for explaining new images).
+    const BackboneSpec& backboneSpec() const;
+    /// The dataset this cache was built from: reopening this spec gives the same samples
+    /// (check Dataset::fingerprint() against datasetFingerprint()).
+    const DatasetSpec& datasetSpec() const;
+    const std::string& datasetFingerprint() const;
     int stride() const;
     int receptiveField() const;
     const std::vector<std::string>& classNames() const;

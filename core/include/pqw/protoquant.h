@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "pqw/backbone.h"
 #include "pqw/dataset.h"
 #include "pqw/feature_cache.h"
 #include "pqw/job.h"
@@ -153,6 +154,13 @@ public:
     const std::vector<std::string>& classNames() const;
     const std::vector<EpochRecord>& history() const;
     double tau() const;
+    /// The backbone the features came from, and the input size and grid geometry.
+    const BackboneSpec& backboneSpec() const;
+    const std::string& backboneId() const;
+    int inputSize() const;
+    int stride() const;
+    int receptiveField() const;
+    std::array<int64_t, 3> featureShape() const;
 
     /// ReLU(W) as [classes][prototypes].
     std::vector<std::vector<float>> classWeights() const;

@@ -115,6 +115,7 @@ ProtoModel ProtoModel::forCache(const FeatureCache& cache) {
     auto& d = *m.d_;
     d.backboneId = cache.backboneId();
     d.cutLayer = cache.cutLayer();
+    d.backboneSpec = cache.backboneSpec();
     d.cacheFingerprint = cache.fingerprint();
     d.inputSize = cache.inputSize();
     d.stride = cache.stride();
@@ -162,6 +163,12 @@ int ProtoModel::featureDim() const { return static_cast<int>(d_->D()); }
 const std::vector<std::string>& ProtoModel::classNames() const { return d_->classes; }
 const std::vector<EpochRecord>& ProtoModel::history() const { return d_->history; }
 double ProtoModel::tau() const { return d_->tau; }
+const BackboneSpec& ProtoModel::backboneSpec() const { return d_->backboneSpec; }
+const std::string& ProtoModel::backboneId() const { return d_->backboneId; }
+int ProtoModel::inputSize() const { return d_->inputSize; }
+int ProtoModel::stride() const { return d_->stride; }
+int ProtoModel::receptiveField() const { return d_->receptiveField; }
+std::array<int64_t, 3> ProtoModel::featureShape() const { return d_->shape; }
 
 std::vector<std::vector<float>> ProtoModel::classWeights() const {
     std::vector<std::vector<float>> out;
@@ -261,7 +268,9 @@ void ProtoModel::save(const std::string& path) const {
     meta["version"] = kVersion;
     meta["kind"] = d.kind;
     meta["backbone"] = {{"id", d.backboneId}, {"cut", d.cutLayer}, {"stride", d.stride},
-                        {"receptive_field", d.receptiveField}};
+                        {"receptive_field", d.receptiveField}, {"kind", d.backboneSpec.kind},
+                        {"path", d.backboneSpec.path}, {"random_weights", d.backboneSpec.randomWeights},
+                        {"random_seed", d.backboneSpec.randomSeed}};
     meta["input_size"] = d.inputSize;
     meta["feature_shape"] = {d.shape[0], d.shape[1], d.shape[2]};
     meta["classes"] = d.classes;
@@ -330,6 +339,11 @@ ProtoModel ProtoModel::load(const std::string& path) {
         d.cutLayer = meta.at("backbone").at("cut").get<std::string>();
         d.stride = meta.at("backbone").value("stride", 0);
         d.receptiveField = meta.at("backbone").value("receptive_field", 0);
+        d.backboneSpec.kind = meta.at("backbone").value("kind", "default");
+        d.backboneSpec.path = meta.at("backbone").value("path", "");
+        d.backboneSpec.cutLayer = d.cutLayer;
+        d.backboneSpec.randomWeights = meta.at("backbone").value("random_weights", false);
+        d.backboneSpec.randomSeed = meta.at("backbone").value("random_seed", uint64_t(0));
         d.inputSize = meta.at("input_size").get<int>();
         const auto fs = meta.at("feature_shape").get<std::vector<int64_t>>();
         if (fs.size() != 3 || fs[0] <= 0 || fs[1] <= 0 || fs[2] <= 0) throw Error("feature_shape must be 3 positive sizes");

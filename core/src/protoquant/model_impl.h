@@ -13,6 +13,7 @@ struct ProtoModel::Impl {
     std::string kind = "protoquant";
     // Where the features came from (compared on load against a cache).
     std::string backboneId, cutLayer, cacheFingerprint;
+    BackboneSpec backboneSpec;
     int inputSize = 0, stride = 0, receptiveField = 0;
     std::array<int64_t, 3> shape{};  // D, H, W
     std::vector<std::string> classes;
