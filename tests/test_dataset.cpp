@@ -187,6 +187,11 @@ void TestDataset::idxRawAndGz() {
                 }
         }
     }
+    // gzip is told by content, not by name: a gzipped file under the raw name opens.
+    const std::string renamed = dir("idxrenamed");
+    writeIdxFolder(renamed, 5, 2, 2, false);
+    writeBytes(renamed + "/train-images-idx3-ubyte", idxImages(5, 4, 3), true);
+    QCOMPARE(openDs(renamed).loadImage(4).at<cv::Vec3b>(3, 2)[0], idxPixel(4, 11));
     // classes.txt names the classes and bounds the labels.
     const std::string d = dir("idxraw");
     writeBytes(d + "/classes.txt", "zero\none\ntwo\nthree\nfour\n");
@@ -398,6 +403,16 @@ void TestDataset::imageFolderTrainTest() {
     QCOMPARE(ds.classCounts(Split::Test), (std::vector<size_t>{3, 0, 2}));
     QCOMPARE(ds.classCounts(Split::Val), (std::vector<size_t>{3, 3, 0}));
     QCOMPARE(ds.classCounts(Split::Train), (std::vector<size_t>{3, 3, 0}));
+
+    // An explicit val/ folder is kept and nothing more is carved; test/ is optional.
+    fs::rename(root + "/test", root + "/val");
+    const Dataset v = openDs(root, "folder", 3, 0.5);
+    QCOMPARE(v.classCounts(Split::Val), (std::vector<size_t>{3, 0, 2}));
+    QCOMPARE(v.classCounts(Split::Train), (std::vector<size_t>{6, 6, 0}));
+    QVERIFY(v.indices(Split::Test).empty());
+    // Another top-level folder besides train/val/test: then train/ is just a class.
+    writeImage(root + "/other/o.png", colourImage(4, 4, 1));
+    QCOMPARE(openDs(root, "folder").classNames(), (std::vector<std::string>{"other", "train", "val"}));
 }
 
 void TestDataset::decodeConversions() {

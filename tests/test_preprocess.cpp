@@ -132,6 +132,7 @@ void TestPreprocess::augmentFlipsOrKeeps() {
     p.augment = true;
     p.cropScaleMin = 1.f;
     const cv::Mat img = gradient(10, 10);
+    const cv::Mat original = img.clone();
     cv::Mat flipped;
     cv::flip(img, flipped, 1);
     const auto plain = run(img, Preprocess{10, 1.f});
@@ -144,6 +145,7 @@ void TestPreprocess::augmentFlipsOrKeeps() {
         else if (v == mirror) ++nMirror;
         else QFAIL("augmented view is neither the image nor its mirror");
     }
+    QCOMPARE(cv::norm(img, original, cv::NORM_INF), 0.0);  // the input is never modified
     QVERIFY(nPlain > 5);
     QVERIFY(nMirror > 5);
 }

@@ -184,13 +184,18 @@ struct DatasetLoader {
         if (spec.path.empty()) throw Error("no dataset given (a built-in name, a folder or a .csv manifest)");
         auto impl = std::make_shared<Dataset::Impl>();
         impl->spec = spec;
-        const std::string kind = spec.kind == "auto" ? detectKind(spec.path) : spec.kind;
-        if (kind == "builtin") detail::readBuiltin(*impl, spec.path);
-        else if (kind == "idx") detail::readIdxFolder(*impl, spec.path);
-        else if (kind == "folder") detail::readImageFolder(*impl, spec.path);
-        else if (kind == "cub") detail::readCub(*impl, spec.path);
-        else if (kind == "csv") detail::readCsv(*impl, spec.path);
-        else throw Error("unknown dataset kind '" + spec.kind + "' (expected auto, builtin, idx, folder, cub or csv)");
+        try {
+            const std::string kind = spec.kind == "auto" ? detectKind(spec.path) : spec.kind;
+            if (kind == "builtin") detail::readBuiltin(*impl, spec.path);
+            else if (kind == "idx") detail::readIdxFolder(*impl, spec.path);
+            else if (kind == "folder") detail::readImageFolder(*impl, spec.path);
+            else if (kind == "cub") detail::readCub(*impl, spec.path);
+            else if (kind == "csv") detail::readCsv(*impl, spec.path);
+            else throw Error("unknown dataset kind '" + spec.kind + "' (expected auto, builtin, idx, folder, cub or csv)");
+        } catch (const fs::filesystem_error& e) {
+            const std::string where = e.path1().empty() ? spec.path : e.path1().string();
+            throw Error(where + ": " + e.code().message());
+        }
 
         if (impl->samples.empty()) {
             std::string msg = spec.path + ": no usable images";

@@ -62,10 +62,16 @@ public:
         if (!fs::is_regular_file(path, ec)) throw Error(path + ": no such file");
         onDiskSize_ = fs::file_size(path, ec);
         if (ec) throw Error(path + ": cannot read size: " + ec.message());
+        // gzip or raw, told by the content (gzread reads raw files as they are).
+        {
+            std::ifstream in(path, std::ios::binary);
+            unsigned char m[2] = {0, 0};
+            in.read(reinterpret_cast<char*>(m), 2);
+            compressed_ = in.gcount() == 2 && m[0] == 0x1f && m[1] == 0x8b;
+        }
         f_ = gzopen(path.c_str(), "rb");
         if (!f_) throw Error(path + ": cannot open: " + std::strerror(errno));
         gzbuffer(f_, 1 << 17);
-        compressed_ = lower(fs::path(path).extension().string()) == ".gz";
     }
     ~GzFile() {
         if (f_) gzclose(f_);
@@ -391,7 +397,9 @@ void readIdxFolder(DatasetData& d, const std::string& folderIn) {
 }
 
 void readImageFolder(DatasetData& d, const std::string& rootIn) {
-    // Layout: <root>/<class>/<images...>, or <root>/{train,test}/<class>/<images...> (val/ too).
+    // Layout: <root>/<class>/<images...>, or <root>/{train,test}/<class>/<images...> (val/
+    // too; test/ and val/ optional). With val/, its images are the validation split and none
+    // is carved from train/.
     // Without train/ and test/, every sample is Train; the validation split is carved from it
     // later, and there is no test split (no seeded test hold-out: evaluate on a real test set).
     const fs::path root = cleanPath(rootIn);
@@ -401,11 +409,16 @@ void readImageFolder(DatasetData& d, const std::string& rootIn) {
     d.name = root.filename().string();
 
     std::vector<std::pair<fs::path, Split>> tops;
-    const bool splitLayout = fs::is_directory(root / "train", ec) && fs::is_directory(root / "test", ec);
+    // The split layout: train/ present and no top-level folders besides train/, val/, test/.
+    bool splitLayout = fs::is_directory(root / "train", ec);
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+        const std::string n = e.path().filename().string();
+        if (e.is_directory() && !isHidden(e.path()) && n != "train" && n != "val" && n != "test") splitLayout = false;
+    }
     if (splitLayout) {
         tops.push_back({root / "train", Split::Train});
         if (fs::is_directory(root / "val", ec)) tops.push_back({root / "val", Split::Val});
-        tops.push_back({root / "test", Split::Test});
+        if (fs::is_directory(root / "test", ec)) tops.push_back({root / "test", Split::Test});
     } else {
         tops.push_back({root, Split::Train});
     }

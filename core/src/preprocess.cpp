@@ -85,7 +85,11 @@ void preprocessImage(const cv::Mat& rgb, const Preprocess& p, float* out, std::m
         const bool shrink = src.cols >= S && src.rows >= S;
         cv::resize(src, sized, cv::Size(S, S), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
     }
-    if (flip) cv::flip(sized, sized, 1);
+    if (flip) {
+        cv::Mat mirrored;  // never in place: `sized` may share the caller's pixels
+        cv::flip(sized, mirrored, 1);
+        sized = mirrored;
+    }
 
     // One lookup table per channel: out = (v * scale - mean) / stdev, in float.
     float lut[3][256];
