@@ -95,6 +95,7 @@ public:
         }
         m.cut = cut;
         m.graph = build(cut);
+        m.inputChannels = inputChannels_;
         return m;
     }
 
@@ -351,6 +352,7 @@ private:
                 fail("InputLayer '" + inputName + "' has no usable batch_input_shape (need [null, H, W, C])");
             }
             shapes[inputName] = s;
+            inputChannels_ = s.c;
         }
         pending_ = &shapes;
         g_ = g.get();
@@ -594,6 +596,7 @@ private:
     std::map<std::string, std::map<std::string, W>> weights_;
     std::map<std::string, Shape>* pending_ = nullptr;
     Graph* g_ = nullptr;
+    int64_t inputChannels_ = -1;
 };
 
 }  // namespace

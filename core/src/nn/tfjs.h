@@ -22,6 +22,7 @@ struct TfjsModel {
     std::string modelPath;      ///< the model.json that was read
     std::string cut;            ///< the cut layer's name
     std::vector<std::string> allLayers;  ///< every layer name in the file, in file order
+    int64_t inputChannels = -1;  ///< from the InputLayer's shape (-1 = not given)
 };
 
 /// Loads path (a folder holding model.json, or the json file itself), keeping only the
