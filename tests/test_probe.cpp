@@ -3,13 +3,14 @@
 // Also checks the probe's model selection uses validation only, and is seeded.
 #include <QtTest/QtTest>
 
+#include <cmath>
 #include <filesystem>
 
 #include "pqw/backbone.h"
 #include "pqw/dataset.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
-#include "pqw/probe.h"
+#include "pqw/protoquant.h"
 #include "pqw/util.h"
 
 namespace fs = std::filesystem;
@@ -18,7 +19,13 @@ class TestProbe : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
 
-    pqw::ProbeResult probe(bool randomWeights, const pqw::Dataset& ds, const char* name) {
+    struct Result {
+        double testAccuracy = 0;
+        std::vector<double> valHistory;
+        double valAccuracy = 0;
+    };
+
+    Result probe(bool randomWeights, const pqw::Dataset& ds, const char* name) {
         pqw::BackboneSpec bs;
         bs.randomWeights = randomWeights;
         bs.randomSeed = 1;
@@ -29,9 +36,14 @@ class TestProbe : public QObject {
         const std::string dir = (tmp_.path() + "/" + name).toStdString();
         pqw::extractFeatures(ds, bb, dir, ctx, opt);
         const auto cache = pqw::FeatureCache::open(dir);
-        pqw::ProbeOptions po;
+        pqw::Stage0Options po;
         po.epochs = 30;
-        return pqw::trainProbe(cache, po, ctx);
+        auto m = pqw::ProtoModel::forCache(cache);
+        Result r;
+        for (const auto& e : pqw::trainStage0(m, cache, po, ctx)) r.valHistory.push_back(e.valAccuracy);
+        r.valAccuracy = pqw::evaluate(m, cache, pqw::Split::Val, pqw::HeadKind::Stage0, ctx).top1;
+        r.testAccuracy = pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Stage0, ctx).top1;
+        return r;
     }
 
 private Q_SLOTS:
@@ -57,21 +69,24 @@ private Q_SLOTS:
         QVERIFY2(pre.testAccuracy > rnd.testAccuracy + 0.05,
                  qPrintable(QStringLiteral("pretrained %1 vs random %2").arg(pre.testAccuracy).arg(rnd.testAccuracy)));
         QCOMPARE(int(pre.valHistory.size()), 30);
-        // The chosen epoch is the best validation epoch.
-        QCOMPARE(pre.valAccuracy, *std::max_element(pre.valHistory.begin(), pre.valHistory.end()));
-        QCOMPARE(pre.valHistory[size_t(pre.bestEpoch - 1)], pre.valAccuracy);
+        // The kept weights are the best validation epoch's (up to a sample or two whose argmax
+        // flips with the batch size of the matrix product).
+        QVERIFY(std::fabs(pre.valAccuracy - *std::max_element(pre.valHistory.begin(), pre.valHistory.end())) < 0.005);
     }
 
     void seededAndReproducible() {
         const auto cache = pqw::FeatureCache::open((tmp_.path() + "/pretrained").toStdString());
         pqw::JobContext ctx;
-        pqw::ProbeOptions po;
+        pqw::Stage0Options po;
         po.epochs = 3;
         po.seed = 7;
-        const auto a = pqw::trainProbe(cache, po, ctx);
-        const auto b = pqw::trainProbe(cache, po, ctx);
-        QCOMPARE(a.lossHistory, b.lossHistory);
-        QCOMPARE(a.testAccuracy, b.testAccuracy);
+        auto ma = pqw::ProtoModel::forCache(cache), mb = pqw::ProtoModel::forCache(cache);
+        const auto a = pqw::trainStage0(ma, cache, po, ctx);
+        const auto b = pqw::trainStage0(mb, cache, po, ctx);
+        for (size_t i = 0; i < a.size(); ++i) QCOMPARE(a[i].loss, b[i].loss);
+        std::vector<float> f(size_t(cache.shape()[0] * cache.shape()[1] * cache.shape()[2]));
+        cache.read(0, f.data());
+        QCOMPARE(ma.logits(f.data(), pqw::HeadKind::Stage0), mb.logits(f.data(), pqw::HeadKind::Stage0));
     }
 
     void cancelStopsTraining() {
@@ -79,11 +94,13 @@ private Q_SLOTS:
         pqw::JobContext ctx;
         int epochs = 0;
         ctx.setEventHandler([&](const pqw::Event& e) {
-            if (e.kind == "probe.epoch" && ++epochs == 2) ctx.cancel();
+            if (e.kind == "stage0.epoch" && ++epochs == 2) ctx.cancel();
         });
-        pqw::ProbeOptions po;
+        pqw::Stage0Options po;
         po.epochs = 50;
-        QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::trainProbe(cache, po, ctx));
+        auto m = pqw::ProtoModel::forCache(cache);
+        QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::trainStage0(m, cache, po, ctx));
+        QVERIFY(!m.hasStage0());
         QCOMPARE(epochs, 2);
     }
 };

@@ -1,9 +1,20 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include "pqw/feature_cache.h"
+#include "pqw/protoquant.h"
+
 namespace pqwcli {
 /// Adds every subcommand to app; each runs from its callback.
 void registerCommands(CLI::App& app);
 /// The exit code set by the command that ran (0 unless it reported a failure).
 int exitCode();
+/// The ProtoQuant commands (proto_commands.cpp).
+void registerProtoCommands(CLI::App& app);
+/// Trains stages 0, 1, 2 (or the baseline) with defaults; used by `pqw demo`.
+pqw::ProtoModel demoTrain(const pqw::FeatureCache& cache, int codes, int epochs1, int epochs2, bool baseline);
+/// Accuracy table, prototype strips and a few explanations into out; fills report.
+void demoExport(const pqw::ProtoModel& m, const pqw::FeatureCache& cache, const std::string& out, nlohmann::json& report);
 }  // namespace pqwcli

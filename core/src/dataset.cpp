@@ -293,6 +293,17 @@ cv::Mat toRgb8(const cv::Mat& in, const std::string& path) {
 
 }  // namespace
 
+cv::Mat loadImageFile(const std::string& path) {
+    cv::Mat raw;
+    try {
+        raw = cv::imread(path, cv::IMREAD_UNCHANGED);
+    } catch (const cv::Exception& e) {
+        throw Error(path + ": cannot decode image: " + e.what());
+    }
+    if (raw.empty()) throw Error(path + ": cannot decode image (missing, corrupt or unsupported)");
+    return toRgb8(raw, path);
+}
+
 cv::Mat Dataset::loadImage(size_t i) const {
     const Sample& s = sample(i);
     if (!d_->idxFileOf.empty()) {
@@ -303,14 +314,7 @@ cv::Mat Dataset::loadImage(size_t i) const {
         cv::cvtColor(gray, rgb, cv::COLOR_GRAY2RGB);
         return rgb;
     }
-    cv::Mat raw;
-    try {
-        raw = cv::imread(s.source, cv::IMREAD_UNCHANGED);
-    } catch (const cv::Exception& e) {
-        throw Error(s.source + ": cannot decode image: " + e.what());
-    }
-    if (raw.empty()) throw Error(s.source + ": cannot decode image (missing, corrupt or unsupported)");
-    cv::Mat rgb = toRgb8(raw, s.source);
+    cv::Mat rgb = loadImageFile(s.source);
     if (d_->spec.cubCrop && s.hasBox) {
         const int x0 = std::clamp(static_cast<int>(std::floor(s.box.x)), 0, rgb.cols);
         const int y0 = std::clamp(static_cast<int>(std::floor(s.box.y)), 0, rgb.rows);

@@ -54,6 +54,10 @@ struct LoadReport {
     std::vector<std::string> warnings;
 };
 
+/// Decodes an image file as 8-bit RGB, the way datasets do (gray, alpha and 16-bit
+/// converted). Throws pqw::Error naming the file when it cannot be decoded.
+cv::Mat loadImageFile(const std::string& path);
+
 /// Lists the built-in dataset names with a one-line description each.
 std::vector<std::pair<std::string, std::string>> builtinDatasets();
 
