@@ -86,7 +86,7 @@ std::string shapeText(at::IntArrayRef s) {
 // --------------------------------------------------------------------------------- Impl
 
 torch::Tensor Backbone::Impl::run(const torch::Tensor& x) const {
-    if (fast) return fast->forward(x);
+    if (fast) return fast->forward(x.contiguous(at::MemoryFormat::ChannelsLast));
     if (!script) throw Error("backbone: not loaded");
     torch::jit::IValue y = const_cast<torch::jit::Module&>(*script).forward({x});
     if (!y.isTensor()) throw Error(modelPath + ": forward() must return a tensor (the feature map)");
@@ -97,7 +97,7 @@ torch::Tensor Backbone::Impl::run(const torch::Tensor& x) const {
 }
 
 void Backbone::Impl::refreshFast() {
-    fast = nn::foldBatchNorm(*graph);
+    fast = nn::inferenceGraph(*graph);
     const auto rf = graph->receptiveFields().back();
     stride = static_cast<int>(rf.stride);
     receptiveField = static_cast<int>(rf.size);
@@ -282,8 +282,9 @@ void Backbone::forward(const float* input, int n, int size, float* out) const {
     if (n <= 0) return;
     c10::InferenceMode guard;
     auto x = torch::from_blob(const_cast<float*>(input), {n, 3, size, size}, torch::kFloat32);
-    auto y = d_->run(x).contiguous();
-    std::memcpy(out, y.data_ptr<float>(), static_cast<size_t>(y.numel()) * sizeof(float));
+    auto y = d_->run(x);
+    // One copy, converting channels-last to the caller's NCHW layout on the way.
+    torch::from_blob(out, y.sizes(), torch::kFloat32).copy_(y);
 }
 
 }  // namespace pqw

@@ -3,8 +3,8 @@
 //
 //  * graph: the model as loaded (TFJS), unfolded, holding only the layers up to the cut;
 //    its last node is the cut. OMENN records gates on this one (Graph::forward with a hook).
-//  * fast: foldBatchNorm(*graph), used by Backbone::forward(); element-wise layers run in
-//    place there. Rebuild it with refreshFast() after changing graph's weights (pruning).
+//  * fast: nn::inferenceGraph(*graph) (BatchNorm folded, channels-last convolutions), used
+//    by Backbone::forward() on channels-last input; element-wise layers run in place there. Rebuild it with refreshFast() after changing graph's weights (pruning).
 //  * script: the TorchScript module (kind "torchscript"); graph and fast are then null.
 #include <array>
 #include <map>

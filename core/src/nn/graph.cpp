@@ -182,4 +182,21 @@ GraphPtr foldBatchNorm(const Graph& g) {
     return out;
 }
 
+GraphPtr inferenceGraph(const Graph& g) {
+    auto folded = foldBatchNorm(g);
+    auto out = std::make_shared<Graph>(folded->node(0).name);
+    for (int i = 1; i < folded->size(); ++i) {
+        const Node& n = folded->node(i);
+        LayerPtr m = n.module;
+        if (auto c = std::dynamic_pointer_cast<Conv2d>(m)) {
+            auto cc = std::make_shared<Conv2d>(c->weight, c->bias, c->stride, c->pad, c->dilation, c->groups);
+            cc->tfSame = c->tfSame;
+            cc->toChannelsLast();
+            m = cc;
+        }
+        out->addNode(n.name, n.type, n.inputs, m, n.config);
+    }
+    return out;
+}
+
 }  // namespace pqw::nn
