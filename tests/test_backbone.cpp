@@ -384,29 +384,67 @@ private Q_SLOTS:
         QVERIFY2(e.contains("junk.pt") && e.contains("not a loadable TorchScript archive"), qPrintable(e));
     }
 
-    void torchScriptFixture() {
-        const QByteArray data = qgetenv("PQW_TEST_DATA");
-        const QString pt = QDir(QString::fromLocal8Bit(data)).filePath("tiny_trunk.pt");
-        if (data.isEmpty() || !QFile::exists(pt)) QSKIP("tests/data/tiny_trunk.pt not present");
+    void torchScriptModule() {
+        // A TorchScript trunk built and saved from C++ (no Python needed):
+        // conv 3x3 s2 p1 (8) -> BN -> ReLU -> conv 3x3 s2 p1 (16).
+        QTemporaryDir dir;
+        const std::string pt = QDir(dir.path()).filePath("tiny_trunk.pt").toStdString();
+        {
+            auto gen = at::detail::createCPUGenerator(99);
+            auto r = [&](std::vector<int64_t> s) { return torch::randn(s, gen, torch::TensorOptions().dtype(torch::kFloat32)); };
+            torch::jit::Module m("TinyTrunk");
+            m.register_parameter("conv1_weight", r({8, 3, 3, 3}), false);
+            m.register_parameter("conv1_bias", r({8}), false);
+            m.register_parameter("bn_weight", r({8}).abs() + 0.5, false);
+            m.register_parameter("bn_bias", r({8}), false);
+            m.register_buffer("running_mean", r({8}) * 0.1);
+            m.register_buffer("running_var", r({8}).abs() + 0.5);
+            m.register_parameter("conv2_weight", r({16, 8, 3, 3}), false);
+            m.register_parameter("conv2_bias", r({16}), false);
+            m.define(R"JIT(
+def forward(self, x):
+    y = torch.conv2d(x, self.conv1_weight, self.conv1_bias, [2, 2], [1, 1])
+    y = torch.batch_norm(y, self.bn_weight, self.bn_bias, self.running_mean, self.running_var, False, 0.1, 1e-5, False)
+    y = torch.relu(y)
+    return torch.conv2d(y, self.conv2_weight, self.conv2_bias, [2, 2], [1, 1])
+)JIT");
+            m.save(pt);
+        }
         pqw::BackboneSpec spec;
         spec.kind = "torchscript";
-        spec.path = pt.toStdString();
+        spec.path = pt;
         auto bb = pqw::Backbone::open(spec);
-        // tiny_trunk.py: conv 3x3 s2 p1 (8) -> BN -> ReLU -> conv 3x3 s2 p1 (16).
         const auto fs = bb.featureShape(32);
-        QCOMPARE(fs[0], int64_t(16));
-        QCOMPARE(fs[1], int64_t(8));
+        QCOMPARE(fs, (std::array<int64_t, 3>{16, 8, 8}));
         QCOMPARE(bb.stride(), 4);
-        QCOMPARE(bb.receptiveField(), 7);
+        QCOMPARE(bb.receptiveField(), 7);  // 3 + (3 - 1) * 2, measured by the gradient probe
+        QCOMPARE(bb.cutLayer(), std::string("output"));
         QCOMPARE(bb.preprocess(32).mean[0], 0.485f);
+        QCOMPARE(bb.preprocess(32).stdev[2], 0.225f);
         const auto x = input(2, 32, 5);
         std::vector<float> out(2 * 16 * 8 * 8);
         bb.forward(x.data_ptr<float>(), 2, 32, out.data());
-        auto ref = bb.impl().script->forward({x}).toTensor();
+        torch::Tensor ref;
+        {
+            torch::NoGradGuard ng;
+            ref = bb.impl().script->forward({x}).toTensor();
+        }
         QVERIFY(close(torch::from_blob(out.data(), {2, 16, 8, 8}), ref));
-        QCOMPARE(bb.layers(32).size(), size_t(1));
+        const auto layers = bb.layers(32);
+        QCOMPARE(layers.size(), size_t(1));
+        QCOMPARE(layers[0].type, std::string("TorchScript"));
+        QCOMPARE(layers[0].parameters, int64_t(8 * 27 + 8 + 8 + 8 + 16 * 72 + 16));
+        QCOMPARE(layers[0].outputShape, (std::vector<int64_t>{16, 8, 8}));
+        QCOMPARE(pqw::Backbone::open(spec).id(), bb.id());
         spec.randomWeights = true;
-        QVERIFY(pqw::Backbone::open(spec).id() != bb.id());
+        auto rb = pqw::Backbone::open(spec);
+        QVERIFY(rb.id() != bb.id());
+        std::vector<float> rout(out.size());
+        rb.forward(x.data_ptr<float>(), 2, 32, rout.data());
+        QVERIFY(!torch::allclose(torch::from_blob(rout.data(), {2, 16, 8, 8}), ref));
+        spec.randomWeights = false;
+        spec.cutLayer = "layer3";
+        QVERIFY(errorOf([&] { pqw::Backbone::open(spec); }).contains("cannot be cut"));
     }
 
     void defaultTrunk() {

@@ -342,6 +342,11 @@ private Q_SLOTS:
         QCOMPARE(folded->indexOf("conv"), -1);
         QVERIFY(folded->indexOf("bn") >= 0);
         QVERIFY(close(folded->forward(x), ref, 1e-4));
+        // The inference graph (folded, channels-last convolutions) on channels-last input.
+        auto inf = inferenceGraph(g);
+        QCOMPARE(inf->size(), folded->size());
+        QVERIFY(close(inf->forward(x.contiguous(at::MemoryFormat::ChannelsLast)).contiguous(), ref, 1e-4));
+        QVERIFY(g.node(dw).module != inf->node(inf->indexOf("dw")).module);  // convs are copies
         // Receptive field: conv k3 s2 -> rf 3, jump 2; dw k3 -> rf 3 + 2*2 = 7.
         const auto rf = g.receptiveFields();
         QCOMPARE(rf[c].size, int64_t(3));
