@@ -1,4 +1,5 @@
-// TFJS loader and Backbone: a tiny model written by the test (float32 and uint8-quantised)
+// TFJS loader and Backbone: a tiny model written by the test (float32, uint8 / uint16
+// quantised, float16)
 // against a plain-loop reference, error paths, the default MobileNetV2 trunk, TorchScript.
 #include <QtTest/QtTest>
 
@@ -6,6 +7,8 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <thread>
+#include <atomic>
 
 #include <nlohmann/json.hpp>
 
@@ -23,7 +26,8 @@ struct Weight {
     std::string name;
     std::vector<int64_t> shape;
     std::vector<float> values;  ///< the values the model holds (dequantised when quantised)
-    std::vector<uint8_t> q;     ///< uint8 codes when quantised
+    std::vector<uint16_t> q;    ///< codes when quantised to uint8 / uint16
+    std::vector<uint16_t> half; ///< float16 bits when stored as float16
     float mn = 0, scale = 1;
 };
 
@@ -32,9 +36,9 @@ struct Weight {
 /// GlobalAveragePooling2D -> Dense(2).
 struct TinyModel {
     std::vector<Weight> weights;
-    bool quantised = false;
+    std::string storage;  ///< "float32", "uint8", "uint16" or "float16"
 
-    explicit TinyModel(bool quant, uint32_t seed = 7) : quantised(quant) {
+    explicit TinyModel(std::string storage_ = "float32", uint32_t seed = 7) : storage(std::move(storage_)) {
         std::mt19937 rng(seed);
         auto add = [&](const std::string& name, std::vector<int64_t> shape, float lo, float hi) {
             Weight w;
@@ -43,16 +47,24 @@ struct TinyModel {
             int64_t n = 1;
             for (auto d : shape) n *= d;
             std::uniform_real_distribution<float> u(lo, hi);
-            if (quantised) {
+            if (storage == "uint8" || storage == "uint16") {
+                const int top = storage == "uint8" ? 255 : 65535;
                 w.mn = lo;
-                w.scale = (hi - lo) / 255.0f;
-                std::uniform_int_distribution<int> qd(0, 255);
+                w.scale = (hi - lo) / static_cast<float>(top);
+                std::uniform_int_distribution<int> qd(0, top);
                 for (int64_t i = 0; i < n; ++i) {
-                    w.q.push_back(static_cast<uint8_t>(qd(rng)));
+                    w.q.push_back(static_cast<uint16_t>(qd(rng)));
                     w.values.push_back(static_cast<float>(w.q.back()) * w.scale + w.mn);
                 }
             } else {
                 for (int64_t i = 0; i < n; ++i) w.values.push_back(u(rng));
+                if (storage == "float16") {
+                    for (auto& v : w.values) {
+                        const c10::Half h(v);
+                        w.half.push_back(h.x);
+                        v = static_cast<float>(h);
+                    }
+                }
             }
             weights.push_back(w);
         };
@@ -120,9 +132,15 @@ struct TinyModel {
         std::string bytes;
         for (const auto& w : weights) {
             json e{{"name", w.name}, {"shape", w.shape}, {"dtype", "float32"}};
-            if (quantised) {
+            if (storage == "uint8") {
                 e["quantization"] = {{"min", w.mn}, {"scale", w.scale}, {"dtype", "uint8"}};
-                bytes.append(reinterpret_cast<const char*>(w.q.data()), w.q.size());
+                for (auto q : w.q) bytes.push_back(static_cast<char>(q));
+            } else if (storage == "uint16") {
+                e["quantization"] = {{"dtype", "uint16"}, {"min", w.mn}, {"scale", w.scale}};
+                bytes.append(reinterpret_cast<const char*>(w.q.data()), w.q.size() * 2);
+            } else if (storage == "float16") {
+                e["quantization"] = {{"dtype", "float16"}};
+                bytes.append(reinterpret_cast<const char*>(w.half.data()), w.half.size() * 2);
             } else {
                 bytes.append(reinterpret_cast<const char*>(w.values.data()), w.values.size() * 4);
             }
@@ -232,9 +250,9 @@ private Q_SLOTS:
     void initTestCase() { pqw::initTorchThreads(2); }
 
     void tinyModelFloatAndQuantised() {
-        for (bool quant : {false, true}) {
+        for (const char* storage : {"float32", "uint8", "uint16", "float16"}) {
             QTemporaryDir dir;
-            TinyModel m(quant);
+            TinyModel m(storage);
             m.write(dir.path());
             const auto x = input(2, 9, 3);
             const auto [refAdd, refDense] = m.reference(x);
@@ -276,9 +294,59 @@ private Q_SLOTS:
         }
     }
 
+    void keras3InboundFormat() {
+        // Keras 3 writes inbound nodes as {"args": [keras tensors], "kwargs": {}} and the input
+        // shape as batch_shape.
+        QTemporaryDir dir;
+        TinyModel m;
+        json topo = m.topology();
+        for (auto& l : topo["model_config"]["config"]["layers"]) {
+            json args = json::array();
+            for (const auto& ref : l["inbound_nodes"].empty() ? json::array() : l["inbound_nodes"][0])
+                args.push_back({{"class_name", "__keras_tensor__"}, {"config", {{"shape", {nullptr}}, {"keras_history", {ref[0], 0, 0}}}}});
+            l["inbound_nodes"] = json::array();
+            if (!args.empty()) l["inbound_nodes"].push_back({{"args", args.size() == 1 ? args : json::array({args})}, {"kwargs", json::object()}});
+            if (l["class_name"] == "InputLayer") {
+                l["config"]["batch_shape"] = l["config"]["batch_input_shape"];
+                l["config"].erase("batch_input_shape");
+            }
+        }
+        m.write(dir.path(), topo);
+        auto model = pqw::nn::loadTfjs(dir.path().toStdString());
+        const auto x = input(1, 9, 8);
+        QVERIFY(close(model.graph->forward(x), m.reference(x).second));
+        const int add = model.graph->indexOf("add");
+        QCOMPARE(model.graph->node(add).inputs.size(), size_t(2));
+    }
+
+    void concurrentForward() {
+        QTemporaryDir dir;
+        TinyModel m("uint8");
+        m.write(dir.path());
+        pqw::BackboneSpec spec;
+        spec.kind = "tfjs";
+        spec.path = dir.path().toStdString();
+        spec.cutLayer = "add";
+        const auto bb = pqw::Backbone::open(spec);
+        const auto x = input(3, 9, 21);
+        const auto ref = m.reference(x).first;
+        std::atomic<int> bad{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t)
+            threads.emplace_back([&] {
+                std::vector<float> out(3 * 64);
+                for (int i = 0; i < 50; ++i) {
+                    bb.forward(x.data_ptr<float>(), 3, 9, out.data());
+                    if (!close(torch::from_blob(out.data(), {3, 4, 4, 4}), ref)) ++bad;
+                }
+            });
+        for (auto& t : threads) t.join();
+        QCOMPARE(bad.load(), 0);
+    }
+
     void idChangesWithWeightsAndCut() {
         QTemporaryDir dir;
-        TinyModel m(false);
+        TinyModel m;
         m.write(dir.path());
         pqw::BackboneSpec spec;
         spec.kind = "tfjs";
@@ -306,7 +374,7 @@ private Q_SLOTS:
         QTemporaryDir dir;
         const QString d = dir.path();
         const std::string modelJson = QDir(d).filePath("model.json").toStdString();
-        TinyModel m(false);
+        TinyModel m;
         auto load = [&] { pqw::nn::loadTfjs(d.toStdString()); };
 
         // Unsupported layer type, named.
@@ -327,7 +395,7 @@ private Q_SLOTS:
 
         // NaN weight.
         {
-            TinyModel bad(false);
+            TinyModel bad;
             bad.w("bn/gamma").values[1] = std::nanf("");
             bad.write(d);
             e = errorOf(load);
@@ -335,7 +403,7 @@ private Q_SLOTS:
         }
         // A weight whose shape disagrees with the layer.
         {
-            TinyModel bad(false);
+            TinyModel bad;
             auto& k = bad.w("conv/kernel");
             k.shape = {3, 3, 2, 4};
             k.values.resize(3 * 3 * 2 * 4);
