@@ -355,6 +355,27 @@ private Q_SLOTS:
         QCOMPARE(rf[gap].size, int64_t(0));
     }
 
+    void inferenceGraphAbsorbsPadding() {
+        // ZeroPad2d (2, 0, 1, 3) -> Conv2d k3 s2 valid: absorbed into one padded convolution.
+        for (int groups : {1, 4}) {
+            Graph g("in");
+            const int p = g.addNode("pad", "ZeroPadding2D", {0}, std::make_shared<ZeroPad2d>(Pad4{2, 0, 1, 3}));
+            g.addNode("conv", "Conv2D", {p},
+                      std::make_shared<Conv2d>(rnd({4, 4 / groups, 3, 3}, 60), rnd({4}, 61), std::array<int64_t, 2>{2, 2},
+                                               Pad4{}, std::array<int64_t, 2>{1, 1}, groups));
+            for (int size : {9, 10}) {
+                auto x = rnd({2, 4, size, size + 1}, 62);
+                auto ref = refConv(x, std::dynamic_pointer_cast<Conv2d>(g.node(2).module)->weight,
+                                   std::dynamic_pointer_cast<Conv2d>(g.node(2).module)->bias, 2, 2, Pad4{2, 0, 1, 3}, groups);
+                auto inf = inferenceGraph(g);
+                QCOMPARE(inf->size(), 2);  // in, conv
+                QCOMPARE(inf->indexOf("pad"), -1);
+                QVERIFY(close(inf->forward(x.contiguous(at::MemoryFormat::ChannelsLast)).contiguous(), ref));
+                QVERIFY(close(g.forward(x), ref));
+            }
+        }
+    }
+
     void foldRelative() {
         // A chain with large-magnitude statistics: folded == unfolded (1e-4 relative).
         Graph g("in");
