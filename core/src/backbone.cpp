@@ -281,10 +281,21 @@ std::vector<LayerInfo> Backbone::layers(int inputSize) const {
 void Backbone::forward(const float* input, int n, int size, float* out) const {
     if (n <= 0) return;
     c10::InferenceMode guard;
-    auto x = torch::from_blob(const_cast<float*>(input), {n, 3, size, size}, torch::kFloat32);
-    auto y = d_->run(x);
-    // One copy, converting channels-last to the caller's NCHW layout on the way.
-    torch::from_blob(out, y.sizes(), torch::kFloat32).copy_(y);
+    // Large batches run in chunks of about kChunkPixels input pixels: the activations of a
+    // chunk stay cache-friendly (measured: 64 x 224 px in one go is ~3x slower per image
+    // than in chunks of 16).
+    constexpr int64_t kChunkPixels = 16 * 224 * 224;
+    const int64_t chunk = std::max<int64_t>(1, kChunkPixels / (int64_t(size) * size));
+    const int64_t inPer = int64_t(3) * size * size;
+    int64_t outPer = -1;
+    for (int64_t i = 0; i < n; i += chunk) {
+        const int64_t m = std::min<int64_t>(chunk, n - i);
+        auto x = torch::from_blob(const_cast<float*>(input) + i * inPer, {m, 3, size, size}, torch::kFloat32);
+        auto y = d_->run(x);
+        if (outPer < 0) outPer = y.numel() / m;
+        // One copy, converting channels-last to the caller's NCHW layout on the way.
+        torch::from_blob(out + i * outPer, y.sizes(), torch::kFloat32).copy_(y);
+    }
 }
 
 }  // namespace pqw
