@@ -548,6 +548,17 @@ def forward(self, x):
         const double rel = ((y - ref).abs().max() / ref.abs().max()).item<double>();
         QVERIFY2(rel < 1e-4, qPrintable(QString::number(rel)));
 
+        // Batches beyond one chunk (16 images at 224 px) give the same per-image features.
+        {
+            const auto xs = input(17, 224, 13);
+            std::vector<float> all(17 * 96 * 14 * 14), one(96 * 14 * 14);
+            bb.forward(xs.data_ptr<float>(), 17, 224, all.data());
+            for (int i : {0, 16}) {
+                bb.forward(xs[i].contiguous().data_ptr<float>(), 1, 224, one.data());
+                QVERIFY(close(torch::from_blob(all.data() + i * one.size(), {96, 14, 14}), torch::from_blob(one.data(), {96, 14, 14})));
+            }
+        }
+
         pqw::BackboneSpec rs;
         rs.randomWeights = true;
         rs.randomSeed = 3;
