@@ -342,12 +342,38 @@ private Q_SLOTS:
         QCOMPARE(folded->indexOf("conv"), -1);
         QVERIFY(folded->indexOf("bn") >= 0);
         QVERIFY(close(folded->forward(x), ref, 1e-4));
+        // The inference graph (folded, channels-last convolutions) on channels-last input.
+        auto inf = inferenceGraph(g);
+        QCOMPARE(inf->size(), folded->size());
+        QVERIFY(close(inf->forward(x.contiguous(at::MemoryFormat::ChannelsLast)).contiguous(), ref, 1e-4));
+        QVERIFY(g.node(dw).module != inf->node(inf->indexOf("dw")).module);  // convs are copies
         // Receptive field: conv k3 s2 -> rf 3, jump 2; dw k3 -> rf 3 + 2*2 = 7.
         const auto rf = g.receptiveFields();
         QCOMPARE(rf[c].size, int64_t(3));
         QCOMPARE(rf[c].stride, int64_t(2));
         QCOMPARE(rf[add].size, int64_t(7));
         QCOMPARE(rf[gap].size, int64_t(0));
+    }
+
+    void inferenceGraphAbsorbsPadding() {
+        // ZeroPad2d (2, 0, 1, 3) -> Conv2d k3 s2 valid: absorbed into one padded convolution.
+        for (int groups : {1, 4}) {
+            Graph g("in");
+            const int p = g.addNode("pad", "ZeroPadding2D", {0}, std::make_shared<ZeroPad2d>(Pad4{2, 0, 1, 3}));
+            g.addNode("conv", "Conv2D", {p},
+                      std::make_shared<Conv2d>(rnd({4, 4 / groups, 3, 3}, 60), rnd({4}, 61), std::array<int64_t, 2>{2, 2},
+                                               Pad4{}, std::array<int64_t, 2>{1, 1}, groups));
+            for (int size : {9, 10}) {
+                auto x = rnd({2, 4, size, size + 1}, 62);
+                auto ref = refConv(x, std::dynamic_pointer_cast<Conv2d>(g.node(2).module)->weight,
+                                   std::dynamic_pointer_cast<Conv2d>(g.node(2).module)->bias, 2, 2, Pad4{2, 0, 1, 3}, groups);
+                auto inf = inferenceGraph(g);
+                QCOMPARE(inf->size(), 2);  // in, conv
+                QCOMPARE(inf->indexOf("pad"), -1);
+                QVERIFY(close(inf->forward(x.contiguous(at::MemoryFormat::ChannelsLast)).contiguous(), ref));
+                QVERIFY(close(g.forward(x), ref));
+            }
+        }
     }
 
     void foldRelative() {

@@ -86,7 +86,7 @@ std::string shapeText(at::IntArrayRef s) {
 // --------------------------------------------------------------------------------- Impl
 
 torch::Tensor Backbone::Impl::run(const torch::Tensor& x) const {
-    if (fast) return fast->forward(x);
+    if (fast) return fast->forward(x.contiguous(at::MemoryFormat::ChannelsLast));
     if (!script) throw Error("backbone: not loaded");
     torch::jit::IValue y = const_cast<torch::jit::Module&>(*script).forward({x});
     if (!y.isTensor()) throw Error(modelPath + ": forward() must return a tensor (the feature map)");
@@ -97,7 +97,7 @@ torch::Tensor Backbone::Impl::run(const torch::Tensor& x) const {
 }
 
 void Backbone::Impl::refreshFast() {
-    fast = nn::foldBatchNorm(*graph);
+    fast = nn::inferenceGraph(*graph);
     const auto rf = graph->receptiveFields().back();
     stride = static_cast<int>(rf.stride);
     receptiveField = static_cast<int>(rf.size);
@@ -281,9 +281,21 @@ std::vector<LayerInfo> Backbone::layers(int inputSize) const {
 void Backbone::forward(const float* input, int n, int size, float* out) const {
     if (n <= 0) return;
     c10::InferenceMode guard;
-    auto x = torch::from_blob(const_cast<float*>(input), {n, 3, size, size}, torch::kFloat32);
-    auto y = d_->run(x).contiguous();
-    std::memcpy(out, y.data_ptr<float>(), static_cast<size_t>(y.numel()) * sizeof(float));
+    // Large batches run in chunks of about kChunkPixels input pixels: the activations of a
+    // chunk stay cache-friendly (measured: 64 x 224 px in one go is ~3x slower per image
+    // than in chunks of 16).
+    constexpr int64_t kChunkPixels = 16 * 224 * 224;
+    const int64_t chunk = std::max<int64_t>(1, kChunkPixels / (int64_t(size) * size));
+    const int64_t inPer = int64_t(3) * size * size;
+    int64_t outPer = -1;
+    for (int64_t i = 0; i < n; i += chunk) {
+        const int64_t m = std::min<int64_t>(chunk, n - i);
+        auto x = torch::from_blob(const_cast<float*>(input) + i * inPer, {m, 3, size, size}, torch::kFloat32);
+        auto y = d_->run(x);
+        if (outPer < 0) outPer = y.numel() / m;
+        // One copy, converting channels-last to the caller's NCHW layout on the way.
+        torch::from_blob(out + i * outPer, y.sizes(), torch::kFloat32).copy_(y);
+    }
 }
 
 }  // namespace pqw

@@ -3,9 +3,14 @@
 //
 //  * graph: the model as loaded (TFJS), unfolded, holding only the layers up to the cut;
 //    its last node is the cut. OMENN records gates on this one (Graph::forward with a hook).
-//  * fast: foldBatchNorm(*graph), used by Backbone::forward(); element-wise layers run in
-//    place there. Rebuild it with refreshFast() after changing graph's weights (pruning).
+//  * fast: nn::inferenceGraph(*graph) (BatchNorm folded, channels-last convolutions), used
+//    by Backbone::forward() on channels-last input; element-wise layers run in place there. Rebuild it with refreshFast() after changing graph's weights (pruning).
 //  * script: the TorchScript module (kind "torchscript"); graph and fast are then null.
+//    Its stride is probed (224 / feature height at 224 px); its receptive field is measured
+//    as the extent of the input gradient of the centre feature cell at 224 px (exact for
+//    conv nets whose field fits in the image, clipped to 224 otherwise; falls back to the
+//    stride if the module cannot be differentiated). Preprocessing: ImageNet mean / std.
+//  * TFJS receptive field / stride: exact, by walking the conv / pool layers up to the cut.
 #include <array>
 #include <map>
 #include <memory>

@@ -182,4 +182,55 @@ GraphPtr foldBatchNorm(const Graph& g) {
     return out;
 }
 
+namespace {
+/// A ZeroPad2d (t, b, l, r) followed by an unpadded Conv2d equals one Conv2d with symmetric
+/// padding (max(t, b), max(l, r)) whose kernel gets zero rows / columns on the side that was
+/// padded less: every window then reads exactly the cells it read before. Saves the copy.
+std::shared_ptr<Conv2d> absorbPadding(const Pad4& p, const Conv2d& c) {
+    const int64_t ph = std::max(p.top, p.bottom), pw = std::max(p.left, p.right);
+    auto w = torch::constant_pad_nd(c.weight, {pw - p.left, pw - p.right, ph - p.top, ph - p.bottom}, 0.0);
+    return std::make_shared<Conv2d>(w, c.bias, c.stride, Pad4{ph, ph, pw, pw}, c.dilation, c.groups);
+}
+}  // namespace
+
+GraphPtr inferenceGraph(const Graph& g) {
+    auto folded = foldBatchNorm(g);
+    auto out = std::make_shared<Graph>(folded->node(0).name);
+    std::vector<int> map(folded->size(), -1);
+    std::vector<bool> absorbed(folded->size(), false);
+    map[0] = 0;
+    torch::NoGradGuard noGrad;
+    for (int i = 1; i < folded->size(); ++i) {
+        const Node& n = folded->node(i);
+        std::vector<int> ins;
+        for (int j : n.inputs) ins.push_back(map[j]);
+        LayerPtr m = n.module;
+        if (auto pad = std::dynamic_pointer_cast<ZeroPad2d>(m)) {
+            // Absorbed by its only consumer when that is a plain unpadded convolution.
+            const auto cons = folded->consumers(i);
+            if (cons.size() == 1 && folded->node(cons[0]).inputs.size() == 1) {
+                auto c = std::dynamic_pointer_cast<Conv2d>(folded->node(cons[0]).module);
+                if (c && !c->tfSame && c->pad.zero() && c->dilation[0] == 1 && c->dilation[1] == 1) {
+                    map[i] = ins[0];  // the convolution reads the pad's input directly
+                    absorbed[i] = true;
+                    continue;
+                }
+            }
+        }
+        if (auto c = std::dynamic_pointer_cast<Conv2d>(m)) {
+            std::shared_ptr<Conv2d> cc;
+            if (absorbed[n.inputs[0]]) {
+                cc = absorbPadding(std::dynamic_pointer_cast<ZeroPad2d>(folded->node(n.inputs[0]).module)->pad, *c);
+            } else {
+                cc = std::make_shared<Conv2d>(c->weight, c->bias, c->stride, c->pad, c->dilation, c->groups);
+                cc->tfSame = c->tfSame;
+            }
+            cc->toChannelsLast();
+            m = cc;
+        }
+        map[i] = out->addNode(n.name, n.type, ins, m, n.config);
+    }
+    return out;
+}
+
 }  // namespace pqw::nn

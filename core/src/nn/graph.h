@@ -86,4 +86,11 @@ using GraphPtr = std::shared_ptr<Graph>;
 /// BatchNorm folded into the preceding Conv2d / Dense where that is exact (see above).
 GraphPtr foldBatchNorm(const Graph& g);
 
+/// The inference graph: foldBatchNorm; a ZeroPad2d feeding only an unpadded Conv2d is
+/// absorbed into it (symmetric padding + zero kernel rows, no padded copy); every Conv2d
+/// replaced by a copy with channels-last weights (nothing is shared with g's convolutions). Feed it channels-last
+/// input (x.contiguous(at::MemoryFormat::ChannelsLast)): on CPU this runs the MobileNet
+/// trunk ~2-3x faster than NCHW. Results equal g's up to float rounding.
+GraphPtr inferenceGraph(const Graph& g);
+
 }  // namespace pqw::nn

@@ -23,7 +23,9 @@ int64_t Layer::parameterCount() const {
 }
 
 torch::Tensor Layer::setParameter(const std::string& name, torch::Tensor t) {
-    if (t.defined()) t = t.contiguous();
+    // Keep channels-last weights as they are (inference graphs use them, see toChannelsLast).
+    if (t.defined() && !t.is_contiguous() && !(t.dim() == 4 && t.is_contiguous(at::MemoryFormat::ChannelsLast)))
+        t = t.contiguous();
     if (parameters_.contains(name)) {
         if (t.defined()) t.set_requires_grad(false);
         parameters_[name] = t;
@@ -38,7 +40,12 @@ const torch::Tensor& single(const std::vector<torch::Tensor>& in, const std::str
     return in[0];
 }
 torch::Tensor padded(const torch::Tensor& x, const Pad4& p, double value = 0.0) {
-    return torch::constant_pad_nd(x, {p.left, p.right, p.top, p.bottom}, value);
+    auto y = torch::constant_pad_nd(x, {p.left, p.right, p.top, p.bottom}, value);
+    // Keep channels-last activations channels-last (the inference graph runs that way).
+    if (x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+        !y.is_contiguous(at::MemoryFormat::ChannelsLast))
+        y = y.contiguous(at::MemoryFormat::ChannelsLast);
+    return y;
 }
 }  // namespace
 
@@ -54,6 +61,8 @@ void Conv2d::setWeights(torch::Tensor w, torch::Tensor b) {
     weight = setParameter("weight", std::move(w));
     bias = setParameter("bias", std::move(b));
 }
+
+void Conv2d::toChannelsLast() { setWeights(weight.contiguous(at::MemoryFormat::ChannelsLast), bias); }
 
 Pad4 Conv2d::padFor(int64_t h, int64_t w) const {
     if (!tfSame) return pad;

@@ -86,6 +86,8 @@ public:
     Spatial spatial() const override;
     /// Replaces weight and bias (keeps the registered parameters in sync).
     void setWeights(torch::Tensor weight, torch::Tensor bias);
+    /// Stores the weight channels-last (faster oneDNN convolutions on channels-last input).
+    void toChannelsLast();
 
     /// The padding applied to an input of h x w (pad, or TF "same" padding when tfSame).
     Pad4 padFor(int64_t h, int64_t w) const;
