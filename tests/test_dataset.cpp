@@ -555,6 +555,8 @@ void TestDataset::cubErrors() {
     reset();
     writeBytes(root + "/bounding_boxes.txt", "1 1 1 2\n");
     QVERIFY_ERROR(openDs(root, "cub"), "bounding_boxes.txt:1:", "malformed");
+    writeBytes(root + "/bounding_boxes.txt", "1 1 1 2 2\n2 nan 1 2 2\n");
+    QVERIFY_ERROR(openDs(root, "cub"), "bounding_boxes.txt:2:", "malformed");
     reset();
     fs::remove(root + "/train_test_split.txt");
     QVERIFY_ERROR(openDs(root, "cub"), "train_test_split.txt: missing");
