@@ -131,6 +131,7 @@ private Q_SLOTS:
     void csvErrors();
     void autoDetectAndKinds();
     void copiesShareAndMoveEmpties();
+    void mutatedInputsFailCleanly();
     void builtinFashionMnist();
     void builtinMnist();
     void builtinMissingSaysWhatProvides();
@@ -555,6 +556,8 @@ void TestDataset::cubErrors() {
     reset();
     writeBytes(root + "/bounding_boxes.txt", "1 1 1 2\n");
     QVERIFY_ERROR(openDs(root, "cub"), "bounding_boxes.txt:1:", "malformed");
+    writeBytes(root + "/bounding_boxes.txt", "1 1 1 2 2\n2 nan 1 2 2\n");
+    QVERIFY_ERROR(openDs(root, "cub"), "bounding_boxes.txt:2:", "malformed");
     reset();
     fs::remove(root + "/train_test_split.txt");
     QVERIFY_ERROR(openDs(root, "cub"), "train_test_split.txt: missing");
@@ -663,6 +666,53 @@ void TestDataset::copiesShareAndMoveEmpties() {
     QCOMPARE(empty.size(), size_t(0));
     QVERIFY(empty.classNames().empty());
     QVERIFY_THROWS_EXCEPTION(std::out_of_range, empty.sample(0));
+}
+
+void TestDataset::mutatedInputsFailCleanly() {
+    // Random byte mutations of valid IDX, CUB and CSV files: open() either succeeds or
+    // throws pqw::Error; nothing else escapes (run under the sanitizers too).
+    std::mt19937 rng(42);
+    const std::string d = dir("mut");
+    writeIdxFolder(d + "/idx", 6, 3, 2, false);
+    writeCub(d + "/cub");
+    writeImage(d + "/csv/x.png", colourImage(2, 2, 1));
+    const std::string csv = "path,label,split\n\"x.png\",a,train\nx.png,\"b,\"\"c\"\"\",test\n";
+    writeBytes(d + "/csv/m.csv", csv);
+    struct Target {
+        std::string path, open;
+    };
+    const std::vector<Target> targets{
+        {d + "/idx/train-images-idx3-ubyte", d + "/idx"}, {d + "/idx/train-labels-idx1-ubyte", d + "/idx"},
+        {d + "/cub/images.txt", d + "/cub"},             {d + "/cub/bounding_boxes.txt", d + "/cub"},
+        {d + "/cub/train_test_split.txt", d + "/cub"},   {d + "/csv/m.csv", d + "/csv/m.csv"}};
+    int opened = 0, refused = 0;
+    for (const auto& t : targets) {
+        std::ifstream in(t.path, std::ios::binary);
+        const std::string orig((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        for (int round = 0; round < 60; ++round) {
+            std::string m = orig;
+            const int edits = 1 + int(rng() % 3);
+            for (int e = 0; e < edits; ++e) {
+                const size_t pos = rng() % m.size();
+                switch (rng() % 3) {
+                case 0: m[pos] = char(rng()); break;
+                case 1: m.erase(pos, 1 + rng() % 4); break;
+                default: m.insert(pos, 1, ",\" \n0\xff"[rng() % 6]); break;
+                }
+            }
+            writeBytes(t.path, m);
+            try {
+                const Dataset ds = openDs(t.open, "auto", round);
+                for (size_t i = 0; i < ds.size(); ++i) (void)ds.loadImage(i);
+                ++opened;
+            } catch (const pqw::Error&) {
+                ++refused;
+            }
+        }
+        writeBytes(t.path, orig);
+    }
+    QVERIFY(opened > 0);
+    QVERIFY(refused > 0);
 }
 
 void TestDataset::builtinFashionMnist() {

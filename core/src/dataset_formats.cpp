@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -259,7 +260,7 @@ bool parseFloat(const std::string& s, float& v) {
     char* end = nullptr;
     errno = 0;
     const float x = std::strtof(s.c_str(), &end);
-    if (errno != 0 || end != s.c_str() + s.size()) return false;
+    if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(x)) return false;
     v = x;
     return true;
 }

@@ -94,7 +94,8 @@ public:
     std::string fingerprint() const;
     const LoadReport& report() const;
 
-    /// CUB: the folder holding parts/ (empty for other formats), for purity metrics.
+    /// CUB: the path of the parts/ folder (empty when absent and for other formats), for
+    /// purity metrics.
     const std::string& partsDir() const;
 
 private:
