@@ -319,6 +319,32 @@ private Q_SLOTS:
         QCOMPARE(model.graph->node(add).inputs.size(), size_t(2));
     }
 
+    void effectiveReceptiveField() {
+        if (!std::filesystem::exists(defaultModelDir() + "/model.json")) QSKIP("default backbone not fetched");
+        const auto bb = pqw::Backbone::open(pqw::BackboneSpec{});
+        int previous = 0;
+        for (int size : {64, 112, 224}) {
+            const int erf = bb.effectiveReceptiveField(size);
+            qInfo("effective receptive field at %d px: %d px (theoretical %d)", size, erf, bb.receptiveField());
+            QVERIFY(erf >= bb.stride());
+            QVERIFY(erf <= std::min(size, bb.receptiveField()));
+            QVERIFY(erf >= previous);  // a larger image never shrinks it
+            QCOMPARE(bb.effectiveReceptiveField(size), erf);  // measured once, seeded
+            previous = erf;
+        }
+        // The tiny test model cut after its first convolution: between stride and exact field.
+        QTemporaryDir dir;
+        TinyModel m;
+        m.write(dir.path());
+        pqw::BackboneSpec spec;
+        spec.kind = "tfjs";
+        spec.path = dir.path().toStdString();
+        spec.cutLayer = "conv";
+        const auto tiny = pqw::Backbone::open(spec);
+        QVERIFY(tiny.effectiveReceptiveField(32) >= tiny.stride());
+        QVERIFY(tiny.effectiveReceptiveField(32) <= tiny.receptiveField());
+    }
+
     void concurrentForward() {
         QTemporaryDir dir;
         TinyModel m("uint8");

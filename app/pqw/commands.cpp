@@ -59,7 +59,8 @@ void addLayers(CLI::App& app) {
         pqw::initTorchThreads();
         const auto bb = pqw::Backbone::open(args->spec());
         std::cout << "backbone: " << bb.id() << "\ncut: " << bb.cutLayer() << "  stride " << bb.stride()
-                  << "  receptive field " << bb.receptiveField() << " px\n";
+                  << "  receptive field " << bb.receptiveField() << " px (effective at " << *size << " px: "
+                  << bb.effectiveReceptiveField(*size) << " px)\n";
         for (const auto& l : bb.layers(*size)) {
             std::ostringstream shape;
             for (size_t k = 0; k < l.outputShape.size(); ++k) shape << (k ? "x" : "") << l.outputShape[k];

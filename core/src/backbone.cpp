@@ -216,6 +216,54 @@ const std::string& Backbone::cutLayer() const { return d_->cut; }
 int Backbone::stride() const { return d_->stride; }
 int Backbone::receptiveField() const { return d_->receptiveField; }
 
+int Backbone::effectiveReceptiveField(int inputSize) const {
+    {
+        std::lock_guard<std::mutex> lock(d_->shapeMutex);
+        auto it = d_->erfCache.find(inputSize);
+        if (it != d_->erfCache.end()) return it->second;
+    }
+    const auto shape = featureShape(inputSize);
+    int side = stride();
+    {
+        torch::AutoGradMode grad(true);
+        auto gen = at::detail::createCPUGenerator(20240601);
+        auto x = torch::rand({4, 3, inputSize, inputSize}, gen, torch::TensorOptions().dtype(torch::kFloat32))
+                     .requires_grad_(true);
+        torch::Tensor y;
+        if (d_->script) {
+            y = d_->script->forward({x}).toTensor();
+        } else {
+            // A hook turns off in-place evaluation, which autograd needs.
+            y = d_->graph->forward(x, -1, [](int, const nn::Node&, const std::vector<torch::Tensor>&,
+                                             const torch::Tensor&) {});
+        }
+        const int64_t cy = shape[1] / 2, cx = shape[2] / 2;
+        y.select(2, cy).select(2, cx).sum().backward();
+        torch::Tensor g = x.grad().abs().sum(std::vector<int64_t>{0, 1}).contiguous();  // [S, S]
+        const double total = g.sum().item<double>();
+        if (total > 0) {
+            // Centre of the cell in input pixels; grow a square until it holds 90 %.
+            const double c0 = cy * stride() + (stride() - 1) / 2.0, c1 = cx * stride() + (stride() - 1) / 2.0;
+            auto ga = g.accessor<float, 2>();
+            for (int s = 1; s <= 2 * inputSize; ++s) {
+                const int y0 = std::max(0, static_cast<int>(std::floor(c0 - s / 2.0 + 0.5)));
+                const int x0 = std::max(0, static_cast<int>(std::floor(c1 - s / 2.0 + 0.5)));
+                const int y1 = std::min(inputSize, y0 + s), x1 = std::min(inputSize, x0 + s);
+                double mass = 0;
+                for (int yy = y0; yy < y1; ++yy)
+                    for (int xx = x0; xx < x1; ++xx) mass += ga[yy][xx];
+                if (mass >= 0.5 * total) {
+                    side = std::max(s, stride());
+                    break;
+                }
+            }
+        }
+    }
+    std::lock_guard<std::mutex> lock(d_->shapeMutex);
+    d_->erfCache[inputSize] = side;
+    return side;
+}
+
 Preprocess Backbone::preprocess(int inputSize) const {
     Preprocess p = d_->preprocess;
     p.size = inputSize;

@@ -43,6 +43,7 @@ struct Backbone::Impl {
     /// Re-derives fast (and the receptive field) from graph.
     void refreshFast();
 
+    mutable std::map<int, int> erfCache;
     mutable std::mutex shapeMutex;
     mutable std::map<int, std::array<int64_t, 3>> shapeCache;
 };

@@ -94,7 +94,8 @@ json makeMeta(const Dataset& ds, const Backbone& bb, int inputSize, const std::s
     const auto& bs = bb.spec();
     m["backbone"] = {{"id", bb.id()}, {"cut", bb.cutLayer()}, {"stride", bb.stride()},
                      {"receptive_field", bb.receptiveField()}, {"kind", bs.kind}, {"path", bs.path},
-                     {"random_weights", bs.randomWeights}, {"random_seed", bs.randomSeed}};
+                     {"random_weights", bs.randomWeights}, {"random_seed", bs.randomSeed},
+                     {"effective_receptive_field", bb.effectiveReceptiveField(inputSize)}};
     m["input_size"] = inputSize;
     m["preprocess"] = bb.preprocess(inputSize).fingerprint();
     m["shape"] = {shape[0], shape[1], shape[2]};
@@ -241,6 +242,9 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
         }
         writeMeta(dir, meta);
     }
+    // Caches written before a field existed get it now (resuming or fresh).
+    if (!meta["backbone"].contains("effective_receptive_field"))
+        meta["backbone"]["effective_receptive_field"] = bb.effectiveReceptiveField(opt.inputSize);
     size_t done = meta["done"].get<size_t>();
     rep.reused = done;
     std::vector<int64_t> invalid = meta["invalid"].get<std::vector<int64_t>>();
@@ -342,7 +346,7 @@ struct FeatureCache::Impl {
     BackboneSpec backboneSpec;
     std::array<int64_t, 3> shape{};
     int64_t per = 0;
-    int inputSize = 0, stride = 0, rf = 0;
+    int inputSize = 0, stride = 0, rf = 0, erf = 0;
     std::vector<std::string> classes;
     std::vector<int32_t> labels;
     std::vector<Split> splits;
@@ -393,6 +397,7 @@ FeatureCache FeatureCache::open(const std::string& dir) {
         d->datasetFingerprint = m["dataset"].value("fingerprint", "");
     }
     d->rf = m.contains("backbone") ? m["backbone"].value("receptive_field", 0) : 0;
+    d->erf = m.contains("backbone") ? m["backbone"].value("effective_receptive_field", 0) : 0;
     d->inputSize = m.value("input_size", 0);
     for (int k = 0; k < 3; ++k) d->shape[k] = m["shape"][k].get<int64_t>();
     d->per = featureElems(m);
@@ -448,6 +453,7 @@ const DatasetSpec& FeatureCache::datasetSpec() const { return d_->datasetSpec; }
 const std::string& FeatureCache::datasetFingerprint() const { return d_->datasetFingerprint; }
 int FeatureCache::stride() const { return d_->stride; }
 int FeatureCache::receptiveField() const { return d_->rf; }
+int FeatureCache::effectiveReceptiveField() const { return d_->erf > 0 ? d_->erf : d_->rf; }
 const std::vector<std::string>& FeatureCache::classNames() const { return d_->classes; }
 int32_t FeatureCache::label(size_t i) const { return d_->labels.at(i); }
 Split FeatureCache::split(size_t i) const { return d_->splits.at(i); }

@@ -59,6 +59,11 @@ public:
     int stride() const;
     /// Receptive field of one feature cell, in input pixels (side of the square).
     int receptiveField() const;
+    /// Effective receptive field at this input size: the side of the smallest square, centred
+    /// on the centre cell, that holds half of the input-gradient mass of that cell (over four
+    /// seeded random images). Much smaller than the theoretical field (Luo et al. 2016); it is
+    /// the box the workbench draws for a cell. Measured once per size and cached.
+    int effectiveReceptiveField(int inputSize) const;
 
     /// Runs the trunk on n preprocessed images (float NCHW, 3 x size x size each) and writes
     /// n feature maps (float C x H x W each) to out. Thread-safe for concurrent callers.

@@ -81,6 +81,9 @@ public:
     const std::string& datasetFingerprint() const;
     int stride() const;
     int receptiveField() const;
+    /// The backbone's effective receptive field at this input size (the side of the box drawn
+    /// for a cell); the theoretical one for caches that do not record it.
+    int effectiveReceptiveField() const;
     const std::vector<std::string>& classNames() const;
     int32_t label(size_t i) const;
     Split split(size_t i) const;

@@ -159,6 +159,7 @@ public:
     const std::string& backboneId() const;
     int inputSize() const;
     int stride() const;
+    /// Side of the box drawn for a feature cell: the backbone's effective receptive field.
     int receptiveField() const;
     std::array<int64_t, 3> featureShape() const;
 

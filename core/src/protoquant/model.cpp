@@ -119,7 +119,7 @@ ProtoModel ProtoModel::forCache(const FeatureCache& cache) {
     d.cacheFingerprint = cache.fingerprint();
     d.inputSize = cache.inputSize();
     d.stride = cache.stride();
-    d.receptiveField = cache.receptiveField();
+    d.receptiveField = cache.effectiveReceptiveField();
     d.shape = cache.shape();
     d.classes = cache.classNames();
     return m;
