@@ -2,7 +2,10 @@
 // (fresh on the second run), probe, demo on a small subset, and error exits.
 #include <QtTest/QtTest>
 
+#include <cmath>
 #include <filesystem>
+
+#include <opencv2/imgcodecs.hpp>
 
 #include "fixtures.h"
 #include "pqw/util.h"
@@ -106,6 +109,70 @@ private Q_SLOTS:
         QVERIFY(r.code != 0);
         r = run({"no-such-command"});
         QVERIFY(r.code != 0);
+    }
+
+    void protoQuantCommands() {
+        if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") || pqw::assetsDir().empty())
+            QSKIP("Fashion-MNIST or the default backbone missing");
+        const QString f = tmp_.path() + "/pq-feat", ck = tmp_.path() + "/pq.pqwh", base = tmp_.path() + "/base.pqwh";
+        auto r = run({"extract", "-d", "fashion-mnist", "--limit-train", "400", "--limit-test", "100", "--size", "32",
+                      "-o", f});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = run({"train", f, "-o", ck, "--codes", "24", "--epochs1", "3", "--epochs2", "12", "--lr2", "0.01"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.err.contains("stage1 epoch 3") && r.err.contains("dead codes"), qPrintable(r.err));
+        QVERIFY(QFileInfo::exists(ck + ".history.json"));
+        r = run({"train", f, "-o", base, "--baseline", "--prototypes", "24", "--epochs2", "12", "--lr2", "0.01"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        // eval agrees with itself as JSON: confusion diagonal / samples == top-1.
+        r = run({"eval", ck, "-f", f, "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto e = QJsonDocument::fromJson(r.out.toUtf8()).object();
+        QCOMPARE(e.value("samples").toInt(), 100);
+        const auto conf = e.value("confusion").toArray();
+        int diag = 0;
+        for (int c = 0; c < conf.size(); ++c) diag += conf[c].toArray()[c].toInt();
+        QVERIFY(std::fabs(diag / 100.0 - e.value("top1").toDouble()) < 1e-9);
+        QVERIFY(e.value("top1").toDouble() > 0.3);
+        // Prototype strips and their manifest.
+        const QString pd = tmp_.path() + "/protos";
+        r = run({"prototypes", ck, "-f", f, "--top", "4", "-o", pd});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto pngs = QDir(pd).entryList({"prototype_*.png"});
+        QVERIFY(!pngs.isEmpty());
+        QFile manifest(pd + "/manifest.csv");
+        QVERIFY(manifest.open(QIODevice::ReadOnly));
+        const auto lines = QString::fromUtf8(manifest.readAll()).trimmed().split('\n');
+        QCOMPARE(lines.size(), 1 + 4 * pngs.size());
+        // Explain one image: JSON's logit equals the sum of the prototype scores.
+        const QString img = tmp_.path() + "/data/class_0/img_0.png";
+        r = run({"explain-proto", img, "-m", ck, "-f", f, "-o", tmp_.path() + "/ex.png", "--json", tmp_.path() + "/ex.json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile ej(tmp_.path() + "/ex.json");
+        QVERIFY(ej.open(QIODevice::ReadOnly));
+        const auto ex = QJsonDocument::fromJson(ej.readAll()).object();
+        QVERIFY(std::fabs(ex.value("logit").toDouble() - ex.value("sum_of_scores").toDouble()) < 1e-4);
+        QVERIFY(cv::imread((tmp_.path() + "/ex.png").toStdString()).cols > 300);
+        // The interpretability table, ProtoQuant beside the baseline.
+        r = run({"metrics", ck, "--baseline", base, "-f", f, "--samples", "5", "-o", tmp_.path() + "/m.json", "--csv",
+                 tmp_.path() + "/m.csv"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile mj(tmp_.path() + "/m.json");
+        QVERIFY(mj.open(QIODevice::ReadOnly));
+        const auto mt = QJsonDocument::fromJson(mj.readAll()).object();
+        for (const char* model : {"protoquant", "baseline"}) {
+            const auto o = mt.value(QLatin1String(model)).toObject();
+            QCOMPARE(o.value("stability").toArray().size(), 3);
+            QVERIFY(o.value("global_size").toInt() >= 1);
+            QCOMPARE(o.value("top_k_curve").toArray().size(), 7);
+        }
+        // A head refuses features of another size.
+        const QString f2 = tmp_.path() + "/pq-feat-48";
+        r = run({"extract", "-d", "fashion-mnist", "--limit-train", "400", "--limit-test", "100", "--size", "48", "-o", f2});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = run({"eval", ck, "-f", f2});
+        QVERIFY(r.code != 0);
+        QVERIFY2(r.err.contains("input size (model: 32, features: 48)"), qPrintable(r.err));
     }
 
     void demoOnSubset() {

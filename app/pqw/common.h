@@ -138,11 +138,7 @@ inline pqw::ExtractReport runExtract(const pqw::Dataset& ds, const pqw::Backbone
                               int batch) {
     const auto st = pqw::inspectCache(out, ds, bb, size);
     if (st.state == pqw::CacheState::Fresh) {
-        std::cerr << "features: " << out << " is fresh (" << st.total << " samples); nothing to do\n";
-        pqw::ExtractReport r;
-        r.reused = st.total;
-        r.dir = out;
-        return r;
+        std::cerr << "features: " << out << " is fresh (" << st.total << " samples); nothing to extract\n";
     }
     if (st.state == pqw::CacheState::Partial)
         std::cerr << "features: resuming " << out << " at " << st.done << " of " << st.total << "\n";
