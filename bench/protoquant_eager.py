@@ -61,7 +61,7 @@ def stage1_epoch():
         with torch.no_grad():
             idx = assign(f, codes)
         q = codes[idx.reshape(-1)].view(f.shape)
-        loss = F.cross_entropy(head0(q.mean(1)), y, label_smoothing=0.1) + (q - f).pow(2).sum(-1).mean()
+        loss = F.cross_entropy(head0(q.mean(1)), y, label_smoothing=0.1) + (q - f).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -6,7 +6,7 @@
 //   stage 0   frozen classifier head: avg-pool -> LayerNorm(D) -> Linear(D, N)
 //   stage 1   codebook C (K x D) learned through the frozen head:
 //             k* = argmax_k cos(f_hw, c_k), q_hw = c_k*, logits = head(avgpool(q)),
-//             loss = CE(logits, y) + mean ||q_hw - stopgrad(f_hw)||^2
+//             loss = CE(logits, y) + MSE(q, stopgrad(f)) (mean over cells and channels)
 //   stage 1b  usage-based codebook pruning to a target size in a number of steps
 //   stage 2   interpretable head: S = cos(f, c_p); A = softmax_p(S / tau);
 //             pi_p = max_hw A; z_c = sum_p ReLU(W[c,p]) * pi_p (no bias)

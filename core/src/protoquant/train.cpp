@@ -323,7 +323,8 @@ std::vector<EpochRecord> trainCodebook(ProtoModel& m, const FeatureCache& cache,
             auto ceOpts = F::CrossEntropyFuncOptions().label_smoothing(opt.labelSmoothing);
             auto ce = F::cross_entropy(logits, y, ceOpts);
             if (y2.defined()) ce = lam * ce + (1 - lam) * F::cross_entropy(logits, y2, ceOpts);
-            auto mse = (q - f.detach()).pow(2).sum(-1).mean();
+            // MSE as F.mse_loss: mean over cells and channels (see docs/protoquant.md).
+            auto mse = (q - f.detach()).pow(2).mean();
             auto loss = ce + opt.commitmentWeight * mse;
             lr = lrAt(opt.lr, step++, warm, total);
             setLr(optim, lr);
