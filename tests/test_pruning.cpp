@@ -8,9 +8,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "pqw/error.h"
 #include "pqw/pruning.h"
+#include "pqw/util.h"
+
+#include <nlohmann/json.hpp>
 #include "pruning/cnn_impl.h"
 
 namespace fs = std::filesystem;
@@ -325,6 +329,67 @@ private Q_SLOTS:
         // Fine-tuning restores the best validation weights: never worse than right after pruning,
         // and the reported accuracy is what the model now gives.
         QCOMPARE(pqw::evaluateCnn(m, data_, pqw::Split::Val).top1, ev[2].value("val_top1"));
+    }
+    void sweepResume() {
+        const std::string dir = (tmp_.path() + "/sweep").toStdString();
+        const nlohmann::json j = {
+            {"dataset", {{"path", "fashion-mnist"}, {"limit_train", 300}, {"limit_test", 100}, {"val", 0.2}}},
+            {"model", {{"arch", "lenet"}, {"width", 4}, {"pretrain_epochs", 1}}},
+            {"latency_reps", 0},
+            {"grid", {{"strategy", {"one-shot", "iterative"}}, {"target", {0.5, 0.8}}, {"steps", {2}},
+                      {"fine_tune", {{{"epochs", 1}}}}, {"criterion", {"magnitude"}}}}};
+        const auto spec = pqw::parseSweep(j.dump());
+        QCOMPARE(int(spec.runs.size()), 4);
+        // First pass: cancel in the middle of the third run.
+        pqw::JobContext ctx;
+        int done = 0;
+        std::vector<std::string> doneIds;
+        ctx.setEventHandler([&](const pqw::Event& e) {
+            if (e.kind == "run.done") {
+                ++done;
+                doneIds.push_back(e.texts.at("run"));
+            }
+            if (done == 2 && e.kind == "prune.epoch") ctx.cancel();
+        });
+        QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::runSweep(spec, dir, ctx));
+        QCOMPARE(done, 2);
+        const std::string csv1 = pqw::readFile(dir + "/summary.csv");
+        QCOMPARE(int(std::count(csv1.begin(), csv1.end(), '\n')), 3);  // header + 2 runs
+        // A crash mid-line: the partial last line is ignored and cut.
+        { std::ofstream(dir + "/log.jsonl", std::ios::app) << "{\"run\":\"x\",\"kind\":\"prune.st"; }
+        const auto before = pqw::readSweepLog(dir + "/log.jsonl");
+        QVERIFY(std::none_of(before.begin(), before.end(), [](const auto& e) { return e.run == "x"; }));
+        // Second pass: the two finished runs are skipped, the other two run.
+        pqw::JobContext ctx2;
+        std::vector<std::string> started;
+        ctx2.setEventHandler([&](const pqw::Event& e) {
+            if (e.kind == "run.start") started.push_back(e.texts.at("run"));
+        });
+        const auto st = pqw::runSweep(spec, dir, ctx2);
+        QCOMPARE(int(st.skipped), 2);
+        QCOMPARE(int(st.finished), 2);
+        QCOMPARE(int(started.size()), 2);
+        for (const auto& id : started) QVERIFY(std::find(doneIds.begin(), doneIds.end(), id) == doneIds.end());
+        const std::string csv2 = pqw::readFile(dir + "/summary.csv");
+        QCOMPARE(int(std::count(csv2.begin(), csv2.end(), '\n')), 5);
+        // Nothing of the first pass is lost: its rows are still there, unchanged.
+        std::istringstream lines(csv1);
+        std::string line;
+        while (std::getline(lines, line)) QVERIFY2(csv2.find(line + "\n") != std::string::npos, line.c_str());
+        // The interrupted run is counted once, from its finished (second) attempt.
+        const auto fin = pqw::finishedRunEntries(pqw::readSweepLog(dir + "/log.jsonl"));
+        int doneLines = 0, steps = 0;
+        for (const auto& e : fin) {
+            doneLines += e.event.kind == "run.done";
+            steps += e.event.kind == "prune.step";
+        }
+        QCOMPARE(doneLines, 4);
+        QCOMPARE(steps, 2 * 2 + 2 * 3);  // one-shot: steps 0..1; iterative: 0..2
+        // A third pass has nothing to do.
+        pqw::JobContext ctx3;
+        const auto st3 = pqw::runSweep(spec, dir, ctx3);
+        QCOMPARE(int(st3.skipped), 4);
+        QCOMPARE(int(st3.finished), 0);
     }
 };
 
