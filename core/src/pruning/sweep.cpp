@@ -113,6 +113,8 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                         o.seed = seed.get<uint64_t>();
                                         o.latencyReps = latencyReps;
                                         o.evaluateTest = evalTest;
+                                        // a hybrid whose first step reaches the target is not a hybrid: skipped
+                                        if (o.strategy == PruneStrategy::Hybrid && o.firstStep >= o.target) continue;
                                         pruneSchedule(o.strategy, o.target, o.steps, o.firstStep);  // validates
                                         std::string id = std::string(strategyName(o.strategy)) + "_t" + num(o.target) +
                                                          "_n" + std::to_string(o.steps);
