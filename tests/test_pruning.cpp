@@ -273,6 +273,7 @@ private Q_SLOTS:
         pqw::pruneTo(m, 0.75, pqw::PruneModality::Structured, pqw::PruneCriterion::Random, nullptr, 5);
         QCOMPARE(out(m, x).sizes(), (std::vector<int64_t>{3, 10}));
         QCOMPARE(m.cost().channels * 4, before.channels);
+        QCOMPARE(m.cost().originalChannels, before.channels);
     }
 
     void saveLoadPruned() {
@@ -319,6 +320,7 @@ private Q_SLOTS:
         QCOMPARE(int(seen.size()), 3);
         QCOMPARE(ev[0].value("sparsity_prunable"), 0.0);
         QVERIFY(std::abs(ev[2].value("sparsity_prunable") - 0.8) < 1e-3);
+        QCOMPARE(ev[2].value("channel_sparsity"), 0.0);  // unstructured: every channel stays
         QVERIFY(ev[2].value("sparsity_all") < ev[2].value("sparsity_prunable"));
         QCOMPARE(ev[2].value("total_epochs"), ev[1].value("epochs") + ev[2].value("epochs"));
         for (const auto& e : ev)

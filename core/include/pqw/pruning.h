@@ -105,6 +105,7 @@ struct ModelCost {
     int64_t prunableParams = 0;   ///< conv + linear weights
     int64_t nonzeroPrunable = 0;  ///< of those, not masked out
     int64_t channels = 0;         ///< output channels / neurons in structurally prunable groups
+    int64_t originalChannels = 0; ///< the same before any structured pruning
     int64_t macs = 0;             ///< multiply-accumulates per image, from shapes
 };
 
@@ -193,7 +194,8 @@ int fineTune(CnnModel& m, const ImageTensors& data, const FineTuneOptions& opt, 
 
 /// Runs a whole schedule: step 0 is the unpruned model (measured, not fine-tuned), then for
 /// each step prune -> fine-tune -> measure. Emits one "prune.step" event per step (values:
-/// step, step_fraction, target_fraction, sparsity_prunable, sparsity_all, params, macs,
+/// step, step_fraction, target_fraction, sparsity_prunable, sparsity_all, channel_sparsity,
+/// params, nonzero_params, channels, macs,
 /// latency_b1_ms, latency_b64_ms, val_top1, val_top5, test_top1, test_top5, epochs,
 /// total_epochs) and returns them.
 std::vector<Event> pruneModel(CnnModel& m, const ImageTensors& data, const PruneOptions& opt, JobContext& ctx);

@@ -165,7 +165,11 @@ ModelCost CnnModel::Impl::cost() const {
         }
     }
     for (const auto& g : cnn::channelGroups(*this))
-        if (g.prunable) c.channels += g.channels;
+        if (g.prunable) {
+            c.channels += g.channels;
+            const int64_t o = nodes[size_t(g.members[0])].origOut;
+            c.originalChannels += o > 0 ? o : g.channels;
+        }
     return c;
 }
 

@@ -261,6 +261,7 @@ std::vector<Event> pruneModel(CnnModel& model, const ImageTensors& data, const P
                     {"params", double(c.params)},
                     {"nonzero_params", double(c.params) - zeros},
                     {"channels", double(c.channels)},
+                    {"channel_sparsity", c.originalChannels ? 1.0 - double(c.channels) / double(c.originalChannels) : 0.0},
                     {"macs", double(c.macs)},
                     {"epochs", epochs},
                     {"total_epochs", total}};

@@ -46,14 +46,15 @@ std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std
             key += ", " + text(*e, "fine_tune");
             if (criteria.size() > 1) key += ", " + text(*e, "criterion");
             const double acc = e->event.value("test_top1", e->event.value("val_top1"));
-            bySparsity[key][e->event.value("target")].push_back({e->event.value("sparsity_prunable"), acc});
+            const double x = mod == "structured" ? e->event.value("channel_sparsity") : e->event.value("sparsity_prunable");
+            bySparsity[key][e->event.value("target")].push_back({x, acc});
             byEpochs[key].push_back({e->event.value("total_epochs"), acc});
             dense = e->event.value("dense_test_top1", dense);
         }
         const std::string suffix = modalities.size() > 1 || mod == "structured" ? "_" + mod : "";
         PlotSpec ps;
         ps.title = "Accuracy vs sparsity (" + mod + ")";
-        ps.xLabel = mod == "structured" ? "removed fraction of prunable weights" : "sparsity of prunable weights";
+        ps.xLabel = mod == "structured" ? "fraction of channels removed" : "sparsity of prunable weights";
         ps.yLabel = "test top-1 accuracy";
         int color = 0;
         double xlo = INFINITY, xhi = -INFINITY;

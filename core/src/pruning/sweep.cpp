@@ -184,7 +184,7 @@ void dropPartialLastLine(const std::string& path) {
     if (::truncate(path.c_str(), off_t(keep)) != 0) throw Error(path + ": cannot cut a partial line: " + std::strerror(errno));
 }
 
-const char* kCsvValues[] = {"sparsity_prunable", "sparsity_all", "params", "nonzero_params", "macs", "channels",
+const char* kCsvValues[] = {"sparsity_prunable", "sparsity_all", "channel_sparsity", "params", "nonzero_params", "macs", "channels",
                             "val_top1", "val_top5", "test_top1", "test_top5", "latency_b1_ms", "latency_b64_ms",
                             "total_epochs", "dense_val_top1", "dense_test_top1", "seconds"};
 
