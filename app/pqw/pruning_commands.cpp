@@ -45,8 +45,10 @@ void addTrainCnn(CLI::App& app) {
     c->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
     c->add_option("--model-seed", *modelSeed, "Seed of the initial weights and of the batch order")->capture_default_str();
     c->add_option("--out,-o", *out, "Model file to write (.pqwcnn)")->required();
+    auto threads = std::make_shared<int>(0);
+    c->add_option("--threads", *threads, "LibTorch threads (0 = one per core)")->capture_default_str();
     c->callback([=] {
-        pqw::initTorchThreads();
+        pqw::initTorchThreads(*threads);
         const auto dataset = pqw::Dataset::open(ds->spec());
         const auto data = pqw::ImageTensors::fromDataset(dataset);
         pqw::CnnSpec s = *spec;
@@ -140,8 +142,10 @@ void addPrune(CLI::App& app) {
     c->add_option("--prune-seed", *seed, "Seed (random criterion, batch order)")->capture_default_str();
     c->add_option("--out,-o", *out, "Write the pruned model here");
     c->add_option("--log", *log, "Write every event as JSON Lines here");
+    auto threads = std::make_shared<int>(0);
+    c->add_option("--threads", *threads, "LibTorch threads (0 = one per core)")->capture_default_str();
     c->callback([=] {
-        pqw::initTorchThreads();
+        pqw::initTorchThreads(*threads);
         pqw::PruneOptions o;
         o.strategy = pqw::parseStrategy(a->strategy);
         o.target = a->target;
@@ -184,8 +188,12 @@ void addSweep(CLI::App& app) {
     auto file = std::make_shared<std::string>(), out = std::make_shared<std::string>();
     c->add_option("sweep", *file, "Sweep description (JSON)")->required()->check(CLI::ExistingFile);
     c->add_option("--out,-o", *out, "Sweep folder (log.jsonl, summary.csv, base_model.pqwcnn)")->required();
+    auto threads = std::make_shared<int>(0);
+    c->add_option("--threads", *threads,
+                  "LibTorch threads (0 = one per core; 1 is faster on a busy shared machine)")
+        ->capture_default_str();
     c->callback([=] {
-        pqw::initTorchThreads();
+        pqw::initTorchThreads(*threads);
         const auto spec = pqw::parseSweep(pqw::readFile(*file), *file);
         std::cerr << "sweep: " << spec.runs.size() << " runs into " << *out << "\n";
         const auto st = withJob([&](pqw::JobContext& ctx) {
