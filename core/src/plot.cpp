@@ -78,9 +78,9 @@ struct Frame {
         y1 = std::isnan(p.yMax) ? yh : p.yMax;
         xt = niceTicks(x0, x1);
         yt = niceTicks(y0, y1);
-        bool legend = false;
-        for (const auto& s : p.series) legend = legend || !s.name.empty();
-        if (!legend) right = 24;
+        size_t longest = 0;  // legend column sized to the longest name (~7 px per character)
+        for (const auto& s : p.series) longest = std::max(longest, s.name.size());
+        right = longest == 0 ? 24 : std::min(W / 2, 52 + 7 * int(longest));
     }
     double px(double x) const { return left + (x - x0) / (x1 - x0) * (W - left - right); }
     double py(double y) const { return H - bottom - (y - y0) / (y1 - y0) * (H - top - bottom); }

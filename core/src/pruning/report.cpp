@@ -135,7 +135,9 @@ std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std
         for (auto& [s, v] : byStrategy) {
             const double a = v.first / n[s];
             if (s == "one-shot") oneShot = a;
-            if (a > bestAcc) bestAcc = a, best = s, bestEp = v.second / n[s];
+            const double ep = v.second / n[s];
+            // ties go to the cheaper schedule (fewer fine-tuning epochs)
+            if (a > bestAcc + 1e-12 || (std::abs(a - bestAcc) <= 1e-12 && ep < bestEp)) bestAcc = a, best = s, bestEp = ep;
         }
         md << "| " << std::get<0>(k) << " | " << std::get<1>(k) << " | " << std::get<2>(k) << " | " << best << " | "
            << bestAcc << " | " << oneShot << " | " << std::setprecision(1) << bestEp << std::setprecision(4) << " |\n";
