@@ -5,6 +5,10 @@
 
 #include <torch/torch.h>
 
+#include <sys/file.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -276,6 +280,24 @@ private Q_SLOTS:
         QCOMPARE(m.cost().originalChannels, before.channels);
     }
 
+    void structuredTaylor() {
+        // Importance is read from the model before any group of the step shrinks: Taylor
+        // gradients keep their shapes even though conv2 loses input channels to conv1's group.
+        for (const char* arch : {"lenet", "resnet"}) {
+            auto m = tiny(arch, 4);
+            const auto before = m.cost();
+            pqw::pruneTo(m, 0.5, pqw::PruneModality::Structured, pqw::PruneCriterion::Taylor, &data_, 2, 2);
+            QCOMPARE(m.cost().channels * 2, before.channels);
+            pqw::pruneTo(m, 0.75, pqw::PruneModality::Structured, pqw::PruneCriterion::Taylor, &data_, 3, 2);
+            QCOMPARE(m.cost().channels * 4, before.channels);
+            QCOMPARE(out(m, torch::randn({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
+        }
+        // Unstructured Taylor reaches its fraction too.
+        auto u = tiny("lenet", 4);
+        pqw::pruneTo(u, 0.6, pqw::PruneModality::Unstructured, pqw::PruneCriterion::Taylor, &data_, 0, 2);
+        QVERIFY(std::abs(1.0 - double(u.cost().nonzeroPrunable) / double(u.cost().prunableParams) - 0.6) < 1e-4);
+    }
+
     void saveLoadPruned() {
         auto s = tiny("lenet", 4);
         pqw::pruneTo(s, 0.5, pqw::PruneModality::Structured, pqw::PruneCriterion::L1, nullptr);
@@ -342,6 +364,14 @@ private Q_SLOTS:
                       {"fine_tune", {{{"epochs", 1}}}}, {"criterion", {"magnitude"}}}}};
         const auto spec = pqw::parseSweep(j.dump());
         QCOMPARE(int(spec.runs.size()), 4);
+        {  // a second runner on the same folder is refused
+            fs::create_directories(dir);
+            const int fd = ::open((dir + "/.lock").c_str(), O_RDWR | O_CREAT, 0644);
+            QVERIFY(fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0);
+            pqw::JobContext busy;
+            QVERIFY_THROWS_EXCEPTION(pqw::Error, pqw::runSweep(spec, dir, busy));
+            ::close(fd);
+        }
         // First pass: cancel in the middle of the third run.
         pqw::JobContext ctx;
         int done = 0;

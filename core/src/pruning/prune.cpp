@@ -150,6 +150,9 @@ void pruneStructured(CnnModel::Impl& m, double fraction, PruneCriterion crit, co
     auto gen = at::detail::createCPUGenerator(seed + 15485863);
     std::vector<int> spaceOf;
     const auto groups = cnn::channelGroups(m, &spaceOf);
+    // Rank every group on the model as it is before this step, then remove: consumers' shapes
+    // change as groups shrink, so importance (and Taylor gradients) must not be read in between.
+    std::vector<torch::Tensor> keeps(groups.size());
     for (size_t gi = 0; gi < groups.size(); ++gi) {
         const auto& g = groups[gi];
         if (!g.prunable) continue;
@@ -169,7 +172,12 @@ void pruneStructured(CnnModel::Impl& m, double fraction, PruneCriterion crit, co
             }
         }
         if (crit == PruneCriterion::Random) imp = torch::rand({C}, gen);
-        auto keep = std::get<0>(std::get<1>(imp.topk(keepN, 0, true, false)).sort());
+        keeps[gi] = std::get<0>(std::get<1>(imp.topk(keepN, 0, true, false)).sort());
+    }
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+        if (!keeps[gi].defined()) continue;
+        const torch::Tensor& keep = keeps[gi];
+        const int64_t C = groups[gi].channels;
         for (size_t i = 0; i < m.nodes.size(); ++i) {
             Node& n = m.nodes[i];
             const bool produces = n.prunesWeight() && spaceOf[i] == int(gi);

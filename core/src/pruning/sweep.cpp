@@ -1,6 +1,7 @@
 // Sweeps: a JSON grid of pruning runs, executed one after another into an append-only JSON
 // Lines log (fsync per line) plus an atomically rewritten CSV summary; resumable.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -262,6 +263,17 @@ std::string sweepSummaryCsv(const std::vector<SweepLogEntry>& log) {
 
 SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& ctx) {
     fs::create_directories(dir);
+    // One runner per folder: a second process appending to the same log would interleave
+    // attempts of the same run. The lock is released when the process ends, however it ends.
+    const std::string lockPath = dir + "/.lock";
+    const int lockFd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lockFd < 0) throw Error(lockPath + ": cannot open: " + std::strerror(errno));
+    struct Unlock {
+        int fd;
+        ~Unlock() { ::close(fd); }
+    } unlock{lockFd};
+    if (::flock(lockFd, LOCK_EX | LOCK_NB) != 0)
+        throw Error(dir + ": another pqw sweep is running in this folder");
     const std::string specPath = dir + "/sweep.json", logPath = dir + "/log.jsonl", csvPath = dir + "/summary.csv",
                       modelPath = dir + "/base_model.pqwcnn";
     // The base model and its data must match a sweep being resumed; the grid may grow.
