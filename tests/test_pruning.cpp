@@ -76,7 +76,7 @@ class TestPruning : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         torch::manual_seed(0);
-        torch::set_num_threads(2);
+        torch::set_num_threads(1);  // tiny models: one thread is fastest, and on a shared machine by far
         pqw::DatasetSpec spec;
         spec.path = "fashion-mnist";
         spec.maxTrain = 600;

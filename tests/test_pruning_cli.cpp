@@ -30,7 +30,7 @@ class TestPruningCli : public QObject {
         return r;
     }
     QString path(const char* name) const { return tmp_.path() + "/" + name; }
-    QStringList data() const { return {"--limit-train", "600", "--limit-test", "200", "--val", "0.2"}; }
+    QStringList data() const { return {"--limit-train", "600", "--limit-test", "200", "--val", "0.2", "--threads", "1"}; }
 
 private Q_SLOTS:
     void initTestCase() {
@@ -88,11 +88,11 @@ private Q_SLOTS:
                 " \"grid\": {\"strategy\": [\"one-shot\", \"iterative-geometric\"], \"target\": [0.6], \"steps\": [2],"
                 " \"fine_tune\": [{\"epochs\": 1}]}}");
         f.close();
-        auto r = run({"sweep", spec, "--out", path("sw")});
+        auto r = run({"sweep", spec, "--out", path("sw"), "--threads", "1"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.err.contains("[2/2] iterative-geometric"), qPrintable(r.err));
         QVERIFY(r.out.contains("2 run now, 0 already finished"));
-        r = run({"sweep", spec, "--out", path("sw")});
+        r = run({"sweep", spec, "--out", path("sw"), "--threads", "1"});
         QVERIFY2(r.out.contains("0 run now, 2 already finished"), qPrintable(r.out));
         r = run({"sweep-report", path("sw")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
