@@ -1,7 +1,8 @@
 // Structured pruning benchmark: remove 50 % of the channels of every prunable group (L1
 // filter norm, physically) and measure CPU latency at batch 64 against the dense model in
 // the same run (interleaved, median), beside the MACs and parameter ratios.
-//   bench_prune [reps=30] [threads=0]
+//   bench_prune [reps=30] [threads=1]   (threads 0 = one per core; on a loaded shared machine
+//   multi-threaded timings are dominated by OpenMP threads waiting for descheduled siblings)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,7 +14,7 @@
 
 int main(int argc, char** argv) {
     const int reps = argc > 1 ? std::atoi(argv[1]) : 30;
-    pqw::initTorchThreads(argc > 2 ? std::atoi(argv[2]) : 0);
+    pqw::initTorchThreads(argc > 2 ? std::atoi(argv[2]) : 1);
     struct Case {
         const char* arch;
         int width, depth;
