@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "pqw/error.h"
+#include "pqw/plot.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
 
@@ -296,6 +297,27 @@ private Q_SLOTS:
         auto u = tiny("lenet", 4);
         pqw::pruneTo(u, 0.6, pqw::PruneModality::Unstructured, pqw::PruneCriterion::Taylor, &data_, 0, 2);
         QVERIFY(std::abs(1.0 - double(u.cost().nonzeroPrunable) / double(u.cost().prunableParams) - 0.6) < 1e-4);
+    }
+
+    void plotBasics() {
+        QCOMPARE(pqw::niceTicks(0.0, 1.0), (std::vector<double>{0.0, 0.2, 0.4, 0.6, 0.8, 1.0}));
+        const auto t = pqw::niceTicks(0.53, 0.82);
+        QVERIFY(t.size() >= 3 && t.front() >= 0.53 && t.back() <= 0.82);
+        QVERIFY(pqw::niceTicks(1.0, 1.0).empty());
+        pqw::PlotSpec p;
+        p.title = "t & <x>";
+        p.series.push_back({"a", {0, 1}, {0, 1}});
+        p.series.back().color = 3;  // (214, 39, 40)
+        const std::string svg = pqw::plotSvg(p);
+        QVERIFY(svg.find("t &amp; &lt;x&gt;") != std::string::npos);
+        QVERIFY(svg.find("#d62728") != std::string::npos);
+        const cv::Mat img = pqw::plotImage(p);
+        QCOMPARE(img.cols, p.width);
+        QCOMPARE(img.rows, p.height);
+        int red = 0;  // the series is drawn in its colour (BGR)
+        for (int y = 0; y < img.rows; ++y)
+            for (int x = 0; x < img.cols; ++x) red += img.at<cv::Vec3b>(y, x) == cv::Vec3b(40, 39, 214);
+        QVERIFY(red > 200);
     }
 
     void saveLoadPruned() {

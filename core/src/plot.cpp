@@ -100,8 +100,12 @@ std::vector<double> niceTicks(double lo, double hi, int target) {
             step = m * mag;
             break;
         }
-    for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
-        t.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+    // k * step, rounded to the step's decimals, so 3 x 0.2 is 0.6 and not 0.6000000000000001
+    const double scale = std::pow(10.0, std::max(0.0, 1.0 - std::floor(std::log10(step))));
+    for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k += 1.0) {
+        const double v = std::round(k * step * scale) / scale;
+        t.push_back(v == 0.0 ? 0.0 : v);
+    }
     return t;
 }
 
