@@ -145,6 +145,7 @@ void registerCommands(CLI::App& app) {
     addLayers(app);
     addExtract(app);
     registerProtoCommands(app);
+    registerPruningCommands(app);
     addDemo(app);
 }
 

@@ -1,0 +1,392 @@
+// Sweeps: a JSON grid of pruning runs, executed one after another into an append-only JSON
+// Lines log (fsync per line) plus an atomically rewritten CSV summary; resumable.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "pqw/error.h"
+#include "pqw/pruning.h"
+#include "pqw/util.h"
+
+namespace pqw {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string num(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
+std::string fineTuneId(const FineTuneOptions& f) {
+    if (f.patience > 0) return "pat" + std::to_string(f.patience) + "cap" + std::to_string(f.epochs) + "d" + num(f.minDelta);
+    return "fixed" + std::to_string(f.epochs);
+}
+
+template <typename T>
+std::vector<json> listOf(const json& grid, const char* key, T fallback) {
+    if (!grid.contains(key)) return {json(fallback)};
+    const auto& v = grid.at(key);
+    if (v.is_array()) {
+        if (v.empty()) throw Error(std::string("grid.") + key + " is empty");
+        return std::vector<json>(v.begin(), v.end());
+    }
+    return {v};
+}
+
+}  // namespace
+
+SweepSpec parseSweep(const std::string& text, const std::string& origin) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const std::exception& e) {
+        throw Error(origin + ": not valid JSON (" + e.what() + ")");
+    }
+    SweepSpec s;
+    try {
+        const json ds = j.value("dataset", json::object());
+        s.dataset.path = ds.value("path", "fashion-mnist");
+        s.dataset.kind = ds.value("kind", "auto");
+        s.dataset.valFraction = ds.value("val", 0.1);
+        s.dataset.seed = ds.value("seed", uint64_t(0));
+        s.dataset.maxTrain = ds.value("limit_train", size_t(0));
+        s.dataset.maxTest = ds.value("limit_test", size_t(0));
+        const json md = j.value("model", json::object());
+        s.model.arch = md.value("arch", "lenet");
+        s.model.width = md.value("width", 16);
+        s.model.depth = md.value("depth", 1);
+        s.pretrain.epochs = md.value("pretrain_epochs", 5);
+        s.pretrain.lr = md.value("lr", 0.05);
+        s.pretrain.batch = md.value("batch", 64);
+        s.pretrain.seed = md.value("seed", uint64_t(0));
+        s.modelPath = j.value("model_path", "");
+        const json ftd = j.value("fine_tune_defaults", json::object());
+        const int latencyReps = j.value("latency_reps", 5);
+        const bool evalTest = j.value("evaluate_test", true);
+        const json grid = j.value("grid", json::object());
+        std::set<std::string> seen;
+        for (const auto& st : listOf(grid, "strategy", "one-shot"))
+            for (const auto& tg : listOf(grid, "target", 0.5))
+                for (const auto& n : listOf(grid, "steps", 1))
+                    for (const auto& s0 : listOf(grid, "first_step", 0.5))
+                        for (const auto& mod : listOf(grid, "modality", "unstructured"))
+                            for (const auto& cr : listOf(grid, "criterion", "magnitude"))
+                                for (const auto& ft : listOf(grid, "fine_tune", json{{"epochs", 5}}))
+                                    for (const auto& seed : listOf(grid, "seed", 0)) {
+                                        PruneOptions o;
+                                        o.strategy = parseStrategy(st.get<std::string>());
+                                        o.target = tg.get<double>();
+                                        o.steps = o.strategy == PruneStrategy::OneShot ? 1 : n.get<int>();
+                                        o.firstStep = s0.get<double>();
+                                        o.modality = parseModality(mod.get<std::string>());
+                                        o.criterion = parseCriterion(cr.get<std::string>());
+                                        // criteria that do not apply to a modality are skipped
+                                        const bool structuredOnly =
+                                            o.criterion == PruneCriterion::L1 || o.criterion == PruneCriterion::L2;
+                                        if (o.modality == PruneModality::Unstructured && structuredOnly) continue;
+                                        if (o.modality == PruneModality::Structured &&
+                                            (o.criterion == PruneCriterion::LayerWise ||
+                                             o.criterion == PruneCriterion::Magnitude))
+                                            continue;
+                                        o.fineTune.lr = ftd.value("lr", 1e-3);
+                                        o.fineTune.momentum = ftd.value("momentum", 0.9);
+                                        o.fineTune.weightDecay = ftd.value("weight_decay", 5e-4);
+                                        o.fineTune.batch = ftd.value("batch", 64);
+                                        o.fineTune.epochs = ft.value("epochs", 5);
+                                        o.fineTune.patience = ft.value("patience", 0);
+                                        o.fineTune.minDelta = ft.value("min_delta", 0.0);
+                                        o.seed = seed.get<uint64_t>();
+                                        o.latencyReps = latencyReps;
+                                        o.evaluateTest = evalTest;
+                                        // a hybrid whose first step reaches the target is not a hybrid: skipped
+                                        if (o.strategy == PruneStrategy::Hybrid && o.firstStep >= o.target) continue;
+                                        pruneSchedule(o.strategy, o.target, o.steps, o.firstStep);  // validates
+                                        std::string id = std::string(strategyName(o.strategy)) + "_t" + num(o.target) +
+                                                         "_n" + std::to_string(o.steps);
+                                        if (o.strategy == PruneStrategy::Hybrid) id += "_s0" + num(o.firstStep);
+                                        id += std::string("_") + modalityName(o.modality) + "_" +
+                                              criterionName(o.criterion) + "_" + fineTuneId(o.fineTune) + "_seed" +
+                                              std::to_string(o.seed);
+                                        if (!seen.insert(id).second) continue;
+                                        s.runs.push_back({id, o});
+                                    }
+    } catch (const Error& e) {
+        throw Error(origin + ": " + e.what());
+    } catch (const std::exception& e) {
+        throw Error(origin + ": bad sweep description (" + e.what() + ")");
+    }
+    if (s.runs.empty()) throw Error(origin + ": the grid has no runs");
+    s.json = j.dump(2);
+    return s;
+}
+
+// ------------------------------------------------------------------------------ log
+
+namespace {
+
+json eventJson(const std::string& run, int attempt, const Event& e) {
+    json v = json::object(), t = json::object();
+    for (const auto& [k, x] : e.values) v[k] = std::isfinite(x) ? json(x) : json(nullptr);
+    for (const auto& [k, x] : e.texts) t[k] = x;
+    return {{"run", run}, {"attempt", attempt}, {"kind", e.kind}, {"values", v}, {"texts", t}};
+}
+
+/// Append-only writer: every line is written whole and fsync'ed.
+class LogWriter {
+public:
+    explicit LogWriter(const std::string& path) : path_(path) {
+        fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd_ < 0) throw Error(path + ": cannot open for appending: " + std::strerror(errno));
+    }
+    ~LogWriter() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    void append(const json& j) {
+        const std::string line = j.dump() + "\n";
+        size_t off = 0;
+        while (off < line.size()) {
+            const ssize_t w = ::write(fd_, line.data() + off, line.size() - off);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                throw Error(path_ + ": cannot append: " + std::strerror(errno));
+            }
+            off += size_t(w);
+        }
+        if (::fsync(fd_) != 0) throw Error(path_ + ": cannot sync: " + std::strerror(errno));
+    }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+/// Cuts a partial last line (a crash mid-write) so appends start on a line boundary.
+void dropPartialLastLine(const std::string& path) {
+    if (!fs::exists(path)) return;
+    const std::string text = readFile(path);
+    if (text.empty() || text.back() == '\n') return;
+    const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+    if (::truncate(path.c_str(), off_t(keep)) != 0) throw Error(path + ": cannot cut a partial line: " + std::strerror(errno));
+}
+
+const char* kCsvValues[] = {"sparsity_prunable", "sparsity_all", "channel_sparsity", "params", "nonzero_params", "macs", "channels",
+                            "val_top1", "val_top5", "test_top1", "test_top5", "latency_b1_ms", "latency_b64_ms",
+                            "total_epochs", "dense_val_top1", "dense_test_top1", "seconds"};
+
+}  // namespace
+
+std::vector<SweepLogEntry> readSweepLog(const std::string& path) {
+    std::vector<SweepLogEntry> out;
+    if (!fs::exists(path)) return out;
+    const std::string text = readFile(path);
+    size_t pos = 0, lineNo = 0;
+    while (pos < text.size()) {
+        const size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) break;  // partial last line: ignored
+        ++lineNo;
+        const std::string line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        if (line.empty()) continue;
+        json j;
+        try {
+            j = json::parse(line);
+        } catch (const std::exception&) {
+            throw Error(path + ":" + std::to_string(lineNo) + ": not a JSON line");
+        }
+        SweepLogEntry e;
+        e.run = j.value("run", "");
+        e.attempt = j.value("attempt", 0);
+        e.event.kind = j.value("kind", "");
+        const json values = j.value("values", json::object()), texts = j.value("texts", json::object());
+        for (const auto& [k, v] : values.items())
+            e.event.values[k] = v.is_number() ? v.get<double>() : std::nan("");
+        for (const auto& [k, v] : texts.items())
+            if (v.is_string()) e.event.texts[k] = v.get<std::string>();
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+std::vector<SweepLogEntry> finishedRunEntries(const std::vector<SweepLogEntry>& log) {
+    std::map<std::string, int> doneAttempt;
+    for (const auto& e : log)
+        if (e.event.kind == "run.done") doneAttempt[e.run] = e.attempt;
+    std::vector<SweepLogEntry> out;
+    for (const auto& e : log) {
+        auto it = doneAttempt.find(e.run);
+        if (it == doneAttempt.end() || it->second != e.attempt) continue;
+        if (e.event.kind == "prune.step" || e.event.kind == "run.done") out.push_back(e);
+    }
+    return out;
+}
+
+std::string sweepSummaryCsv(const std::vector<SweepLogEntry>& log) {
+    std::ostringstream o;
+    o << "run,strategy,modality,criterion,fine_tune,target,steps,first_step,seed";
+    for (const char* k : kCsvValues) o << "," << k;
+    o << "\n";
+    const auto fin = finishedRunEntries(log);
+    std::set<std::string> written;
+    for (const auto& e : fin) {
+        if (e.event.kind != "run.done" || !written.insert(e.run).second) continue;
+        auto t = [&](const char* k) {
+            auto f = e.event.texts.find(k);
+            return f == e.event.texts.end() ? std::string() : f->second;
+        };
+        o << e.run << "," << t("strategy") << "," << t("modality") << "," << t("criterion") << "," << t("fine_tune")
+          << "," << num(e.event.value("target")) << "," << num(e.event.value("steps")) << ","
+          << num(e.event.value("first_step")) << "," << num(e.event.value("seed"));
+        for (const char* k : kCsvValues) {
+            o << ",";
+            if (e.event.values.count(k) && std::isfinite(e.event.value(k))) o << num(e.event.value(k));
+        }
+        o << "\n";
+    }
+    return o.str();
+}
+
+SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& ctx) {
+    fs::create_directories(dir);
+    // One runner per folder: a second process appending to the same log would interleave
+    // attempts of the same run. The lock is released when the process ends, however it ends.
+    const std::string lockPath = dir + "/.lock";
+    const int lockFd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lockFd < 0) throw Error(lockPath + ": cannot open: " + std::strerror(errno));
+    struct Unlock {
+        int fd;
+        ~Unlock() { ::close(fd); }
+    } unlock{lockFd};
+    if (::flock(lockFd, LOCK_EX | LOCK_NB) != 0)
+        throw Error(dir + ": another pqw sweep is running in this folder");
+    const std::string specPath = dir + "/sweep.json", logPath = dir + "/log.jsonl", csvPath = dir + "/summary.csv",
+                      modelPath = dir + "/base_model.pqwcnn";
+    // The base model and its data must match a sweep being resumed; the grid may grow.
+    const json mine = json::parse(spec.json);
+    auto base = [](const json& j) {
+        return json{{"dataset", j.value("dataset", json::object())},
+                    {"model", j.value("model", json::object())},
+                    {"model_path", j.value("model_path", "")}};
+    };
+    if (fs::exists(specPath)) {
+        const json old = json::parse(readFile(specPath), nullptr, false);
+        if (!old.is_discarded() && base(old) != base(mine))
+            throw Error(dir + ": holds a sweep with a different dataset or model; use another --out folder");
+    }
+    writeFileAtomic(specPath, spec.json + "\n");
+
+    dropPartialLastLine(logPath);
+    auto log = readSweepLog(logPath);
+    std::set<std::string> finished;
+    std::map<std::string, int> attempts;
+    for (const auto& e : log) {
+        if (e.event.kind == "run.done") finished.insert(e.run);
+        if (e.event.kind == "run.start") attempts[e.run] = std::max(attempts[e.run], e.attempt);
+    }
+    SweepStatus status;
+    status.total = spec.runs.size();
+    for (const auto& r : spec.runs) status.skipped += finished.count(r.id);
+    writeFileAtomic(csvPath, sweepSummaryCsv(log));  // also rebuilds a lost summary
+    if (status.skipped == status.total) return status;
+
+    ctx.progress(0.0, "loading data");
+    const Dataset ds = Dataset::open(spec.dataset);
+    const ImageTensors data = ImageTensors::fromDataset(ds);
+    CnnModel baseModel;
+    LogWriter writer(logPath);
+    if (fs::exists(modelPath)) {
+        baseModel = CnnModel::load(modelPath);
+    } else if (!spec.modelPath.empty()) {
+        baseModel = CnnModel::load(spec.modelPath);
+        baseModel.save(modelPath);
+    } else {
+        CnnSpec ms = spec.model;
+        ms.inChannels = data.channels();
+        ms.inputSize = data.inputSize();
+        ms.classes = data.classes();
+        baseModel = CnnModel::create(ms, spec.pretrain.seed);
+        ctx.progress(0.0, "training the base model");
+        trainCnn(baseModel, data, spec.pretrain, ctx);
+        baseModel.save(modelPath);
+    }
+    const Accuracy denseVal = evaluateCnn(baseModel, data, Split::Val);
+    const Accuracy denseTest = evaluateCnn(baseModel, data, Split::Test);
+
+    size_t index = 0;
+    for (const auto& r : spec.runs) {
+        ++index;
+        if (finished.count(r.id)) continue;
+        ctx.throwIfCancelled();
+        const int attempt = attempts[r.id] + 1;
+        Event start{"run.start", {{"index", double(index)}, {"runs", double(spec.runs.size())}}, {{"run", r.id}}};
+        writer.append(eventJson(r.id, attempt, start));
+        ctx.emit(start);
+
+        // A run gets its own context: its events go to the log and on to ctx; the outer
+        // cancel flag is mirrored by a watcher so the run stops within a batch.
+        JobContext inner;
+        inner.setEventHandler([&](const Event& e) {
+            writer.append(eventJson(r.id, attempt, e));
+            Event f = e;
+            f.texts["run"] = r.id;
+            ctx.emit(f);
+        });
+        inner.setProgressHandler([&](double f, const std::string& m) {
+            ctx.progress((double(index - 1) + f) / double(spec.runs.size()), r.id + ": " + m);
+        });
+        std::atomic<bool> stop{false};
+        std::thread watcher([&] {
+            while (!stop.load()) {
+                if (ctx.isCancelled()) inner.cancel();
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+        struct Join {
+            std::atomic<bool>& s;
+            std::thread& t;
+            ~Join() {
+                s.store(true);
+                t.join();
+            }
+        } join{stop, watcher};
+
+        const auto t0 = std::chrono::steady_clock::now();
+        CnnModel m = baseModel;
+        const auto steps = pruneModel(m, data, r.options, inner);
+        Event done = steps.back();
+        done.kind = "run.done";
+        done.values["dense_val_top1"] = denseVal.top1;
+        done.values["dense_test_top1"] = denseTest.top1;
+        done.values["target"] = r.options.target;
+        done.values["steps"] = r.options.steps;
+        done.values["first_step"] = r.options.firstStep;
+        done.values["seed"] = double(r.options.seed);
+        done.values["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        done.texts["fine_tune"] = fineTuneId(r.options.fineTune);
+        done.texts["run"] = r.id;
+        writer.append(eventJson(r.id, attempt, done));
+        ctx.emit(done);
+        ++status.finished;
+        log = readSweepLog(logPath);
+        writeFileAtomic(csvPath, sweepSummaryCsv(log));
+    }
+    ctx.progress(1.0, "done");
+    return status;
+}
+
+}  // namespace pqw
