@@ -1,0 +1,555 @@
+// OMENN: the frozen (dynamically linear) pass, the Explainer, all-classes mode and the
+// ProtoQuant decision composition. See docs/omenn.md.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "backbone_impl.h"
+#include "omenn/explainer_impl.h"
+#include "protoquant/model_impl.h"
+#include "pqw/error.h"
+
+namespace pqw {
+
+namespace F = torch::nn::functional;
+
+// ---------------------------------------------------------------------------- Explainer
+Explainer::Explainer() : d_(std::make_shared<Impl>()) {}
+Explainer::~Explainer() = default;
+Explainer::Explainer(const Explainer&) = default;
+Explainer& Explainer::operator=(const Explainer&) = default;
+Explainer::Explainer(std::shared_ptr<Impl> d) : d_(std::move(d)) {}
+
+Explainer makeExplainer(std::shared_ptr<Explainer::Impl> d) {
+    d->checkSupported();
+    return Explainer(std::move(d));
+}
+
+int Explainer::numOutputs() const { return d_->numOutputs(); }
+int Explainer::numPrototypes() const {
+    return d_->head == ExplainHead::Interpretable ? static_cast<int>(d_->codes.size(0)) : 0;
+}
+int Explainer::inputSize() const { return d_->inputSize; }
+std::string Explainer::headName() const {
+    switch (d_->head) {
+        case ExplainHead::Stage0: return "stage0";
+        case ExplainHead::Interpretable: return "interpretable";
+        default: return "none";
+    }
+}
+std::vector<std::string> Explainer::classNames() const {
+    if (!d_->classes.empty()) return d_->classes;
+    std::vector<std::string> c;
+    for (int i = 0; i < numOutputs(); ++i) c.push_back(std::to_string(i));
+    return c;
+}
+
+std::vector<float> Explainer::logits(const float* x, int n, int size) const {
+    torch::NoGradGuard ng;
+    std::vector<float> out;
+    const int64_t per = 3LL * size * size;
+    for (int i = 0; i < n; i += 32) {
+        const int b = std::min(32, n - i);
+        auto t = torch::from_blob(const_cast<float*>(x + per * i), {b, 3, size, size}, torch::kFloat);
+        torch::Tensor z;
+        if (d_->fast) {
+            z = d_->headForward(d_->fast->forward(t.contiguous(at::MemoryFormat::ChannelsLast)).contiguous());
+        } else {
+            z = d_->forward(t);
+        }
+        z = z.contiguous();
+        out.insert(out.end(), z.data_ptr<float>(), z.data_ptr<float>() + z.numel());
+    }
+    return out;
+}
+
+Explainer Explainer::fromModel(const ProtoModel& m, const Backbone& bb, ExplainHead head) {
+    const auto& b = bb.impl();
+    if (!b.graph)
+        throw Error("OMENN needs a layer-graph trunk; the TorchScript backbone '" + bb.spec().path +
+                    "' has none (use a TFJS / default backbone)");
+    if (!m.backboneId().empty() && m.backboneId() != bb.id())
+        throw Error("the head was trained on backbone " + m.backboneId() + " but the backbone opened is " + bb.id());
+    auto d = std::make_shared<Impl>();
+    d->trunk = b.graph;
+    d->fast = b.fast;
+    d->classes = m.classNames();
+    d->inputSize = m.inputSize();
+    if (head == ExplainHead::Auto) head = m.hasHead() ? ExplainHead::Interpretable : ExplainHead::Stage0;
+    const auto& mi = m.impl();
+    if (head == ExplainHead::Stage0) {
+        if (!m.hasStage0()) throw Error("the model has no stage-0 head");
+        d->lnWeight = mi.lnWeight.detach().clone();
+        d->lnBias = mi.lnBias.detach().clone();
+        d->fcWeight = mi.fcWeight.detach().clone();
+        d->fcBias = mi.fcBias.detach().clone();
+    } else if (head == ExplainHead::Interpretable) {
+        if (!m.hasHead()) throw Error("the model has no interpretable head");
+        d->codes = mi.codes.detach().clone();
+        d->W = mi.W.detach().clone();
+        d->enabled = mi.enabledMask().detach().clone();
+        d->tau = mi.tau;
+        d->threshold = mi.presenceThreshold;
+    } else {
+        throw Error("a head checkpoint is explained with the stage0 or interpretable head");
+    }
+    d->head = head;
+    return makeExplainer(d);
+}
+
+int Explainer::Impl::numOutputs() const {
+    if (head == ExplainHead::Stage0) return static_cast<int>(fcWeight.size(0));
+    if (head == ExplainHead::Interpretable) return static_cast<int>(W.size(0));
+    if (!classes.empty()) return static_cast<int>(classes.size());
+    // None: the flattened trunk output on a probe input.
+    torch::NoGradGuard ng;
+    const int s = inputSize > 0 ? inputSize : 32;
+    return static_cast<int>(trunk->forward(torch::zeros({1, 3, s, s})).numel());
+}
+
+torch::Tensor Explainer::Impl::headForward(const torch::Tensor& f, torch::Tensor* presence) const {
+    switch (head) {
+        case ExplainHead::Stage0: {
+            auto pooled = f.dim() == 4 ? f.mean({2, 3}) : f;
+            auto y = F::layer_norm(pooled, F::LayerNormFuncOptions({pooled.size(1)}).weight(lnWeight).bias(lnBias).eps(1e-5));
+            return F::linear(y, fcWeight, fcBias);
+        }
+        case ExplainHead::Interpretable: {
+            auto cells = f.flatten(2).transpose(1, 2);
+            auto out = pq::headForward(cells, codes, W, tau, enabled, threshold);
+            if (presence) *presence = out.presence;
+            return out.logits;
+        }
+        default: return f.flatten(1);
+    }
+}
+
+torch::Tensor Explainer::Impl::forward(const torch::Tensor& x, const nn::NodeHook& hook) const {
+    return headForward(trunk->forward(x, -1, hook));
+}
+
+torch::Tensor Explainer::Impl::targetValue(const torch::Tensor& x, const Target& t, const nn::NodeHook& hook) const {
+    torch::Tensor pi;
+    auto z = headForward(trunk->forward(x, -1, hook), t.kind == Target::Kind::Presence ? &pi : nullptr);
+    if (t.kind == Target::Kind::Presence) {
+        if (head != ExplainHead::Interpretable) throw Error("prototype presence needs the interpretable head");
+        if (t.index < 0 || t.index >= pi.size(1)) throw Error("prototype " + std::to_string(t.index) + " out of range");
+        return pi.select(1, t.index);
+    }
+    if (t.index < 0 || t.index >= z.size(1)) throw Error("class " + std::to_string(t.index) + " out of range");
+    auto v = z.select(1, t.index);
+    if (t.contrast >= 0) {
+        if (t.contrast >= z.size(1)) throw Error("class " + std::to_string(t.contrast) + " out of range");
+        v = v - z.select(1, t.contrast);
+    }
+    return v;
+}
+
+void Explainer::Impl::checkSupported() const {
+    for (const auto& n : trunk->nodes()) {
+        const nn::Layer* l = n.module.get();
+        if (dynamic_cast<const nn::Identity*>(l) || dynamic_cast<const nn::Conv2d*>(l) ||
+            dynamic_cast<const nn::BatchNorm*>(l) || dynamic_cast<const nn::ZeroPad2d*>(l) ||
+            dynamic_cast<const nn::Add*>(l) || dynamic_cast<const nn::Concat*>(l) ||
+            dynamic_cast<const nn::AvgPool2d*>(l) || dynamic_cast<const nn::MaxPool2d*>(l) ||
+            dynamic_cast<const nn::GlobalPool*>(l) || dynamic_cast<const nn::Flatten*>(l) ||
+            dynamic_cast<const nn::Dense*>(l) || dynamic_cast<const nn::Dropout*>(l) ||
+            dynamic_cast<const nn::LayerNorm*>(l))
+            continue;
+        if (auto a = dynamic_cast<const nn::Activation*>(l)) {
+            using Fn = nn::Activation::Fn;
+            if (a->fn == Fn::Linear || a->fn == Fn::ReLU || a->fn == Fn::GELU || a->fn == Fn::SiLU) continue;
+            throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ", activation " +
+                        nn::Activation::name(a->fn) + "): it has no frozen linear gate");
+        }
+        throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ")");
+    }
+}
+
+torch::Tensor inputTensor(const float* x, int size, int channels) {
+    return torch::from_blob(const_cast<float*>(x), {1, channels, size, size}, torch::kFloat).clone();
+}
+
+void fillAttribution(Attribution& a, const torch::Tensor& perChannel, const torch::Tensor& map) {
+    auto m = map.to(torch::kFloat).contiguous();
+    a.height = static_cast<int>(m.size(0));
+    a.width = static_cast<int>(m.size(1));
+    a.map.assign(m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
+    if (perChannel.defined()) {
+        auto p = perChannel.to(torch::kFloat).contiguous();
+        a.channels = static_cast<int>(p.size(0));
+        a.perChannel.assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+        a.weightSum = perChannel.to(torch::kDouble).sum().item<double>();
+    } else {
+        a.weightSum = map.to(torch::kDouble).sum().item<double>();
+    }
+}
+
+const char* methodName(Method m) {
+    switch (m) {
+        case Method::Omenn: return "omenn";
+        case Method::Saliency: return "saliency";
+        case Method::GradientInput: return "gxi";
+        case Method::IntegratedGradients: return "ig";
+        case Method::SmoothGrad: return "smoothgrad";
+        case Method::GradCam: return "gradcam";
+        case Method::Occlusion: return "occlusion";
+    }
+    return "?";
+}
+
+bool parseMethod(const std::string& s, Method& m) {
+    for (Method c : {Method::Omenn, Method::Saliency, Method::GradientInput, Method::IntegratedGradients,
+                     Method::SmoothGrad, Method::GradCam, Method::Occlusion})
+        if (s == methodName(c)) {
+            m = c;
+            return true;
+        }
+    return false;
+}
+
+// ------------------------------------------------------------------------- frozen pass
+namespace {
+
+/// A bias term b added at tensor `at` (broadcastable to it). Its contribution to z is
+/// sum(dz/d at * b); `at` is 4-D [1, C, h, w] (spatial) or 2-D [1, F] (global).
+struct BiasTerm {
+    std::string layer;
+    torch::Tensor at, bias;
+};
+
+struct FrozenPass {
+    torch::Tensor x;       ///< leaf [1, 3, H, W] requiring grad (float or double)
+    torch::Tensor logits;  ///< [N] frozen-pass outputs
+    torch::Tensor presence;///< [K] (interpretable head)
+    std::vector<BiasTerm> biases;
+};
+
+torch::Tensor padZero(const torch::Tensor& x, const nn::Pad4& p, double value = 0.0) {
+    if (p.zero()) return x;
+    return torch::constant_pad_nd(x, {p.left, p.right, p.top, p.bottom}, value);
+}
+
+/// One node's frozen linear piece applied to the frozen-pass inputs; gates from their values.
+torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in, std::vector<BiasTerm>& biases) {
+    nn::Layer* l = n.module.get();
+    const auto dt = in.at(0).scalar_type();
+    const auto& x = in.at(0);
+    if (auto c = dynamic_cast<nn::Conv2d*>(l)) {
+        const auto p = c->padFor(x.size(2), x.size(3));
+        auto w = c->weight.to(dt);
+        torch::Tensor y;
+        if (p.symmetric()) {
+            const std::array<int64_t, 2> sym{p.top, p.left};
+            y = torch::conv2d(x, w, torch::Tensor(), at::IntArrayRef(c->stride), at::IntArrayRef(sym),
+                              at::IntArrayRef(c->dilation), c->groups);
+        } else {
+            const std::array<int64_t, 2> none{0, 0};
+            y = torch::conv2d(padZero(x, p), w, torch::Tensor(), at::IntArrayRef(c->stride), at::IntArrayRef(none),
+                              at::IntArrayRef(c->dilation), c->groups);
+        }
+        if (c->bias.defined()) {
+            auto b = c->bias.to(dt).view({1, -1, 1, 1});
+            y = y + b;
+            biases.push_back({n.name, y, b});
+        }
+        return y;
+    }
+    if (auto bn = dynamic_cast<nn::BatchNorm*>(l)) {
+        auto b = bn->shift().to(dt).view({1, -1, 1, 1});
+        auto y = x * bn->scale().to(dt).view({1, -1, 1, 1}) + b;
+        biases.push_back({n.name, y, b});
+        return y;
+    }
+    if (auto a = dynamic_cast<nn::Activation*>(l)) {
+        using Fn = nn::Activation::Fn;
+        auto z = x.detach();
+        switch (a->fn) {
+            case Fn::Linear: return x;
+            case Fn::ReLU: {
+                auto gate = (z > 0).to(dt);
+                if (a->negativeSlope != 0.0) gate = gate + (z <= 0).to(dt) * a->negativeSlope;
+                if (a->maxValue > 0) {
+                    // Saturated: the output is the constant maxValue (a bias), gate 0.
+                    auto pre = z * gate;
+                    auto sat = (pre >= a->maxValue).to(dt);
+                    gate = gate * (1 - sat);
+                    auto y = x * gate;
+                    if (sat.any().item<bool>()) {
+                        auto b = sat * a->maxValue;
+                        y = y + b;
+                        biases.push_back({n.name, y, b});
+                    }
+                    return y;
+                }
+                return x * gate;
+            }
+            case Fn::GELU: return x * (0.5 * (1.0 + torch::erf(z * M_SQRT1_2)));
+            case Fn::SiLU: return x * torch::sigmoid(z);
+            default: break;
+        }
+        throw Error("OMENN does not support layer '" + n.name + "' (activation " + nn::Activation::name(a->fn) + ")");
+    }
+    if (auto mp = dynamic_cast<nn::MaxPool2d*>(l)) {
+        const auto p = mp->padFor(x.size(2), x.size(3));
+        auto zp = padZero(x.detach(), p, -std::numeric_limits<double>::infinity());
+        auto idx = std::get<1>(torch::max_pool2d_with_indices(zp, mp->kernel, mp->stride));
+        auto xp = padZero(x, p, 0.0);
+        return xp.flatten(2).gather(2, idx.flatten(2)).view(idx.sizes());
+    }
+    if (auto gp = dynamic_cast<nn::GlobalPool*>(l)) {
+        if (!gp->max) return gp->forward(in, false);
+        auto idx = x.detach().flatten(2).argmax(2, true);
+        auto y = x.flatten(2).gather(2, idx).squeeze(2);
+        return gp->keepDims ? y.view({y.size(0), y.size(1), 1, 1}) : y;
+    }
+    if (auto d = dynamic_cast<nn::Dense*>(l)) {
+        auto w = d->weight.to(dt);
+        if (x.dim() == 4) {
+            auto y = torch::linear(x.permute({0, 2, 3, 1}), w).permute({0, 3, 1, 2});
+            if (d->bias.defined()) {
+                auto b = d->bias.to(dt).view({1, -1, 1, 1});
+                y = y + b;
+                biases.push_back({n.name, y, b});
+            }
+            return y;
+        }
+        auto y = torch::linear(x, w);
+        if (d->bias.defined()) {
+            auto b = d->bias.to(dt).view({1, -1});
+            y = y + b;
+            biases.push_back({n.name, y, b});
+        }
+        return y;
+    }
+    if (auto ln = dynamic_cast<nn::LayerNorm*>(l)) {
+        // Centring is linear; the standard deviation is frozen; gamma scales; beta is the bias.
+        auto v = x.dim() == 4 ? x.permute({0, 2, 3, 1}) : x;
+        auto sd = torch::sqrt(v.detach().var(-1, /*unbiased=*/false, /*keepdim=*/true) + ln->eps);
+        auto y = (v - v.mean(-1, true)) / sd;
+        if (ln->gamma.defined()) y = y * ln->gamma.to(dt);
+        torch::Tensor b;
+        if (ln->beta.defined()) {
+            b = ln->beta.to(dt);
+            y = y + b;
+        }
+        if (x.dim() == 4) y = y.permute({0, 3, 1, 2});
+        if (b.defined()) biases.push_back({n.name, y, x.dim() == 4 ? b.view({1, -1, 1, 1}) : b.view({1, -1})});
+        return y;
+    }
+    if (dynamic_cast<nn::Identity*>(l) || dynamic_cast<nn::ZeroPad2d*>(l) || dynamic_cast<nn::Add*>(l) ||
+        dynamic_cast<nn::Concat*>(l) || dynamic_cast<nn::AvgPool2d*>(l) || dynamic_cast<nn::Flatten*>(l) ||
+        dynamic_cast<nn::Dropout*>(l))
+        return l->forward(in, false);  // already linear, no bias
+    throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ")");
+}
+
+FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool dbl) {
+    FrozenPass fp;
+    fp.x = x0.to(dbl ? torch::kDouble : torch::kFloat).detach().clone().requires_grad_(true);
+    const auto dt = fp.x.scalar_type();
+    const auto& g = *m.trunk;
+    const int out = g.outputIndex();
+    const auto need = g.ancestors(out);
+    std::vector<torch::Tensor> vals(static_cast<size_t>(g.size()));
+    // Free each value after its last consumer (as Graph::forward does).
+    std::vector<int> remaining(static_cast<size_t>(g.size()), 0);
+    for (int i = 0; i < g.size(); ++i)
+        if (need[static_cast<size_t>(i)])
+            for (int j : g.node(i).inputs) remaining[static_cast<size_t>(j)]++;
+    vals[0] = fp.x;
+    for (int i = 1; i < g.size(); ++i) {
+        if (!need[static_cast<size_t>(i)]) continue;
+        const auto& n = g.node(i);
+        std::vector<torch::Tensor> in;
+        for (int j : n.inputs) in.push_back(vals[static_cast<size_t>(j)]);
+        vals[static_cast<size_t>(i)] = frozenNode(n, in, fp.biases);
+        for (int j : n.inputs)
+            if (--remaining[static_cast<size_t>(j)] == 0 && j != out) vals[static_cast<size_t>(j)] = torch::Tensor();
+    }
+    torch::Tensor f = vals[static_cast<size_t>(out)];
+
+    switch (m.head) {
+        case ExplainHead::Stage0: {
+            auto pooled = f.dim() == 4 ? f.mean({2, 3}) : f;
+            auto sd = torch::sqrt(pooled.detach().var(-1, false, true) + 1e-5);
+            auto y = (pooled - pooled.mean(-1, true)) / sd * m.lnWeight.to(dt);
+            auto b1 = m.lnBias.to(dt).view({1, -1});
+            y = y + b1;
+            fp.biases.push_back({"head.layer_norm", y, b1});
+            auto b2 = m.fcBias.to(dt).view({1, -1});
+            auto z = torch::linear(y, m.fcWeight.to(dt)) + b2;
+            fp.biases.push_back({"head.linear", z, b2});
+            fp.logits = z[0];
+            break;
+        }
+        case ExplainHead::Interpretable: {
+            const int64_t D = f.size(1), H = f.size(2), Wd = f.size(3), K = m.codes.size(0);
+            auto cells = f.flatten(2)[0].t();  // [HW, D]
+            // Cosine: divide by the cell's norm (frozen); prototypes are constants.
+            auto nrm = cells.detach().norm(2, -1, true).clamp_min(1e-8);
+            auto cn = F::normalize(m.codes.to(dt), F::NormalizeFuncOptions().dim(-1).eps(1e-8));
+            auto S = torch::matmul(cells / nrm, cn.t());  // [HW, K]
+            auto Sd = S.detach();
+            auto A = torch::softmax(Sd / m.tau, -1);
+            auto arg = std::get<1>(A.max(0));  // winning cell per prototype
+            auto onehot = torch::zeros_like(A).scatter_(0, arg.unsqueeze(0), 1.0);
+            auto Aw = A * onehot;
+            // Scalar gate A/S at the winning cell; when |S| is tiny the term goes to the bias.
+            auto ok = Sd.abs() > 1e-6;
+            auto gate = torch::where(ok, Aw / torch::where(ok, Sd, torch::ones_like(Sd)), torch::zeros_like(Sd));
+            auto bcell = torch::where(ok, torch::zeros_like(Aw), Aw);
+            auto pre = (S * gate).t().reshape({1, K, H, Wd});
+            auto b4 = bcell.t().reshape({1, K, H, Wd});
+            pre = pre + b4;
+            if ((b4 != 0).any().item<bool>()) fp.biases.push_back({"head.presence", pre, b4});
+            auto piVal = Aw.sum(0);  // [K]
+            auto mask = m.enabled.defined() ? m.enabled.to(dt) : torch::ones({K}, piVal.options());
+            if (m.threshold > 0) mask = mask * (piVal * mask >= m.threshold).to(dt);
+            auto pi = (pre * mask.view({1, K, 1, 1})).sum({2, 3});  // [1, K]
+            fp.presence = pi[0];
+            fp.logits = torch::matmul(pi, torch::relu(m.W.to(dt)).t())[0];
+            (void)D;
+            break;
+        }
+        default: fp.logits = f.flatten(); break;
+    }
+    return fp;
+}
+
+/// Spreads a [h, w] grid over [H, W]: row i covers input rows [floor(i*H/h), floor((i+1)*H/h))
+/// (at least one row), uniformly. Returns [H, h].
+torch::Tensor spreadMatrix(int64_t H, int64_t h) {
+    auto P = torch::zeros({H, h}, torch::kDouble);
+    auto a = P.accessor<double, 2>();
+    for (int64_t i = 0; i < h; ++i) {
+        int64_t r0 = i * H / h, r1 = (i + 1) * H / h;
+        r0 = std::min(r0, H - 1);
+        r1 = std::max(r1, r0 + 1);
+        r1 = std::min(r1, H);
+        for (int64_t r = r0; r < r1; ++r) a[r][i] = 1.0 / static_cast<double>(r1 - r0);
+    }
+    return P;
+}
+
+/// The Attribution of scalar z (a function of fp.x built in the frozen pass).
+Attribution attribute(const FrozenPass& fp, const torch::Tensor& z, double real, bool retain) {
+    std::vector<torch::Tensor> inputs{fp.x};
+    for (const auto& b : fp.biases) inputs.push_back(b.at);
+    auto grads = torch::autograd::grad({z}, inputs, {}, retain, false, /*allow_unused=*/true);
+    const int64_t H = fp.x.size(2), W = fp.x.size(3);
+    Attribution a;
+    a.method = "omenn";
+    auto cw = (fp.x.detach() * grads[0])[0];  // [3, H, W]
+    fillAttribution(a, cw, cw.sum(0));
+    auto bias = torch::zeros({H, W}, torch::kDouble);
+    std::map<std::string, double> perLayer;
+    for (size_t i = 0; i < fp.biases.size(); ++i) {
+        if (!grads[i + 1].defined()) continue;
+        const auto& bt = fp.biases[i];
+        auto c = (grads[i + 1] * bt.bias).to(torch::kDouble);
+        torch::Tensor grid;
+        if (c.dim() == 4)
+            grid = c[0].sum(0);  // [h, w]
+        else
+            grid = c.sum().view({1, 1});
+        bias += torch::matmul(torch::matmul(spreadMatrix(H, grid.size(0)), grid), spreadMatrix(W, grid.size(1)).t());
+        perLayer[bt.layer] += grid.sum().item<double>();
+    }
+    auto bm = bias.to(torch::kFloat).contiguous();
+    a.biasMap.assign(bm.data_ptr<float>(), bm.data_ptr<float>() + bm.numel());
+    a.biasSum = bias.sum().item<double>();
+    for (const auto& [k, v] : perLayer)
+        if (v != 0.0) a.biasByLayer.emplace_back(k, v);
+    a.output = real;
+    a.completenessError = std::abs(a.weightSum + a.biasSum - real);
+    return a;
+}
+
+torch::Tensor frozenTarget(const FrozenPass& fp, const Target& t) {
+    if (t.kind == Target::Kind::Presence) {
+        if (!fp.presence.defined()) throw Error("prototype presence needs the interpretable head");
+        if (t.index < 0 || t.index >= fp.presence.size(0)) throw Error("prototype out of range");
+        return fp.presence[t.index];
+    }
+    if (t.index < 0 || t.index >= fp.logits.size(0)) throw Error("class " + std::to_string(t.index) + " out of range");
+    auto z = fp.logits[t.index];
+    if (t.contrast >= 0) {
+        if (t.contrast >= fp.logits.size(0)) throw Error("class " + std::to_string(t.contrast) + " out of range");
+        z = z - fp.logits[t.contrast];
+    }
+    return z;
+}
+
+}  // namespace
+
+Attribution explainOmenn(const Explainer& e, const float* x, int size, const Target& t, const ExplainOptions& opt) {
+    const auto& m = e.impl();
+    auto xt = inputTensor(x, size);
+    double real;
+    {
+        torch::NoGradGuard ng;
+        real = m.targetValue(xt, t, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {})
+                   .item<double>();
+    }
+    auto fp = frozenPass(m, xt, opt.doublePrecision);
+    return attribute(fp, frozenTarget(fp, t), real, false);
+}
+
+std::vector<Attribution> explainAllClasses(const Explainer& e, const float* x, int size, const ExplainOptions& opt) {
+    const auto& m = e.impl();
+    auto xt = inputTensor(x, size);
+    torch::Tensor real;
+    {
+        torch::NoGradGuard ng;
+        real = m.forward(xt, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {})[0];
+    }
+    auto fp = frozenPass(m, xt, opt.doublePrecision);
+    std::vector<Attribution> out;
+    const int64_t N = fp.logits.size(0);
+    for (int64_t c = 0; c < N; ++c) out.push_back(attribute(fp, fp.logits[c], real[c].item<double>(), c + 1 < N));
+    return out;
+}
+
+DecisionExplanation explainDecision(const Explainer& e, const float* x, int size, int cls, int maps,
+                                    const ExplainOptions& opt) {
+    const auto& m = e.impl();
+    if (m.head != ExplainHead::Interpretable) throw Error("a prototype decision needs the interpretable head");
+    auto xt = inputTensor(x, size);
+    torch::Tensor logits, pi;
+    {
+        torch::NoGradGuard ng;
+        auto f = m.trunk->forward(xt, -1, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {});
+        logits = m.headForward(f, &pi)[0];
+        pi = pi[0];
+    }
+    if (cls < 0 || cls >= logits.size(0)) throw Error("class " + std::to_string(cls) + " out of range");
+    DecisionExplanation d;
+    d.cls = cls;
+    d.logit = logits[cls].item<double>();
+    auto w = torch::relu(m.W[cls]);
+    for (int64_t p = 0; p < pi.size(0); ++p) {
+        PrototypeShare s;
+        s.prototype = static_cast<int>(p);
+        s.weight = w[p].item<float>();
+        s.presence = pi[p].item<float>();
+        s.share = s.weight * s.presence;
+        if (s.share > 0) d.shares.push_back(std::move(s));
+    }
+    std::stable_sort(d.shares.begin(), d.shares.end(), [](const auto& a, const auto& b) { return a.share > b.share; });
+    if (maps > 0 && !d.shares.empty()) {
+        auto fp = frozenPass(m, xt, opt.doublePrecision);
+        const int n = std::min<int>(maps, static_cast<int>(d.shares.size()));
+        for (int i = 0; i < n; ++i) {
+            auto& s = d.shares[static_cast<size_t>(i)];
+            auto a = attribute(fp, fp.presence[s.prototype] * s.weight, s.share, i + 1 < n);
+            a.method = "omenn-prototype";
+            s.map = std::move(a);
+        }
+    }
+    return d;
+}
+
+}  // namespace pqw

@@ -1,0 +1,387 @@
+// OMENN engine: the exactness invariant sum(C_w) + sum(C_b) == z on every supported layer
+// type in isolation, on seeded random networks, on the default pretrained trunk with a
+// stage-0 head and with a ProtoQuant head; OMENN == Gradient x Input on a pure ReLU/BN/pool
+// network and != on GELU / LayerNorm / cosine; refusal of unsupported layers; all-classes
+// and contrastive maps; the ProtoQuant decision composition; baselines (IG completeness,
+// occlusion by hand, Grad-CAM); faithfulness metrics on hand-made cases; rendering.
+#include <QtTest/QtTest>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <random>
+
+#include "backbone_impl.h"
+#include "nn/graph.h"
+#include "nn/layers.h"
+#include "omenn/explainer_impl.h"
+#include "pqw/backbone.h"
+#include "pqw/error.h"
+#include "pqw/omenn.h"
+
+using namespace pqw;
+using nn::Activation;
+using Fn = nn::Activation::Fn;
+
+namespace {
+
+torch::Tensor rnd(std::vector<int64_t> s, double scale = 1.0) { return torch::randn(s) * scale; }
+
+std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, bool same = true,
+                                 int64_t groups = 1) {
+    auto c = std::make_shared<nn::Conv2d>(rnd({out, in / groups, k, k}, 1.0 / std::sqrt(double(in / groups * k * k))),
+                                          rnd({out}, 0.2), std::array<int64_t, 2>{stride, stride}, nn::Pad4{},
+                                          std::array<int64_t, 2>{1, 1}, groups);
+    c->tfSame = same;
+    return c;
+}
+std::shared_ptr<nn::BatchNorm> bn(int64_t c) {
+    return std::make_shared<nn::BatchNorm>(1 + rnd({c}, 0.2), rnd({c}, 0.3), rnd({c}, 0.3), 0.5 + torch::rand({c}), 1e-3);
+}
+std::shared_ptr<nn::Dense> dense(int64_t in, int64_t out) {
+    return std::make_shared<nn::Dense>(rnd({out, in}, 1.0 / std::sqrt(double(in))), rnd({out}, 0.3));
+}
+std::shared_ptr<nn::LayerNorm> lnorm(int64_t c) {
+    return std::make_shared<nn::LayerNorm>(1 + rnd({c}, 0.2), rnd({c}, 0.3), 1e-3);
+}
+
+Explainer wrap(nn::GraphPtr g, int size = 16) {
+    auto d = std::make_shared<Explainer::Impl>();
+    d->trunk = std::move(g);
+    d->inputSize = size;
+    return makeExplainer(d);
+}
+
+std::vector<float> image(int size, uint64_t seed, int channels = 3) {
+    torch::manual_seed(seed);
+    auto t = torch::rand({channels, size, size}).contiguous();
+    return {t.data_ptr<float>(), t.data_ptr<float>() + t.numel()};
+}
+
+double relErr(const Attribution& a) { return std::abs(a.weightSum + a.biasSum - a.output) / std::max(1.0, std::abs(a.output)); }
+
+/// Exactness of every output of e on x; returns the largest relative error.
+double checkAllOutputs(const Explainer& e, const std::vector<float>& x, int size) {
+    double worst = 0;
+    for (int c = 0; c < e.numOutputs(); ++c) {
+        Target t;
+        t.index = c;
+        auto a = explain(e, Method::Omenn, x.data(), size, t);
+        // C_b is computed from the layer biases, not as the residual: its spatial map sums to it.
+        double bm = 0;
+        for (float v : a.biasMap) bm += v;
+        if (std::abs(bm - a.biasSum) > 1e-4 * std::max(1.0, std::abs(a.biasSum))) return 1e9;
+        worst = std::max(worst, relErr(a));
+    }
+    return worst;
+}
+
+/// input -> [pre] -> layer under test -> readout (global avg pool or flatten) -> Dense(3).
+nn::GraphPtr isolated(const std::string& kind, nn::LayerPtr layer, int64_t cin, int64_t cout, bool spatialOut = true,
+                      bool twoInputs = false) {
+    auto g = std::make_shared<nn::Graph>();
+    int pre = g->addNode("pre", "Conv2D", {0}, conv(3, cin, 3));
+    int x = pre;
+    if (twoInputs) {
+        int pre2 = g->addNode("pre2", "Conv2D", {0}, conv(3, cin, 1));
+        x = g->addNode(kind, kind, {pre, pre2}, layer);
+    } else {
+        x = g->addNode(kind, kind, {pre}, layer);
+    }
+    if (spatialOut) x = g->addNode("gap", "GlobalAveragePooling2D", {x}, std::make_shared<nn::GlobalPool>());
+    g->addNode("out", "Dense", {x}, dense(cout, 3));
+    return g;
+}
+
+/// A pure ReLU / BN / pool network (no bias-free non-linearity other than ReLU).
+nn::GraphPtr reluNet() {
+    auto g = std::make_shared<nn::Graph>();
+    int x = g->addNode("c1", "Conv2D", {0}, conv(3, 6, 3));
+    x = g->addNode("b1", "BatchNormalization", {x}, bn(6));
+    x = g->addNode("r1", "ReLU", {x}, std::make_shared<Activation>(Fn::ReLU));
+    x = g->addNode("mp", "MaxPooling2D", {x}, std::make_shared<nn::MaxPool2d>(std::array<int64_t, 2>{2, 2}, std::array<int64_t, 2>{2, 2}));
+    x = g->addNode("c2", "Conv2D", {x}, conv(6, 8, 3));
+    x = g->addNode("r2", "ReLU", {x}, std::make_shared<Activation>(Fn::ReLU, 6.0));
+    x = g->addNode("ap", "AveragePooling2D", {x}, std::make_shared<nn::AvgPool2d>(std::array<int64_t, 2>{2, 2}, std::array<int64_t, 2>{2, 2}));
+    x = g->addNode("fl", "Flatten", {x}, std::make_shared<nn::Flatten>());
+    g->addNode("out", "Dense", {x}, dense(8 * 4 * 4, 4));
+    return g;
+}
+
+/// A seeded random network: convs (some depthwise), BN, random activations, residual adds,
+/// concat, pooling, then dense + LayerNorm + dense.
+nn::GraphPtr randomNet(uint64_t seed) {
+    torch::manual_seed(seed);
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    auto g = std::make_shared<nn::Graph>();
+    const Fn acts[] = {Fn::ReLU, Fn::GELU, Fn::SiLU, Fn::Linear};
+    int64_t c = 8;
+    int x = g->addNode("stem", "Conv2D", {0}, conv(3, c, 3, 2));
+    for (int b = 0; b < 3; ++b) {
+        const std::string p = "b" + std::to_string(b) + "_";
+        int y = g->addNode(p + "dw", "DepthwiseConv2D", {x}, conv(c, c, 3, 1, true, c));
+        y = g->addNode(p + "bn", "BatchNormalization", {y}, bn(c));
+        const bool relu6 = rng() % 3 == 0;
+        y = g->addNode(p + "act", "Activation", {y},
+                       std::make_shared<Activation>(relu6 ? Fn::ReLU : acts[rng() % 4], relu6 ? 6.0 : 0.0));
+        y = g->addNode(p + "pw", "Conv2D", {y}, conv(c, c, 1));
+        switch (rng() % 3) {
+            case 0: x = g->addNode(p + "add", "Add", {x, y}, std::make_shared<nn::Add>()); break;
+            case 1: {
+                int z = g->addNode(p + "cat", "Concatenate", {x, y}, std::make_shared<nn::Concat>());
+                x = g->addNode(p + "squeeze", "Conv2D", {z}, conv(2 * c, c, 1));
+                break;
+            }
+            default: {
+                auto mp = std::make_shared<nn::MaxPool2d>(std::array<int64_t, 2>{3, 3}, std::array<int64_t, 2>{1, 1});
+                mp->tfSame = true;
+                x = g->addNode(p + "mp", "MaxPooling2D", {y}, mp);
+            }
+        }
+    }
+    x = g->addNode("gap", "GlobalAveragePooling2D", {x}, std::make_shared<nn::GlobalPool>());
+    x = g->addNode("fc1", "Dense", {x}, dense(c, 16));
+    x = g->addNode("ln", "LayerNormalization", {x}, lnorm(16));
+    x = g->addNode("gelu", "Activation", {x}, std::make_shared<Activation>(Fn::GELU));
+    x = g->addNode("drop", "Dropout", {x}, std::make_shared<nn::Dropout>(0.2));
+    g->addNode("fc2", "Dense", {x}, dense(16, 5));
+    return g;
+}
+
+std::string defaultAssets() {
+    const char* d = std::getenv("PQW_DATA_DIR");
+    return d ? d : "";
+}
+
+}  // namespace
+
+class TestOmenn : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() { torch::set_num_threads(2); }
+
+    void eachLayerTypeIsExact() {
+        torch::manual_seed(1);
+        struct Case {
+            std::string name;
+            nn::GraphPtr g;
+        };
+        std::vector<Case> cases;
+        auto asym = std::make_shared<nn::Conv2d>(rnd({5, 4, 3, 3}, 0.3), rnd({5}, 0.2), std::array<int64_t, 2>{2, 2},
+                                                 nn::Pad4{0, 1, 0, 1});
+        cases.push_back({"conv stride 2 asymmetric pad", isolated("conv", asym, 4, 5)});
+        cases.push_back({"depthwise conv", isolated("dw", conv(4, 4, 3, 2, true, 4), 4, 4)});
+        cases.push_back({"batchnorm", isolated("bn", bn(4), 4, 4)});
+        cases.push_back({"relu", isolated("relu", std::make_shared<Activation>(Fn::ReLU), 4, 4)});
+        cases.push_back({"relu6", isolated("relu6", std::make_shared<Activation>(Fn::ReLU, 0.3), 4, 4)});
+        cases.push_back({"leaky relu", isolated("leaky", std::make_shared<Activation>(Fn::ReLU, 0.0, 0.1), 4, 4)});
+        cases.push_back({"gelu", isolated("gelu", std::make_shared<Activation>(Fn::GELU), 4, 4)});
+        cases.push_back({"silu", isolated("silu", std::make_shared<Activation>(Fn::SiLU), 4, 4)});
+        cases.push_back({"linear", isolated("linear", std::make_shared<Activation>(Fn::Linear), 4, 4)});
+        cases.push_back({"zero pad", isolated("pad", std::make_shared<nn::ZeroPad2d>(nn::Pad4{1, 2, 0, 3}), 4, 4)});
+        cases.push_back({"add", isolated("add", std::make_shared<nn::Add>(), 4, 4, true, true)});
+        cases.push_back({"concat", isolated("cat", std::make_shared<nn::Concat>(), 4, 8, true, true)});
+        auto ap = std::make_shared<nn::AvgPool2d>(std::array<int64_t, 2>{3, 3}, std::array<int64_t, 2>{2, 2});
+        ap->tfSame = true;
+        cases.push_back({"avg pool same", isolated("ap", ap, 4, 4)});
+        auto mp = std::make_shared<nn::MaxPool2d>(std::array<int64_t, 2>{3, 3}, std::array<int64_t, 2>{2, 2});
+        mp->tfSame = true;
+        cases.push_back({"max pool same", isolated("mp", mp, 4, 4)});
+        cases.push_back({"global avg", isolated("gap2", std::make_shared<nn::GlobalPool>(false, true), 4, 4)});
+        cases.push_back({"global max", isolated("gmp", std::make_shared<nn::GlobalPool>(true), 4, 4, false)});
+        {
+            auto g = std::make_shared<nn::Graph>();
+            int x = g->addNode("pre", "Conv2D", {0}, conv(3, 4, 3, 4));
+            x = g->addNode("flat", "Flatten", {x}, std::make_shared<nn::Flatten>());
+            g->addNode("out", "Dense", {x}, dense(4 * 4 * 4, 3));
+            cases.push_back({"flatten + dense 2-D", g});
+        }
+        cases.push_back({"dense on 4-D", isolated("dense4", dense(4, 6), 4, 6)});
+        cases.push_back({"dropout", isolated("drop", std::make_shared<nn::Dropout>(0.5), 4, 4)});
+        cases.push_back({"layernorm 4-D", isolated("ln4", lnorm(4), 4, 4)});
+        {
+            auto g = std::make_shared<nn::Graph>();
+            int x = g->addNode("pre", "Conv2D", {0}, conv(3, 4, 3, 2));
+            x = g->addNode("gap", "GlobalAveragePooling2D", {x}, std::make_shared<nn::GlobalPool>());
+            x = g->addNode("ln", "LayerNormalization", {x}, lnorm(4));
+            g->addNode("out", "Dense", {x}, dense(4, 3));
+            cases.push_back({"layernorm 2-D", g});
+        }
+        const auto x = image(16, 7);
+        for (const auto& c : cases) {
+            double err = 0;
+            try {
+                err = checkAllOutputs(wrap(c.g), x, 16);
+            } catch (const std::exception& ex) {
+                QFAIL(qPrintable(QString::fromStdString(c.name + ": " + std::string(ex.what()).substr(0, 200))));
+            }
+            if (!(err <= 1e-4)) QFAIL(qPrintable(QString::fromStdString(c.name) + ": relative error " + QString::number(err)));
+        }
+        // ReLU6 saturated somewhere in the relu6 case: the constant 6-style bias is present.
+        Target t;
+        auto a = explain(wrap(cases[4].g), Method::Omenn, x.data(), 16, t);
+        bool found = false;
+        for (const auto& [name, v] : a.biasByLayer) found = found || name == "relu6";
+        QVERIFY2(found, "the saturated ReLU6 must contribute a bias term");
+    }
+
+    void randomNetworksAreExact() {
+        for (uint64_t s = 0; s < 6; ++s) {
+            auto e = wrap(randomNet(100 + s), 24);
+            const auto x = image(24, s);
+            const double err = checkAllOutputs(e, x, 24);
+            QVERIFY2(err <= 1e-4, qPrintable(QString("seed %1: relative error %2").arg(s).arg(err)));
+        }
+    }
+
+    void matchesGradientTimesInputOnReluNetworks() {
+        torch::manual_seed(3);
+        auto e = wrap(reluNet());
+        const auto x = image(16, 3);
+        for (int c = 0; c < 4; ++c) {
+            Target t;
+            t.index = c;
+            auto o = explain(e, Method::Omenn, x.data(), 16, t);
+            auto g = explain(e, Method::GradientInput, x.data(), 16, t);
+            QCOMPARE(o.perChannel.size(), g.perChannel.size());
+            double diff = 0, mag = 0;
+            for (size_t i = 0; i < o.perChannel.size(); ++i) {
+                diff = std::max(diff, double(std::abs(o.perChannel[i] - g.perChannel[i])));
+                mag = std::max(mag, double(std::abs(g.perChannel[i])));
+            }
+            QVERIFY2(mag > 0 && diff <= 1e-5 * std::max(1.0, mag), qPrintable(QString::number(diff)));
+            // The bias map is OMENN's addition: z = sum(GxI) + sum(C_b).
+            QVERIFY(std::abs(g.weightSum + o.biasSum - o.output) <= 1e-4 * std::max(1.0, std::abs(o.output)));
+        }
+    }
+
+    void differsFromGradientOnGeluLayerNormCosine() {
+        torch::manual_seed(4);
+        auto maxDiff = [](const Explainer& e, const std::vector<float>& x, int size, Target t = {}) {
+            auto o = explain(e, Method::Omenn, x.data(), size, t);
+            auto g = explain(e, Method::GradientInput, x.data(), size, t);
+            double d = 0, mag = 0;
+            for (size_t i = 0; i < o.perChannel.size(); ++i) {
+                d = std::max(d, double(std::abs(o.perChannel[i] - g.perChannel[i])));
+                mag = std::max(mag, double(std::abs(g.perChannel[i])));
+            }
+            return d / std::max(1e-12, mag);
+        };
+        const auto x = image(16, 5);
+        QVERIFY(maxDiff(wrap(isolated("gelu", std::make_shared<Activation>(Fn::GELU), 4, 4)), x, 16) > 1e-2);
+        QVERIFY(maxDiff(wrap(isolated("ln4", lnorm(4), 4, 4)), x, 16) > 1e-2);
+        // Cosine + softmax presence: a ProtoQuant head on a tiny trunk.
+        auto g = std::make_shared<nn::Graph>();
+        int t = g->addNode("c1", "Conv2D", {0}, conv(3, 6, 3, 2));
+        g->addNode("r1", "ReLU", {t}, std::make_shared<Activation>(Fn::ReLU));
+        auto d = std::make_shared<Explainer::Impl>();
+        d->trunk = g;
+        d->head = ExplainHead::Interpretable;
+        d->codes = torch::randn({5, 6});
+        d->W = torch::randn({3, 5});
+        d->enabled = torch::ones({5});
+        d->tau = 0.2;
+        auto e = makeExplainer(d);
+        Target pres;
+        pres.kind = Target::Kind::Presence;
+        pres.index = 1;
+        QVERIFY(maxDiff(e, x, 16, pres) > 1e-2);
+        QVERIFY(checkAllOutputs(e, x, 16) <= 1e-4);
+        for (int p = 0; p < 5; ++p) {
+            pres.index = p;
+            QVERIFY(relErr(explain(e, Method::Omenn, x.data(), 16, pres)) <= 1e-4);
+        }
+    }
+
+    void unsupportedLayerIsRefusedByName() {
+        auto g = isolated("my_sigmoid", std::make_shared<Activation>(Fn::Sigmoid), 4, 4);
+        try {
+            wrap(g);
+            QFAIL("a sigmoid must be refused");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("my_sigmoid"), e.what());
+        }
+    }
+
+    void allClassesAndContrast() {
+        torch::manual_seed(6);
+        auto e = wrap(randomNet(7), 24);
+        const auto x = image(24, 9);
+        auto all = explainAllClasses(e, x.data(), 24);
+        QCOMPARE(int(all.size()), e.numOutputs());
+        Target t;
+        t.index = 1;
+        t.contrast = 3;
+        auto c = explain(e, Method::Omenn, x.data(), 24, t);
+        QVERIFY(relErr(c) <= 1e-4);
+        QVERIFY(std::abs(c.output - (all[1].output - all[3].output)) < 1e-4);
+        for (size_t i = 0; i < c.perChannel.size(); ++i)
+            QVERIFY(std::abs(c.perChannel[i] - (all[1].perChannel[i] - all[3].perChannel[i])) < 1e-5);
+        for (size_t k = 0; k < all.size(); ++k) {
+            Target one;
+            one.index = static_cast<int>(k);
+            auto a = explain(e, Method::Omenn, x.data(), 24, one);
+            QVERIFY(relErr(all[k]) <= 1e-4);
+            QVERIFY(std::abs(a.weightSum - all[k].weightSum) < 1e-4);
+        }
+    }
+
+    void defaultTrunkWithStage0AndProtoQuantHeads() {
+        BackboneSpec spec;
+        Backbone bb;
+        try {
+            bb = Backbone::open(spec);
+        } catch (const Error& e) {
+            QSKIP(e.what());
+        }
+        const int S = 64;
+        const auto fs = bb.featureShape(S);
+        torch::manual_seed(11);
+        const auto x = image(S, 12);
+        // Stage-0 head (seeded weights; the layer types are what matters for exactness).
+        auto d = std::make_shared<Explainer::Impl>();
+        d->trunk = bb.impl().graph;
+        d->head = ExplainHead::Stage0;
+        d->lnWeight = 1 + torch::randn({fs[0]}) * 0.1;
+        d->lnBias = torch::randn({fs[0]}) * 0.1;
+        d->fcWeight = torch::randn({10, fs[0]}) * 0.1;
+        d->fcBias = torch::randn({10}) * 0.1;
+        auto e0 = makeExplainer(d);
+        for (int c : {0, 7}) {
+            Target t;
+            t.index = c;
+            auto a = explain(e0, Method::Omenn, x.data(), S, t);
+            QVERIFY2(relErr(a) <= 1e-4, qPrintable(QString("stage0 class %1: %2 (z %3, w %4, b %5)").arg(c).arg(relErr(a))
+                                                        .arg(a.output).arg(a.weightSum).arg(a.biasSum)));
+            QVERIFY(!a.biasByLayer.empty());
+        }
+        // ProtoQuant head: codes drawn from the image's own cells so presences are peaked.
+        auto p = std::make_shared<Explainer::Impl>();
+        p->trunk = bb.impl().graph;
+        p->head = ExplainHead::Interpretable;
+        torch::Tensor f;
+        {
+            torch::NoGradGuard ng;
+            f = bb.impl().graph->forward(torch::from_blob(const_cast<float*>(x.data()), {1, 3, S, S}));
+        }
+        auto cells = f.flatten(2)[0].t();
+        p->codes = (cells.index_select(0, torch::tensor({0L, 3L, 5L, 9L, 15L})) + torch::randn({5, fs[0]}) * 0.1).contiguous();
+        p->W = torch::randn({4, 5});
+        p->enabled = torch::ones({5});
+        p->tau = 0.1;
+        auto e1 = makeExplainer(p);
+        QVERIFY(checkAllOutputs(e1, x, S) <= 1e-4);
+        // Composition: logit = sum of prototype shares; each map sums to its share.
+        auto dec = explainDecision(e1, x.data(), S, 2, 2);
+        double total = 0;
+        for (const auto& s : dec.shares) total += s.share;
+        QVERIFY(std::abs(total - dec.logit) <= 1e-5 * std::max(1.0, std::abs(dec.logit)));
+        for (size_t i = 0; i < std::min<size_t>(2, dec.shares.size()); ++i) {
+            const auto& s = dec.shares[i];
+            QVERIFY(std::abs(s.map.weightSum + s.map.biasSum - s.share) <= 1e-4 * std::max(1.0, double(s.share)));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestOmenn)
+#include "test_omenn.moc"
