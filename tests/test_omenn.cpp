@@ -11,12 +11,16 @@
 #include <cmath>
 #include <random>
 
+#include <opencv2/imgproc.hpp>
+
 #include "backbone_impl.h"
 #include "nn/graph.h"
 #include "nn/layers.h"
 #include "omenn/explainer_impl.h"
 #include "pqw/backbone.h"
 #include "pqw/error.h"
+#include "pqw/faithfulness.h"
+#include "pqw/heatmap.h"
 #include "pqw/omenn.h"
 
 using namespace pqw;
@@ -380,6 +384,263 @@ private Q_SLOTS:
             const auto& s = dec.shares[i];
             QVERIFY(std::abs(s.map.weightSum + s.map.biasSum - s.share) <= 1e-4 * std::max(1.0, double(s.share)));
         }
+    }
+
+    // ------------------------------------------------------------------- baselines
+    void integratedGradientsApproachCompleteness() {
+        auto e = wrap(randomNet(21), 24);
+        const auto x = image(24, 22);
+        Target t;
+        t.index = 2;
+        ExplainOptions o;
+        o.steps = 2;
+        auto coarse = explain(e, Method::IntegratedGradients, x.data(), 24, t, o);
+        o.steps = 128;
+        o.batch = 32;
+        auto fine = explain(e, Method::IntegratedGradients, x.data(), 24, t, o);
+        QVERIFY(!std::isnan(fine.completenessError));
+        QVERIFY2(fine.completenessError <= coarse.completenessError + 1e-6,
+                 qPrintable(QString("%1 vs %2").arg(fine.completenessError).arg(coarse.completenessError)));
+        QVERIFY2(fine.completenessError <= 2e-3 * std::max(1.0, std::abs(fine.output)),
+                 qPrintable(QString::number(fine.completenessError)));
+    }
+
+    void occlusionByHand() {
+        // f(x) = w . flatten_NHWC(x) + b on a 3 x 4 x 4 image; 2 x 2 windows, stride 2.
+        torch::manual_seed(8);
+        auto g = std::make_shared<nn::Graph>();
+        int f = g->addNode("flat", "Flatten", {0}, std::make_shared<nn::Flatten>());
+        auto lin = dense(48, 1);
+        g->addNode("out", "Dense", {f}, lin);
+        auto e = wrap(g, 4);
+        const auto x = image(4, 9);
+        ExplainOptions o;
+        o.patch = 2;
+        o.stride = 2;
+        auto a = explain(e, Method::Occlusion, x.data(), 4, Target{}, o);
+        auto w = lin->weight[0];
+        for (int y = 0; y < 4; ++y)
+            for (int xx = 0; xx < 4; ++xx) {
+                double drop = 0;  // the window containing (y, xx)
+                for (int c = 0; c < 3; ++c)
+                    for (int yy = (y / 2) * 2; yy < (y / 2) * 2 + 2; ++yy)
+                        for (int xw = (xx / 2) * 2; xw < (xx / 2) * 2 + 2; ++xw)
+                            drop += w[(yy * 4 + xw) * 3 + c].item<double>() * x[size_t(c * 16 + yy * 4 + xw)];
+                QVERIFY(std::abs(a.map[size_t(y * 4 + xx)] - drop) < 1e-5);
+            }
+        // Overlapping windows (stride 1): the mean drop of the windows covering the pixel.
+        o.stride = 1;
+        auto b = explain(e, Method::Occlusion, x.data(), 4, Target{}, o);
+        auto windowDrop = [&](int y0, int x0) {
+            double d = 0;
+            for (int c = 0; c < 3; ++c)
+                for (int yy = y0; yy < y0 + 2; ++yy)
+                    for (int xw = x0; xw < x0 + 2; ++xw) d += w[(yy * 4 + xw) * 3 + c].item<double>() * x[size_t(c * 16 + yy * 4 + xw)];
+            return d;
+        };
+        // pixel (0, 0) is covered by the window at (0, 0) only; (1, 1) by 4 windows.
+        QVERIFY(std::abs(b.map[0] - windowDrop(0, 0)) < 1e-5);
+        const double m11 = (windowDrop(0, 0) + windowDrop(0, 1) + windowDrop(1, 0) + windowDrop(1, 1)) / 4;
+        QVERIFY(std::abs(b.map[5] - m11) < 1e-5);
+    }
+
+    void saliencySmoothGradGradCam() {
+        torch::manual_seed(12);
+        auto e = wrap(reluNet());
+        const auto x = image(16, 13);
+        Target t;
+        t.index = 1;
+        auto sal = explain(e, Method::Saliency, x.data(), 16, t);
+        auto gxi = explain(e, Method::GradientInput, x.data(), 16, t);
+        for (size_t i = 0; i < sal.perChannel.size(); ++i) {
+            QVERIFY(sal.perChannel[i] >= 0);
+            if (std::abs(x[i]) > 1e-3)  // |g| from GxI / x: an independent route to the gradient
+                QVERIFY(std::abs(sal.perChannel[i] - std::abs(gxi.perChannel[i] / x[i])) < 1e-3);
+        }
+        ExplainOptions o;
+        o.noise = 0;
+        o.samples = 3;
+        auto sg0 = explain(e, Method::SmoothGrad, x.data(), 16, t, o);
+        for (size_t i = 0; i < sal.perChannel.size(); ++i) QVERIFY(std::abs(sg0.perChannel[i] - sal.perChannel[i]) < 1e-5);
+        o.noise = 0.2;
+        auto sg = explain(e, Method::SmoothGrad, x.data(), 16, t, o);
+        double d = 0;
+        for (size_t i = 0; i < sal.perChannel.size(); ++i) d += std::abs(sg.perChannel[i] - sal.perChannel[i]);
+        QVERIFY(d > 1e-4);  // the noise changes the average
+        o.layer = "r1";
+        auto cam = explain(e, Method::GradCam, x.data(), 16, t, o);
+        QCOMPARE(cam.height, 16);
+        QVERIFY(*std::min_element(cam.map.begin(), cam.map.end()) >= 0);
+        o.layer = "no_such_layer";
+        QVERIFY_THROWS_EXCEPTION(Error, explain(e, Method::GradCam, x.data(), 16, t, o));
+    }
+
+    // ---------------------------------------------------------------------- metrics
+    void metricHelpers() {
+        QCOMPARE(trapezoidAuc({1, 1, 1}), 1.0);
+        QCOMPARE(trapezoidAuc({0, 1}), 0.5);
+        QCOMPARE(trapezoidAuc({0, 1, 0}), 0.5);
+        QVERIFY(std::abs(pearson({1, 2, 3}, {2, 4, 6}) - 1) < 1e-12);
+        QVERIFY(std::abs(pearson({1, 2, 3}, {3, 2, 1}) + 1) < 1e-12);
+        QVERIFY(std::abs(spearman({1, 2, 3, 4}, {1, 8, 27, 64}) - 1) < 1e-12);
+        QVERIFY(std::abs(spearman({1, 2, 2, 3}, {1, 2, 3, 4}) - 4.5 / std::sqrt(22.5)) < 1e-12);
+    }
+
+    void deletionInsertionFlippingByHand() {
+        // 1-channel 4 x 4 image; logits [s, 0] with s = sum of the left half.
+        const ImageGeometry g{1, 4, 4};
+        BatchModel f = [](const float* x, int n) {
+            std::vector<float> z;
+            for (int i = 0; i < n; ++i) {
+                float s = 0;
+                for (int y = 0; y < 4; ++y)
+                    for (int c = 0; c < 2; ++c) s += x[i * 16 + y * 4 + c];
+                z.push_back(s);
+                z.push_back(0);
+            }
+            return z;
+        };
+        std::vector<float> x(16, 1.f);
+        std::vector<float> good(16, 0.f), bad(16, 0.f);
+        for (int y = 0; y < 4; ++y)
+            for (int c = 0; c < 4; ++c) {
+                good[size_t(y * 4 + c)] = c < 2 ? 1.f : 0.f;
+                bad[size_t(y * 4 + c)] = c < 2 ? 0.f : 1.f;
+            }
+        FaithfulnessOptions o;
+        o.cell = 2;
+        o.steps = 4;
+        auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+        auto dg = deletionCurve(f, 2, x.data(), g, 0, good, o, false);
+        auto db = deletionCurve(f, 2, x.data(), g, 0, bad, o, false);
+        const std::vector<double> eg{sig(8), sig(4), sig(0), sig(0), sig(0)}, eb{sig(8), sig(8), sig(8), sig(4), sig(0)};
+        QCOMPARE(dg.size(), size_t(5));
+        for (size_t i = 0; i < 5; ++i) {
+            QVERIFY(std::abs(dg[i] - eg[i]) < 1e-6);
+            QVERIFY(std::abs(db[i] - eb[i]) < 1e-6);
+        }
+        QVERIFY(trapezoidAuc(dg) < trapezoidAuc(db));
+        // Insertion from a blurred copy of an image whose evidence is on the left.
+        std::vector<float> xl(16, 0.f);
+        for (int y = 0; y < 4; ++y) xl[size_t(y * 4)] = xl[size_t(y * 4 + 1)] = 1.f;
+        auto ig = deletionCurve(f, 2, xl.data(), g, 0, good, o, true);
+        auto ib = deletionCurve(f, 2, xl.data(), g, 0, bad, o, true);
+        QVERIFY(std::abs(ig.back() - sig(8)) < 1e-6);  // everything inserted = the original
+        QVERIFY(ig.front() < ig.back());                // the blurred start has less evidence
+        QVERIFY(trapezoidAuc(ig) > trapezoidAuc(ib));
+        // Pixel flipping: one pixel per step, removed pixels set to the minimum (0).
+        std::vector<float> xm(16, 1.f);
+        xm[15] = 0.f;
+        o.steps = 16;
+        auto pf = pixelFlippingCurve(f, 2, xm.data(), g, 0, good, o);
+        QCOMPARE(pf.size(), size_t(17));
+        for (int k = 0; k <= 8; ++k) QVERIFY(std::abs(pf[size_t(k)] - (8 - k)) < 1e-6);
+        QVERIFY(std::abs(trapezoidAuc(pf) - (32.0 / 16.0)) < 1e-9);  // triangle of height 8 over half the axis
+    }
+
+    void faithfulnessCorrelationByHand() {
+        // Linear model: the exact attribution w * x (minimum 0) correlates perfectly.
+        const ImageGeometry g{1, 8, 8};
+        std::mt19937 rng(3);
+        std::normal_distribution<float> nd;
+        std::vector<float> w(64), x(64), exact(64), noise(64);
+        for (size_t i = 0; i < 64; ++i) {
+            w[i] = nd(rng);
+            x[i] = std::abs(nd(rng));
+            exact[i] = w[i] * x[i];
+            noise[i] = nd(rng);
+        }
+        x[0] = 0;
+        exact[0] = 0;
+        BatchModel f = [w](const float* xs, int n) {
+            std::vector<float> z;
+            for (int i = 0; i < n; ++i) {
+                double s = 0;
+                for (size_t k = 0; k < 64; ++k) s += w[k] * xs[size_t(i) * 64 + k];
+                z.push_back(float(s));
+            }
+            return z;
+        };
+        FaithfulnessOptions o;
+        o.subsetSize = 6;
+        QVERIFY(std::abs(faithfulnessCorrelation(f, 1, x.data(), g, 0, exact, o) - 1) < 1e-5);
+        QVERIFY(faithfulnessCorrelation(f, 1, x.data(), g, 0, noise, o) < 0.8);
+    }
+
+    void randomisationFlagsAnEdgeDetector() {
+        torch::manual_seed(14);
+        auto e = wrap(reluNet());
+        const auto x = image(16, 15);
+        const auto before = e.logits(x.data(), 1, 16);
+        ExplainFn edges = [](const Explainer&, const float* xx, int size, const Target&) {
+            cv::Mat gray(size, size, CV_32F, cv::Scalar(0));
+            for (int c = 0; c < 3; ++c) gray += cv::Mat(size, size, CV_32F, const_cast<float*>(xx + c * size * size));
+            cv::Mat gx, gy, mag;
+            cv::Sobel(gray, gx, CV_32F, 1, 0);
+            cv::Sobel(gray, gy, CV_32F, 0, 1);
+            cv::magnitude(gx, gy, mag);
+            Attribution a;
+            a.height = a.width = size;
+            a.map.assign(mag.begin<float>(), mag.end<float>());
+            return a;
+        };
+        auto re = randomisationCheck(e, edges, x.data(), 16, Target{}, 1);
+        QVERIFY(!re.passed);
+        for (double r : re.spearman) QVERIFY(std::abs(r - 1) < 1e-9);
+        ExplainFn sal = [](const Explainer& ex, const float* xx, int size, const Target& t) {
+            return explain(ex, Method::Saliency, xx, size, t);
+        };
+        auto rs = randomisationCheck(e, sal, x.data(), 16, Target{}, 1);
+        qInfo("saliency randomisation spearman: %s",
+              qPrintable(QString::number(rs.spearman.front()) + " -> " + QString::number(rs.spearman.back())));
+        QVERIFY(rs.spearman.back() < re.spearman.back() - 0.3);
+        // The trunk is restored.
+        const auto after = e.logits(x.data(), 1, 16);
+        for (size_t i = 0; i < before.size(); ++i) QCOMPARE(after[i], before[i]);
+    }
+
+    // -------------------------------------------------------------------- rendering
+    void heatmapRendering() {
+        HeatmapOptions o;
+        o.percentile = 100;
+        o.alpha = 1;
+        o.smooth = false;
+        o.width = 6;
+        o.height = 2;
+        auto m = renderHeatmap({-1.f, 0.f, 1.f}, 1, 3, o);
+        QCOMPARE(m.type(), CV_8UC4);
+        QCOMPARE(m.cols, 6);
+        QCOMPARE(m.rows, 2);
+        QVERIFY(m.at<cv::Vec4b>(0, 0) == cv::Vec4b(0, 0, 255, 255));     // negative: blue, opaque
+        QVERIFY(m.at<cv::Vec4b>(1, 3) == cv::Vec4b(255, 255, 255, 0));   // zero: white, transparent
+        QVERIFY(m.at<cv::Vec4b>(0, 5) == cv::Vec4b(255, 0, 0, 255));     // positive: red
+        o.signedMap = false;
+        o.colormap = "gray";
+        auto a = renderHeatmap({-1.f, 0.f, 1.f}, 1, 3, o);
+        QVERIFY(a.at<cv::Vec4b>(0, 0) == a.at<cv::Vec4b>(0, 5));  // absolute: the sign is gone
+        // Symmetric percentile clipping: the outlier does not wash out the rest.
+        std::vector<float> v(100, 0.1f);
+        v[0] = 10.f;
+        QVERIFY(std::abs(heatmapClip(v, 50) - 0.1) < 1e-6);
+        QVERIFY(std::abs(heatmapClip(v, 100) - 10) < 1e-6);
+        o.percentile = 50;
+        o.width = o.height = 0;
+        auto c = renderHeatmap(v, 10, 10, o);
+        QCOMPARE(int(c.at<cv::Vec4b>(5, 5)[3]), 255);
+        o.colormap = "rainbow-unicorn";
+        QVERIFY_THROWS_EXCEPTION(Error, renderHeatmap(v, 10, 10, o));
+        QVERIFY_THROWS_EXCEPTION(Error, renderHeatmap(v, 9, 10, HeatmapOptions{}));
+        // Smooth upsampling interpolates; blending an opaque red over black gives red.
+        HeatmapOptions s;
+        s.percentile = 100;
+        s.width = 4;
+        s.height = 1;
+        auto sm = renderHeatmap({0.f, 1.f}, 1, 2, s);
+        QVERIFY(sm.at<cv::Vec4b>(0, 1)[3] < sm.at<cv::Vec4b>(0, 3)[3]);
+        cv::Mat black(1, 4, CV_8UC3, cv::Scalar(0, 0, 0));
+        s.alpha = 1;
+        auto bl = blendOverlay(black, renderHeatmap({1.f, 1.f}, 1, 2, s));
+        QVERIFY(bl.at<cv::Vec3b>(0, 0) == cv::Vec3b(255, 0, 0));
     }
 };
 
