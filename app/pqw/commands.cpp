@@ -144,6 +144,7 @@ void registerCommands(CLI::App& app) {
     addLayers(app);
     addExtract(app);
     registerProtoCommands(app);
+    registerOmennCommands(app);
     addDemo(app);
 }
 
