@@ -32,7 +32,10 @@ struct Explainer::Impl {
     /// the interpretable head (pi [B, K]).
     torch::Tensor headForward(const torch::Tensor& f, torch::Tensor* presence = nullptr) const;
     /// The scalar explained by t for every row of the batch: [B].
-    torch::Tensor targetValue(const torch::Tensor& x, const Target& t, const nn::NodeHook& hook = {}) const;
+    /// inference: use the inference graph (BatchNorm folded, channels-last) when there is
+    /// one and no hook is given (no-grad callers only).
+    torch::Tensor targetValue(const torch::Tensor& x, const Target& t, const nn::NodeHook& hook = {},
+                              bool inference = false) const;
     /// Throws pqw::Error naming the first layer OMENN cannot linearise.
     void checkSupported() const;
     int numOutputs() const;

@@ -130,9 +130,12 @@ torch::Tensor Explainer::Impl::forward(const torch::Tensor& x, const nn::NodeHoo
     return headForward(trunk->forward(x, -1, hook));
 }
 
-torch::Tensor Explainer::Impl::targetValue(const torch::Tensor& x, const Target& t, const nn::NodeHook& hook) const {
+torch::Tensor Explainer::Impl::targetValue(const torch::Tensor& x, const Target& t, const nn::NodeHook& hook,
+                                           bool inference) const {
     torch::Tensor pi;
-    auto z = headForward(trunk->forward(x, -1, hook), t.kind == Target::Kind::Presence ? &pi : nullptr);
+    auto f = inference && fast && !hook ? fast->forward(x.contiguous(at::MemoryFormat::ChannelsLast)).contiguous()
+                                        : trunk->forward(x, -1, hook);
+    auto z = headForward(f, t.kind == Target::Kind::Presence ? &pi : nullptr);
     if (t.kind == Target::Kind::Presence) {
         if (head != ExplainHead::Interpretable) throw Error("prototype presence needs the interpretable head");
         if (t.index < 0 || t.index >= pi.size(1)) throw Error("prototype " + std::to_string(t.index) + " out of range");
@@ -240,26 +243,24 @@ torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in
     if (auto c = dynamic_cast<nn::Conv2d*>(l)) {
         const auto p = c->padFor(x.size(2), x.size(3));
         auto w = c->weight.to(dt);
+        auto b = c->bias.defined() ? c->bias.to(dt) : torch::Tensor();
         torch::Tensor y;
         if (p.symmetric()) {
             const std::array<int64_t, 2> sym{p.top, p.left};
-            y = torch::conv2d(x, w, torch::Tensor(), at::IntArrayRef(c->stride), at::IntArrayRef(sym),
-                              at::IntArrayRef(c->dilation), c->groups);
+            y = torch::conv2d(x, w, b, at::IntArrayRef(c->stride), at::IntArrayRef(sym), at::IntArrayRef(c->dilation),
+                              c->groups);
         } else {
             const std::array<int64_t, 2> none{0, 0};
-            y = torch::conv2d(padZero(x, p), w, torch::Tensor(), at::IntArrayRef(c->stride), at::IntArrayRef(none),
+            y = torch::conv2d(padZero(x, p), w, b, at::IntArrayRef(c->stride), at::IntArrayRef(none),
                               at::IntArrayRef(c->dilation), c->groups);
         }
-        if (c->bias.defined()) {
-            auto b = c->bias.to(dt).view({1, -1, 1, 1});
-            y = y + b;
-            biases.push_back({n.name, y, b});
-        }
+        // The bias is fused into the convolution; its contribution is read at y.
+        if (b.defined()) biases.push_back({n.name, y, b.view({1, -1, 1, 1})});
         return y;
     }
     if (auto bn = dynamic_cast<nn::BatchNorm*>(l)) {
         auto b = bn->shift().to(dt).view({1, -1, 1, 1});
-        auto y = x * bn->scale().to(dt).view({1, -1, 1, 1}) + b;
+        auto y = torch::addcmul(b, x, bn->scale().to(dt).view({1, -1, 1, 1}));
         biases.push_back({n.name, y, b});
         return y;
     }
@@ -269,22 +270,16 @@ torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in
         switch (a->fn) {
             case Fn::Linear: return x;
             case Fn::ReLU: {
-                auto gate = (z > 0).to(dt);
-                if (a->negativeSlope != 0.0) gate = gate + (z <= 0).to(dt) * a->negativeSlope;
+                // Built-in ops whose autograd is exactly the frozen gate: relu -> 1[z > 0];
+                // leaky -> 1 or slope; clamp(0, m) -> 1[0 <= z <= m] (0 where saturated, where
+                // the output is the constant m: a bias term).
+                torch::Tensor y = a->negativeSlope != 0.0 ? torch::leaky_relu(x, a->negativeSlope) : torch::relu(x);
                 if (a->maxValue > 0) {
-                    // Saturated: the output is the constant maxValue (a bias), gate 0.
-                    auto pre = z * gate;
-                    auto sat = (pre >= a->maxValue).to(dt);
-                    gate = gate * (1 - sat);
-                    auto y = x * gate;
-                    if (sat.any().item<bool>()) {
-                        auto b = sat * a->maxValue;
-                        y = y + b;
-                        biases.push_back({n.name, y, b});
-                    }
-                    return y;
+                    y = y.clamp_max(a->maxValue);
+                    auto sat = (z > a->maxValue);
+                    if (sat.any().item<bool>()) biases.push_back({n.name, y, sat.to(dt) * a->maxValue});
                 }
-                return x * gate;
+                return y;
             }
             case Fn::GELU: return x * (0.5 * (1.0 + torch::erf(z * M_SQRT1_2)));
             case Fn::SiLU: return x * torch::sigmoid(z);
@@ -308,20 +303,14 @@ torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in
     if (auto d = dynamic_cast<nn::Dense*>(l)) {
         auto w = d->weight.to(dt);
         if (x.dim() == 4) {
-            auto y = torch::linear(x.permute({0, 2, 3, 1}), w).permute({0, 3, 1, 2});
-            if (d->bias.defined()) {
-                auto b = d->bias.to(dt).view({1, -1, 1, 1});
-                y = y + b;
-                biases.push_back({n.name, y, b});
-            }
+            auto b = d->bias.defined() ? d->bias.to(dt) : torch::Tensor();
+            auto y = torch::linear(x.permute({0, 2, 3, 1}), w, b).permute({0, 3, 1, 2});
+            if (b.defined()) biases.push_back({n.name, y, b.view({1, -1, 1, 1})});
             return y;
         }
-        auto y = torch::linear(x, w);
-        if (d->bias.defined()) {
-            auto b = d->bias.to(dt).view({1, -1});
-            y = y + b;
-            biases.push_back({n.name, y, b});
-        }
+        auto b = d->bias.defined() ? d->bias.to(dt) : torch::Tensor();
+        auto y = torch::linear(x, w, b);
+        if (b.defined()) biases.push_back({n.name, y, b.view({1, -1})});
         return y;
     }
     if (auto ln = dynamic_cast<nn::LayerNorm*>(l)) {
@@ -446,16 +435,24 @@ Attribution attribute(const FrozenPass& fp, const torch::Tensor& z, double real,
     fillAttribution(a, cw, cw.sum(0));
     auto bias = torch::zeros({H, W}, torch::kDouble);
     std::map<std::string, double> perLayer;
+    std::map<std::pair<int64_t, int64_t>, torch::Tensor> spreads;
     for (size_t i = 0; i < fp.biases.size(); ++i) {
         if (!grads[i + 1].defined()) continue;
         const auto& bt = fp.biases[i];
-        auto c = (grads[i + 1] * bt.bias).to(torch::kDouble);
         torch::Tensor grid;
-        if (c.dim() == 4)
-            grid = c[0].sum(0);  // [h, w]
+        if (bt.at.dim() == 4)
+            grid = (grads[i + 1] * bt.bias).sum(1)[0].to(torch::kDouble);  // [h, w]
         else
-            grid = c.sum().view({1, 1});
-        bias += torch::matmul(torch::matmul(spreadMatrix(H, grid.size(0)), grid), spreadMatrix(W, grid.size(1)).t());
+            grid = (grads[i + 1] * bt.bias).sum().to(torch::kDouble).view({1, 1});
+        auto spread = [&](int64_t big, int64_t small) {
+            auto& s = spreads[{big, small}];
+            if (!s.defined()) s = spreadMatrix(big, small);
+            return s;
+        };
+        if (grid.numel() == 1)
+            bias += grid.view({1, 1}) / static_cast<double>(H * W);
+        else
+            bias += torch::matmul(torch::matmul(spread(H, grid.size(0)), grid), spread(W, grid.size(1)).t());
         perLayer[bt.layer] += grid.sum().item<double>();
     }
     auto bm = bias.to(torch::kFloat).contiguous();
@@ -491,8 +488,7 @@ Attribution explainOmenn(const Explainer& e, const float* x, int size, const Tar
     double real;
     {
         torch::NoGradGuard ng;
-        real = m.targetValue(xt, t, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {})
-                   .item<double>();
+        real = m.targetValue(xt, t, {}, /*inference=*/true).item<double>();
     }
     auto fp = frozenPass(m, xt, opt.doublePrecision);
     return attribute(fp, frozenTarget(fp, t), real, false);
