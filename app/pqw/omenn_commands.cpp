@@ -82,6 +82,7 @@ struct ExplainArgs {
     std::string image, model, out = "heat.png", jsonPath, method = "omenn", target, vs, head = "auto";
     std::string colormap = "auto", layer;
     bool allClasses = false, absolute = false, nearest = false, bias = false;
+    int threads = 0;
     double percentile = 99, alpha = 0.6;
     pqw::ExplainOptions opt;
 };
@@ -133,8 +134,9 @@ void addExplain(CLI::App& app) {
     c->add_option("--percentile", a->percentile, "Symmetric clipping percentile of |map|")->capture_default_str();
     c->add_option("--alpha", a->alpha, "Overlay opacity")->capture_default_str();
     c->add_flag("--nearest", a->nearest, "Nearest-neighbour upsampling (default: bilinear)");
+    c->add_option("--threads", a->threads, "Torch threads (0 = all cores)")->capture_default_str();
     c->callback([a] {
-        pqw::initTorchThreads();
+        pqw::initTorchThreads(a->threads);
         auto l = loadModel(a->model, a->head);
         const int size = l.head.inputSize();
         const cv::Mat rgb = pqw::loadImageFile(a->image);
@@ -187,7 +189,7 @@ void addFaithfulness(CLI::App& app) {
     auto model = std::make_shared<std::string>(), features = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>("faithfulness.csv"), methods = std::make_shared<std::string>("omenn,gxi,ig,saliency,smoothgrad,gradcam,occlusion");
     auto head = std::make_shared<std::string>("auto");
-    auto n = std::make_shared<int>(100), sanity = std::make_shared<int>(5);
+    auto n = std::make_shared<int>(100), sanity = std::make_shared<int>(5), threads = std::make_shared<int>(0);
     auto seed = std::make_shared<uint64_t>(0);
     auto eo = std::make_shared<pqw::ExplainOptions>();
     auto fo = std::make_shared<pqw::FaithfulnessOptions>();
@@ -203,8 +205,9 @@ void addFaithfulness(CLI::App& app) {
     c->add_option("--cell", fo->cell, "Deletion / insertion cell (px)")->capture_default_str();
     c->add_option("--curve-steps", fo->steps, "Points of the deletion / insertion / flipping curves")->capture_default_str();
     c->add_option("--out,-o", *out, "CSV to write")->capture_default_str();
+    c->add_option("--threads", *threads, "Torch threads (0 = all cores)")->capture_default_str();
     c->callback([=] {
-        pqw::initTorchThreads();
+        pqw::initTorchThreads(*threads);
         auto l = loadModel(*model, *head);
         const auto cache = pqw::FeatureCache::open(*features);
         l.head.checkCompatible(cache);
