@@ -342,7 +342,8 @@ private Q_SLOTS:
         const auto fs = bb.featureShape(S);
         torch::manual_seed(11);
         const auto x = image(S, 12);
-        // Stage-0 head (seeded weights; the layer types are what matters for exactness).
+        // Stage-0 head (seeded weights; the layer types are what matters for exactness), on
+        // the unfolded graph and on the inference graph (BatchNorm folded, channels-last).
         auto d = std::make_shared<Explainer::Impl>();
         d->trunk = bb.impl().graph;
         d->head = ExplainHead::Stage0;
@@ -351,6 +352,9 @@ private Q_SLOTS:
         d->fcWeight = torch::randn({10, fs[0]}) * 0.1;
         d->fcBias = torch::randn({10}) * 0.1;
         auto e0 = makeExplainer(d);
+        auto df = std::make_shared<Explainer::Impl>(*d);
+        df->fast = bb.impl().fast;
+        auto e0f = makeExplainer(df);
         for (int c : {0, 7}) {
             Target t;
             t.index = c;
@@ -358,10 +362,16 @@ private Q_SLOTS:
             QVERIFY2(relErr(a) <= 1e-4, qPrintable(QString("stage0 class %1: %2 (z %3, w %4, b %5)").arg(c).arg(relErr(a))
                                                         .arg(a.output).arg(a.weightSum).arg(a.biasSum)));
             QVERIFY(!a.biasByLayer.empty());
+            auto af = explain(e0f, Method::Omenn, x.data(), S, t);
+            QVERIFY2(relErr(af) <= 1e-4, qPrintable(QString("stage0 (inference graph) class %1: %2").arg(c).arg(relErr(af))));
+            // Same affine map: the weight contributions agree up to float rounding.
+            QVERIFY(std::abs(af.weightSum - a.weightSum) <= 1e-3 * std::max(1.0, std::abs(a.weightSum)));
+            QVERIFY(std::abs(af.biasSum - a.biasSum) <= 1e-3 * std::max(1.0, std::abs(a.biasSum)));
         }
         // ProtoQuant head: codes drawn from the image's own cells so presences are peaked.
         auto p = std::make_shared<Explainer::Impl>();
         p->trunk = bb.impl().graph;
+        p->fast = bb.impl().fast;
         p->head = ExplainHead::Interpretable;
         torch::Tensor f;
         {

@@ -337,9 +337,15 @@ torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in
 
 FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool dbl) {
     FrozenPass fp;
-    fp.x = x0.to(dbl ? torch::kDouble : torch::kFloat).detach().clone().requires_grad_(true);
+    // The inference graph (BatchNorm folded into the convolutions: exact, the folded bias is
+    // the conv bias and the BN shift together; channels-last weights) is the same affine
+    // map per input and ~3x cheaper to differentiate on CPU; float32 only.
+    const bool useFast = m.fast && !dbl;
+    fp.x = x0.to(dbl ? torch::kDouble : torch::kFloat).detach().clone();
+    if (useFast) fp.x = fp.x.contiguous(at::MemoryFormat::ChannelsLast);
+    fp.x.requires_grad_(true);
     const auto dt = fp.x.scalar_type();
-    const auto& g = *m.trunk;
+    const auto& g = useFast ? *m.fast : *m.trunk;
     const int out = g.outputIndex();
     const auto need = g.ancestors(out);
     std::vector<torch::Tensor> vals(static_cast<size_t>(g.size()));
