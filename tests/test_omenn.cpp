@@ -609,6 +609,90 @@ private Q_SLOTS:
         for (size_t i = 0; i < before.size(); ++i) QCOMPARE(after[i], before[i]);
     }
 
+
+    // ------------------------------------------------------------------ TorchScript
+    void torchScriptGraphsAreExact() {
+        torch::manual_seed(31);
+        torch::jit::Module m("Net");
+        auto P = [&](const char* n, torch::Tensor v) { m.register_parameter(n, v, false); };
+        P("w1", rnd({6, 3, 3, 3}, 0.3));
+        P("b1", rnd({6}, 0.2));
+        P("g", 1 + rnd({6}, 0.2));
+        P("be", rnd({6}, 0.2));
+        m.register_buffer("mu", rnd({6}, 0.2));
+        m.register_buffer("var", 0.5 + torch::rand({6}));
+        P("w2", rnd({6, 1, 3, 3}, 0.3));
+        P("w3", rnd({6, 12, 1, 1}, 0.3));
+        P("lg", 1 + rnd({6}, 0.1));
+        P("lb", rnd({6}, 0.1));
+        P("wq", rnd({6, 4}, 0.5));
+        P("wl", rnd({5, 6}, 0.4));
+        P("bl", rnd({5}, 0.2));
+        P("bm", rnd({5}, 0.2));
+        P("wm", rnd({5, 5}, 0.4));
+        m.define(R"JIT(
+def forward(self, x):
+    y = torch.conv2d(x, self.w1, self.b1, [2, 2], [1, 1], [1, 1], 1)
+    y = torch.batch_norm(y, self.g, self.be, self.mu, self.var, False, 0.1, 1e-3, False)
+    y = torch.relu(y)
+    d = torch.conv2d(y, self.w2, None, [1, 1], [1, 1], [1, 1], 6)
+    d = torch.clamp(d, 0.0, 0.2)
+    y = y + d
+    y = torch.gelu(y)
+    c = torch.cat([y, torch.silu(d)], 1)
+    y = torch.conv2d(c, self.w3, None, [1, 1], [0, 0], [1, 1], 1)
+    y = torch.max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], False)
+    p = torch.adaptive_avg_pool2d(y, [1, 1])
+    h = torch.flatten(p, 1)
+    h = torch.layer_norm(h, [6], self.lg, self.lb, 1e-5, False)
+    a = torch.softmax(torch.matmul(h, self.wq), 1)
+    h = h * torch.sum(a, 1, True) * 2.0
+    h = torch.linear(h, self.wl, self.bl)
+    h = torch.addmm(self.bm, h, self.wm, beta=1.0, alpha=1.0)
+    return h
+)JIT");
+        auto x = torch::rand({1, 3, 16, 16});
+        for (int c = 0; c < 5; ++c) {
+            auto a = explainScriptModule(m, x, c);
+            QVERIFY2(relErr(a) <= 1e-4, qPrintable(QString("output %1: %2 (z %3 w %4 b %5)").arg(c).arg(relErr(a))
+                                                       .arg(a.output).arg(a.weightSum).arg(a.biasSum)));
+            double bm = 0;
+            for (float v : a.biasMap) bm += v;
+            QVERIFY(std::abs(bm - a.biasSum) <= 1e-4 * std::max(1.0, std::abs(a.biasSum)));
+        }
+        // Pure ReLU / BN / pool script: C_w equals Gradient x Input.
+        torch::jit::Module r("Relu");
+        r.register_parameter("w", rnd({4, 3, 3, 3}, 0.3), false);
+        r.register_parameter("b", rnd({4}, 0.2), false);
+        r.register_parameter("wl", rnd({2, 4}, 0.5), false);
+        r.define(R"JIT(
+def forward(self, x):
+    y = torch.relu(torch.conv2d(x, self.w, self.b, [1, 1], [1, 1], [1, 1], 1))
+    y = torch.max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], False)
+    return torch.linear(torch.flatten(torch.adaptive_avg_pool2d(y, [1, 1]), 1), self.wl, None)
+)JIT");
+        auto xr = torch::rand({1, 3, 8, 8});
+        auto o = explainScriptModule(r, xr, 1);
+        QVERIFY(relErr(o) <= 1e-4);
+        auto xg = xr.clone().requires_grad_(true);
+        auto z = r.forward({xg}).toTensor()[0][1];
+        auto gxi = (torch::autograd::grad({z}, {xg})[0] * xr).contiguous();
+        for (int64_t i = 0; i < gxi.numel(); ++i) QVERIFY(std::abs(o.perChannel[size_t(i)] - gxi.data_ptr<float>()[i]) < 1e-5);
+        // An unsupported op is named.
+        torch::jit::Module u("Sig");
+        u.register_parameter("w", rnd({2, 3 * 4 * 4}, 0.3), false);
+        u.define(R"JIT(
+def forward(self, x):
+    return torch.linear(torch.sigmoid(torch.flatten(x, 1)), self.w, None)
+)JIT");
+        try {
+            explainScriptModule(u, torch::rand({1, 3, 4, 4}), 0);
+            QFAIL("sigmoid must be refused");
+        } catch (const Error& e) {
+            QVERIFY2(QString(e.what()).contains("aten::sigmoid"), e.what());
+        }
+    }
+
     // -------------------------------------------------------------------- rendering
     void heatmapRendering() {
         HeatmapOptions o;

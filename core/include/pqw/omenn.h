@@ -126,4 +126,10 @@ struct DecisionExplanation {
 DecisionExplanation explainDecision(const Explainer& e, const float* x, int size, int cls, int maps = 3,
                                     const ExplainOptions& opt = {});
 
+/// OMENN over a TorchScript module file (torch::jit::freeze, then its aten ops walked; see
+/// docs/omenn.md for the supported ops): output `outputIndex` of the flattened forward output
+/// on one input [channels, height, width]. An unsupported op is named in the pqw::Error.
+Attribution explainTorchScript(const std::string& path, const float* x, int channels, int height, int width,
+                               int outputIndex);
+
 }  // namespace pqw

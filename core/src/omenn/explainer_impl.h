@@ -2,6 +2,7 @@
 // Explainer internals (core + torch tests): the trunk graph and the head as tensors, the
 // real forward (for gradients, baselines and metrics) and OMENN's frozen pass.
 #include <torch/torch.h>
+#include <torch/script.h>
 
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ Explainer makeExplainer(std::shared_ptr<Explainer::Impl> d);
 Attribution explainOmenn(const Explainer& e, const float* x, int size, const Target& t, const ExplainOptions& opt);
 /// A hook that does nothing: passing it keeps Graph::forward from working in place (autograd).
 inline void noHook(int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {}
+
+/// OMENN over a TorchScript module (frozen with torch::jit::freeze, aten ops walked):
+/// output `index` of the flattened forward output on x [1, C, H, W].
+Attribution explainScriptModule(const torch::jit::Module& m, const torch::Tensor& x, int index);
 
 /// Input tensor [1, 3, size, size] (a copy) from a float CHW buffer.
 torch::Tensor inputTensor(const float* x, int size, int channels = 3);
