@@ -492,6 +492,7 @@ private Q_SLOTS:
         QCOMPARE(trapezoidAuc({0, 1, 0}), 0.5);
         QVERIFY(std::abs(pearson({1, 2, 3}, {2, 4, 6}) - 1) < 1e-12);
         QVERIFY(std::abs(pearson({1, 2, 3}, {3, 2, 1}) + 1) < 1e-12);
+        QVERIFY(std::isnan(pearson({1, 1, 1}, {1, 2, 3})));  // constant: undefined
         QVERIFY(std::abs(spearman({1, 2, 3, 4}, {1, 8, 27, 64}) - 1) < 1e-12);
         QVERIFY(std::abs(spearman({1, 2, 2, 3}, {1, 2, 3, 4}) - 4.5 / std::sqrt(22.5)) < 1e-12);
     }
@@ -678,6 +679,18 @@ def forward(self, x):
         auto z = r.forward({xg}).toTensor()[0][1];
         auto gxi = (torch::autograd::grad({z}, {xg})[0] * xr).contiguous();
         for (int64_t i = 0; i < gxi.numel(); ++i) QVERIFY(std::abs(o.perChannel[size_t(i)] - gxi.data_ptr<float>()[i]) < 1e-5);
+        // The public entry point on a saved file agrees with the module's own output.
+        const QString pt = QDir::temp().filePath(QString("omenn-%1.pt").arg(QCoreApplication::applicationPid()));
+        r.save(pt.toStdString());
+        auto xr3 = xr.contiguous();
+        const std::vector<float> xv(xr3.data_ptr<float>(), xr3.data_ptr<float>() + xr3.numel());
+        const auto outs = torchScriptOutputs(pt.toStdString(), xv.data(), 3, 8, 8);
+        QCOMPARE(int(outs.size()), 2);
+        auto of = explainTorchScript(pt.toStdString(), xv.data(), 3, 8, 8, 1);
+        QVERIFY(std::abs(of.output - outs[1]) < 1e-6);
+        QVERIFY(relErr(of) <= 1e-4);
+        QFile::remove(pt);
+        QVERIFY_THROWS_EXCEPTION(Error, explainTorchScript(pt.toStdString() + ".missing", xv.data(), 3, 8, 8, 0));
         // An unsupported op is named.
         torch::jit::Module u("Sig");
         u.register_parameter("w", rnd({2, 3 * 4 * 4}, 0.3), false);

@@ -80,7 +80,8 @@ json attributionJson(const pqw::Attribution& a) {
 
 struct ExplainArgs {
     std::string image, model, out = "heat.png", jsonPath, method = "omenn", target, vs, head = "auto";
-    std::string colormap = "auto", layer;
+    std::string colormap = "auto", layer, script;
+    int scriptSize = 224;
     bool allClasses = false, absolute = false, nearest = false, bias = false;
     int threads = 0;
     double percentile = 99, alpha = 0.6;
@@ -109,11 +110,39 @@ std::vector<float> shownMap(const pqw::Attribution& a, bool withBias) {
     return m;
 }
 
+/// `pqw explain --script`: OMENN over a TorchScript classifier's graph.
+void explainScript(const ExplainArgs& a) {
+    if (a.method != "omenn") throw pqw::Error("explain --script supports --method omenn only");
+    if (a.allClasses || !a.vs.empty()) throw pqw::Error("explain --script: --all-classes and --vs need a head checkpoint");
+    pqw::Preprocess pp;
+    pp.size = a.scriptSize;
+    pp.mean = {0.485f, 0.456f, 0.406f};
+    pp.stdev = {0.229f, 0.224f, 0.225f};
+    const cv::Mat rgb = pqw::loadImageFile(a.image);
+    std::vector<float> x(size_t(3) * pp.size * pp.size);
+    pqw::preprocessImage(rgb, pp, x.data());
+    const auto z = pqw::torchScriptOutputs(a.script, x.data(), 3, pp.size, pp.size);
+    int t = int(std::max_element(z.begin(), z.end()) - z.begin());
+    if (!a.target.empty()) t = std::stoi(a.target);
+    const auto at = pqw::explainTorchScript(a.script, x.data(), 3, pp.size, pp.size, t);
+    pqw::writePng(a.out, overlayOf(rgb, shownMap(at, a.bias), at.height, at.width, pp.size, a));
+    json j = {{"image", a.image}, {"script", a.script}, {"target", t}, {"explanation", attributionJson(at)}};
+    std::cout << "omenn output " << t << ": " << at.output << "  sum of weight contributions " << at.weightSum
+              << "  bias " << at.biasSum << "  residual " << at.completenessError << "\nwrote " << a.out << "\n";
+    if (!a.jsonPath.empty()) {
+        std::ofstream f(a.jsonPath);
+        f << j.dump(2) << "\n";
+        if (!f) throw pqw::Error("cannot write " + a.jsonPath);
+    }
+}
+
 void addExplain(CLI::App& app) {
     auto a = std::make_shared<ExplainArgs>();
     auto* c = app.add_subcommand("explain", "Attribution map of one image: OMENN or a baseline");
     c->add_option("image", a->image, "Image file")->required();
-    c->add_option("--model,-m", a->model, "Head checkpoint (.pqwh); its backbone is reopened")->required();
+    c->add_option("--model,-m", a->model, "Head checkpoint (.pqwh); its backbone is reopened");
+    c->add_option("--script", a->script, "Or: a TorchScript classifier (.pt; OMENN only, ImageNet preprocessing)");
+    c->add_option("--size", a->scriptSize, "Input size for --script")->capture_default_str();
     c->add_option("--method", a->method, "omenn|ig|gxi|saliency|smoothgrad|gradcam|occlusion")->capture_default_str();
     c->add_option("--head", a->head, "auto|stage0|interpretable")->capture_default_str();
     c->add_option("--target,--class", a->target, "Class (name or index; default: the prediction)");
@@ -137,6 +166,8 @@ void addExplain(CLI::App& app) {
     c->add_option("--threads", a->threads, "Torch threads (0 = all cores)")->capture_default_str();
     c->callback([a] {
         pqw::initTorchThreads(a->threads);
+        if (!a->script.empty()) return explainScript(*a);
+        if (a->model.empty()) throw pqw::Error("explain: give --model HEAD.pqwh or --script MODEL.pt");
         auto l = loadModel(a->model, a->head);
         const int size = l.head.inputSize();
         const cv::Mat rgb = pqw::loadImageFile(a->image);

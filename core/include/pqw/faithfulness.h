@@ -32,6 +32,7 @@ struct FaithfulnessOptions {
 
 /// Area under y sampled at equally spaced points of [0, 1] (trapezoid rule).
 double trapezoidAuc(const std::vector<double>& y);
+/// Pearson correlation; NaN when either side is constant (or has fewer than 2 values).
 double pearson(const std::vector<double>& a, const std::vector<double>& b);
 /// Spearman rank correlation (average ranks for ties).
 double spearman(const std::vector<double>& a, const std::vector<double>& b);
@@ -58,7 +59,7 @@ struct RandomisationCheck {
     std::vector<std::string> stages;  ///< "head", "head+top-third", "head+all"
     std::vector<double> spearman;     ///< rank correlation of |map| with the original, per stage
     double threshold = 0.5;
-    bool passed = false;              ///< the fully randomised map's |rho| < threshold
+    bool passed = false;              ///< the fully randomised map's |rho| < threshold (or the map became constant)
 };
 /// Adebayo's cascading model randomisation: the head, then the trunk's conv / dense layers from
 /// the top are re-drawn (normal, each tensor's own std; seeded); the trunk is restored after.
@@ -68,7 +69,8 @@ RandomisationCheck randomisationCheck(const Explainer& e, const ExplainFn& metho
 /// Adapts an explainer to the metrics' callback (inputs of side `size`).
 BatchModel batchModel(const Explainer& e, int size);
 
-/// One row per method: mean and standard deviation of each metric over the images.
+/// One row per method: mean and standard deviation of each metric over the images (NaN
+/// values, e.g. a correlation with a constant map, are left out).
 struct MethodScores {
     std::string method;
     int images = 0;

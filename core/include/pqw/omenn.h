@@ -131,5 +131,7 @@ DecisionExplanation explainDecision(const Explainer& e, const float* x, int size
 /// on one input [channels, height, width]. An unsupported op is named in the pqw::Error.
 Attribution explainTorchScript(const std::string& path, const float* x, int channels, int height, int width,
                                int outputIndex);
+/// The flattened forward output of a TorchScript module file on one input (no grad).
+std::vector<float> torchScriptOutputs(const std::string& path, const float* x, int channels, int height, int width);
 
 }  // namespace pqw

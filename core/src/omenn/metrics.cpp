@@ -34,7 +34,7 @@ double pearson(const std::vector<double>& a, const std::vector<double>& b) {
         saa += (a[i] - ma) * (a[i] - ma);
         sbb += (b[i] - mb) * (b[i] - mb);
     }
-    if (saa <= 0 || sbb <= 0) return 0.0;
+    if (saa <= 0 || sbb <= 0) return std::nan("");  // a constant side: undefined
     return sab / std::sqrt(saa * sbb);
 }
 
@@ -262,7 +262,9 @@ RandomisationCheck randomisationCheck(const Explainer& e, const ExplainFn& metho
         r.stages.push_back(std::string(hasHead ? "head+" : "") + (upto == weighted.size() ? "all" : "top-third"));
         r.spearman.push_back(spearman(ref, absMap(method(copy, x, size, t))));
     }
-    r.passed = !r.spearman.empty() && std::abs(r.spearman.back()) < threshold;
+    // A constant randomised map (NaN correlation, e.g. Grad-CAM all zero) has lost the
+    // original ranking: it changed, so it passes.
+    r.passed = !r.spearman.empty() && (std::isnan(r.spearman.back()) || std::abs(r.spearman.back()) < threshold);
     return r;
 }
 
@@ -302,7 +304,11 @@ std::vector<MethodScores> faithfulnessTable(const Explainer& e, const std::vecto
         MethodScores s;
         s.method = methodName(m);
         s.images = static_cast<int>(images.size());
-        for (const auto& [k, v] : vals) {
+        for (auto& [k, all] : vals) {
+            std::vector<double> v;  // NaN (undefined, e.g. a constant map) is left out
+            for (double d : all)
+                if (!std::isnan(d)) v.push_back(d);
+            if (v.empty()) continue;
             double mean = 0, var = 0;
             for (double x : v) mean += x;
             mean /= static_cast<double>(v.size());

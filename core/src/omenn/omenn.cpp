@@ -822,14 +822,28 @@ Attribution explainScriptModule(const torch::jit::Module& module, const torch::T
     return attribute(fp, z, real, false);
 }
 
-Attribution explainTorchScript(const std::string& path, const float* x, int channels, int height, int width,
-                               int outputIndex) {
-    torch::jit::Module m;
+namespace {
+torch::jit::Module loadScript(const std::string& path) {
     try {
-        m = torch::jit::load(path);
+        return torch::jit::load(path);
     } catch (const c10::Error& e) {
         throw Error(path + ": not a TorchScript module (" + std::string(e.what_without_backtrace()).substr(0, 200) + ")");
     }
+}
+}  // namespace
+
+std::vector<float> torchScriptOutputs(const std::string& path, const float* x, int channels, int height, int width) {
+    auto m = loadScript(path);
+    m.eval();
+    torch::NoGradGuard ng;
+    auto xt = torch::from_blob(const_cast<float*>(x), {1, channels, height, width}, torch::kFloat).clone();
+    auto y = m.forward({xt}).toTensor().flatten().contiguous();
+    return {y.data_ptr<float>(), y.data_ptr<float>() + y.numel()};
+}
+
+Attribution explainTorchScript(const std::string& path, const float* x, int channels, int height, int width,
+                               int outputIndex) {
+    auto m = loadScript(path);
     auto xt = torch::from_blob(const_cast<float*>(x), {1, channels, height, width}, torch::kFloat).clone();
     return explainScriptModule(m, xt, outputIndex);
 }
