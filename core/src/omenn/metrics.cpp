@@ -231,6 +231,7 @@ RandomisationCheck randomisationCheck(const Explainer& e, const ExplainFn& metho
     const auto ref = absMap(method(e, x, size, t));
     // A copy whose head tensors are scrambled; the trunk is shared and scrambled in place.
     auto d = std::make_shared<Explainer::Impl>(e.impl());
+    d->fast.reset();  // the inference graph holds its own conv copies: use the scrambled trunk only
     for (auto* p : {&d->lnWeight, &d->lnBias, &d->fcWeight, &d->fcBias, &d->codes, &d->W})
         if (p->defined()) *p = p->clone();
     Explainer copy(d);
