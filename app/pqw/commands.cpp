@@ -146,6 +146,8 @@ void registerCommands(CLI::App& app) {
     addExtract(app);
     registerProtoCommands(app);
     registerPruningCommands(app);
+
+    registerOmennCommands(app);
     addDemo(app);
 }
 

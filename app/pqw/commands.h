@@ -15,6 +15,9 @@ int exitCode();
 void registerProtoCommands(CLI::App& app);
 /// The pruning commands (pruning_commands.cpp): train-cnn, prune, schedule, sweep, sweep-report.
 void registerPruningCommands(CLI::App& app);
+
+/// The OMENN commands: explain, faithfulness (omenn_commands.cpp).
+void registerOmennCommands(CLI::App& app);
 /// Trains stages 0, 1, 2 (or the baseline) with defaults; used by `pqw demo`.
 pqw::ProtoModel demoTrain(const pqw::FeatureCache& cache, int codes, int epochs1, int epochs2, bool baseline);
 /// Accuracy table, prototype strips and a few explanations into out; fills report.

@@ -1,0 +1,316 @@
+// pqw's OMENN commands: explain (OMENN and the baselines, one class, a contrast, or all
+// classes) and faithfulness (the metrics table over a seeded test sample).
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+#include <opencv2/imgproc.hpp>
+
+#include "commands.h"
+#include "common.h"
+#include "pqw/faithfulness.h"
+#include "pqw/heatmap.h"
+#include "pqw/omenn.h"
+#include "pqw/preprocess.h"
+#include "pqw/protoquant.h"
+#include "pqw/render.h"
+
+namespace pqwcli {
+namespace {
+
+struct LoadedModel {
+    pqw::ProtoModel head;
+    pqw::Backbone backbone;
+    pqw::Explainer explainer;
+};
+
+LoadedModel loadModel(const std::string& path, const std::string& headName) {
+    LoadedModel l;
+    l.head = pqw::ProtoModel::load(path);
+    l.backbone = pqw::Backbone::open(l.head.backboneSpec());
+    if (l.backbone.id() != l.head.backboneId())
+        throw pqw::Error("the backbone at '" + l.head.backboneSpec().path + "' is not the one this head was trained on (" +
+                         l.backbone.id() + " vs " + l.head.backboneId() + ")");
+    pqw::ExplainHead h = pqw::ExplainHead::Auto;
+    if (headName == "stage0") h = pqw::ExplainHead::Stage0;
+    else if (headName == "interpretable") h = pqw::ExplainHead::Interpretable;
+    l.explainer = pqw::Explainer::fromModel(l.head, l.backbone, h);
+    return l;
+}
+
+int classIndex(const std::vector<std::string>& names, const std::string& s) {
+    auto it = std::find(names.begin(), names.end(), s);
+    if (it != names.end()) return int(it - names.begin());
+    try {
+        size_t used = 0;
+        const int k = std::stoi(s, &used);
+        if (used == s.size() && k >= 0 && k < int(names.size())) return k;
+    } catch (...) {
+    }
+    throw pqw::Error("unknown class '" + s + "'");
+}
+
+pqw::Method methodOf(const std::string& s) {
+    pqw::Method m;
+    if (!pqw::parseMethod(s, m))
+        throw pqw::Error("unknown method '" + s + "' (omenn, ig, gxi, saliency, smoothgrad, gradcam, occlusion)");
+    return m;
+}
+
+std::vector<float> preprocessAt(const pqw::Backbone& bb, const cv::Mat& rgb, int size) {
+    const auto pp = bb.preprocess(size);
+    std::vector<float> px(size_t(3) * pp.size * pp.size);
+    pqw::preprocessImage(rgb, pp, px.data());
+    return px;
+}
+
+json attributionJson(const pqw::Attribution& a) {
+    json j = {{"method", a.method},       {"output", a.output},       {"weight_sum", a.weightSum},
+              {"height", a.height},       {"width", a.width}};
+    if (a.method == "omenn" || !a.biasMap.empty()) {
+        j["bias_sum"] = a.biasSum;
+        j["bias_share"] = a.output != 0 ? a.biasSum / a.output : 0.0;
+        json layers = json::object();
+        for (const auto& [k, v] : a.biasByLayer) layers[k] = v;
+        j["bias_by_layer"] = layers;
+    }
+    if (!std::isnan(a.completenessError)) j["completeness_error"] = a.completenessError;
+    return j;
+}
+
+struct ExplainArgs {
+    std::string image, model, out = "heat.png", jsonPath, method = "omenn", target, vs, head = "auto";
+    std::string colormap = "auto", layer, script;
+    int scriptSize = 224;
+    bool allClasses = false, absolute = false, nearest = false, bias = false;
+    int threads = 0;
+    double percentile = 99, alpha = 0.6;
+    pqw::ExplainOptions opt;
+};
+
+/// The input image (resized to the model's input) with the map as an overlay.
+cv::Mat overlayOf(const cv::Mat& rgb, const std::vector<float>& map, int h, int w, int size, const ExplainArgs& a) {
+    cv::Mat img;
+    cv::resize(rgb, img, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+    pqw::HeatmapOptions ho;
+    ho.signedMap = !a.absolute;
+    ho.colormap = a.colormap;
+    ho.percentile = a.percentile;
+    ho.alpha = a.alpha;
+    ho.smooth = !a.nearest;
+    ho.width = size;
+    ho.height = size;
+    return pqw::blendOverlay(img, pqw::renderHeatmap(map, h, w, ho));
+}
+
+std::vector<float> shownMap(const pqw::Attribution& a, bool withBias) {
+    auto m = a.map;
+    if (withBias && a.biasMap.size() == m.size())
+        for (size_t i = 0; i < m.size(); ++i) m[i] += a.biasMap[i];
+    return m;
+}
+
+/// `pqw explain --script`: OMENN over a TorchScript classifier's graph.
+void explainScript(const ExplainArgs& a) {
+    if (a.method != "omenn") throw pqw::Error("explain --script supports --method omenn only");
+    if (a.allClasses || !a.vs.empty()) throw pqw::Error("explain --script: --all-classes and --vs need a head checkpoint");
+    pqw::Preprocess pp;
+    pp.size = a.scriptSize;
+    pp.mean = {0.485f, 0.456f, 0.406f};
+    pp.stdev = {0.229f, 0.224f, 0.225f};
+    const cv::Mat rgb = pqw::loadImageFile(a.image);
+    std::vector<float> x(size_t(3) * pp.size * pp.size);
+    pqw::preprocessImage(rgb, pp, x.data());
+    const auto z = pqw::torchScriptOutputs(a.script, x.data(), 3, pp.size, pp.size);
+    int t = int(std::max_element(z.begin(), z.end()) - z.begin());
+    if (!a.target.empty()) t = std::stoi(a.target);
+    const auto at = pqw::explainTorchScript(a.script, x.data(), 3, pp.size, pp.size, t);
+    pqw::writePng(a.out, overlayOf(rgb, shownMap(at, a.bias), at.height, at.width, pp.size, a));
+    json j = {{"image", a.image}, {"script", a.script}, {"target", t}, {"explanation", attributionJson(at)}};
+    std::cout << "omenn output " << t << ": " << at.output << "  sum of weight contributions " << at.weightSum
+              << "  bias " << at.biasSum << "  residual " << at.completenessError << "\nwrote " << a.out << "\n";
+    if (!a.jsonPath.empty()) {
+        std::ofstream f(a.jsonPath);
+        f << j.dump(2) << "\n";
+        if (!f) throw pqw::Error("cannot write " + a.jsonPath);
+    }
+}
+
+void addExplain(CLI::App& app) {
+    auto a = std::make_shared<ExplainArgs>();
+    auto* c = app.add_subcommand("explain", "Attribution map of one image: OMENN or a baseline");
+    c->add_option("image", a->image, "Image file")->required();
+    c->add_option("--model,-m", a->model, "Head checkpoint (.pqwh); its backbone is reopened");
+    c->add_option("--script", a->script, "Or: a TorchScript classifier (.pt; OMENN only, ImageNet preprocessing)");
+    c->add_option("--size", a->scriptSize, "Input size for --script")->capture_default_str();
+    c->add_option("--method", a->method, "omenn|ig|gxi|saliency|smoothgrad|gradcam|occlusion")->capture_default_str();
+    c->add_option("--head", a->head, "auto|stage0|interpretable")->capture_default_str();
+    c->add_option("--target,--class", a->target, "Class (name or index; default: the prediction)");
+    c->add_option("--vs", a->vs, "Contrast: explain target minus this class (OMENN and gradient methods)");
+    c->add_flag("--all-classes", a->allClasses, "OMENN rows of every class: one PNG per class (out-<class>.png)");
+    c->add_option("--out,-o", a->out, "PNG to write")->capture_default_str();
+    c->add_option("--json", a->jsonPath, "Also write numbers (logit, contribution sums, bias share) as JSON");
+    c->add_option("--steps", a->opt.steps, "IG steps")->capture_default_str();
+    c->add_option("--baseline", a->opt.baseline, "IG / completeness baseline value")->capture_default_str();
+    c->add_option("--samples", a->opt.samples, "SmoothGrad samples")->capture_default_str();
+    c->add_option("--noise", a->opt.noise, "SmoothGrad noise (fraction of the input range)")->capture_default_str();
+    c->add_option("--layer", a->opt.layer, "Grad-CAM layer (default: the trunk's cut)");
+    c->add_option("--patch", a->opt.patch, "Occlusion patch (px)")->capture_default_str();
+    c->add_option("--stride", a->opt.stride, "Occlusion stride (px)")->capture_default_str();
+    c->add_flag("--with-bias", a->bias, "OMENN: show C_w + C_b (default: C_w)");
+    c->add_flag("--absolute", a->absolute, "Render |map| with a sequential colour map");
+    c->add_option("--colormap", a->colormap, "auto|bwr|jet|viridis|inferno|magma|gray")->capture_default_str();
+    c->add_option("--percentile", a->percentile, "Symmetric clipping percentile of |map|")->capture_default_str();
+    c->add_option("--alpha", a->alpha, "Overlay opacity")->capture_default_str();
+    c->add_flag("--nearest", a->nearest, "Nearest-neighbour upsampling (default: bilinear)");
+    c->add_option("--threads", a->threads, "Torch threads (0 = all cores)")->capture_default_str();
+    c->callback([a] {
+        pqw::initTorchThreads(a->threads);
+        if (!a->script.empty()) return explainScript(*a);
+        if (a->model.empty()) throw pqw::Error("explain: give --model HEAD.pqwh or --script MODEL.pt");
+        auto l = loadModel(a->model, a->head);
+        const int size = l.head.inputSize();
+        const cv::Mat rgb = pqw::loadImageFile(a->image);
+        const auto x = preprocessAt(l.backbone, rgb, size);
+        const auto names = l.explainer.classNames();
+        const auto logits = l.explainer.logits(x.data(), 1, size);
+        const int pred = int(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        json j = {{"image", a->image}, {"model", a->model}, {"head", l.explainer.headName()},
+                  {"predicted", names[size_t(pred)]}, {"logits", logits}};
+        if (a->allClasses) {
+            auto all = pqw::explainAllClasses(l.explainer, x.data(), size, a->opt);
+            const fs::path base(a->out);
+            json per = json::array();
+            for (size_t k = 0; k < all.size(); ++k) {
+                const auto p = base.parent_path() / (base.stem().string() + "-" + std::to_string(k) + base.extension().string());
+                pqw::writePng(p.string(), overlayOf(rgb, shownMap(all[k], a->bias), all[k].height, all[k].width, size, *a));
+                auto jk = attributionJson(all[k]);
+                jk["class"] = names[k];
+                jk["png"] = p.string();
+                per.push_back(jk);
+                std::cout << names[k] << ": logit " << all[k].output << "  sum C_w " << all[k].weightSum << "  sum C_b "
+                          << all[k].biasSum << "  -> " << p.string() << "\n";
+            }
+            j["classes"] = per;
+        } else {
+            pqw::Target t;
+            t.index = a->target.empty() ? pred : classIndex(names, a->target);
+            if (!a->vs.empty()) t.contrast = classIndex(names, a->vs);
+            const pqw::Method m = methodOf(a->method);
+            auto at = pqw::explain(l.explainer, m, x.data(), size, t, a->opt);
+            pqw::writePng(a->out, overlayOf(rgb, shownMap(at, a->bias), at.height, at.width, size, *a));
+            j["target"] = names[size_t(t.index)];
+            if (t.contrast >= 0) j["versus"] = names[size_t(t.contrast)];
+            j["explanation"] = attributionJson(at);
+            std::cout << at.method << " " << names[size_t(t.index)] << (t.contrast >= 0 ? " vs " + names[size_t(t.contrast)] : "")
+                      << ": output " << at.output << "  sum of weight contributions " << at.weightSum;
+            if (m == pqw::Method::Omenn) std::cout << "  bias " << at.biasSum << "  residual " << at.completenessError;
+            else if (!std::isnan(at.completenessError)) std::cout << "  completeness error " << at.completenessError;
+            std::cout << "\nwrote " << a->out << "\n";
+        }
+        if (!a->jsonPath.empty()) {
+            std::ofstream f(a->jsonPath);
+            f << j.dump(2) << "\n";
+            if (!f) throw pqw::Error("cannot write " + a->jsonPath);
+        }
+    });
+}
+
+void addFaithfulness(CLI::App& app) {
+    auto model = std::make_shared<std::string>(), features = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>("faithfulness.csv"), methods = std::make_shared<std::string>("omenn,gxi,ig,saliency,smoothgrad,gradcam,occlusion");
+    auto head = std::make_shared<std::string>("auto");
+    auto n = std::make_shared<int>(100), sanity = std::make_shared<int>(5), threads = std::make_shared<int>(0);
+    auto seed = std::make_shared<uint64_t>(0);
+    auto eo = std::make_shared<pqw::ExplainOptions>();
+    auto fo = std::make_shared<pqw::FaithfulnessOptions>();
+    auto* c = app.add_subcommand("faithfulness", "Faithfulness metrics of attribution methods over a seeded test sample");
+    c->add_option("--model,-m", *model, "Head checkpoint")->required();
+    c->add_option("--features,-f", *features, "Feature cache of the model (names the dataset and its test split)")->required();
+    c->add_option("--methods", *methods, "Comma-separated methods")->capture_default_str();
+    c->add_option("--head", *head, "auto|stage0|interpretable")->capture_default_str();
+    c->add_option("--n", *n, "Test images (seeded sample)")->capture_default_str()->check(CLI::Range(1, 100000));
+    c->add_option("--sanity", *sanity, "Images for the randomisation check")->capture_default_str();
+    c->add_option("--seed", *seed, "Sample seed")->capture_default_str();
+    c->add_option("--steps", eo->steps, "IG steps")->capture_default_str();
+    c->add_option("--cell", fo->cell, "Deletion / insertion cell (px)")->capture_default_str();
+    c->add_option("--curve-steps", fo->steps, "Points of the deletion / insertion / flipping curves")->capture_default_str();
+    c->add_option("--out,-o", *out, "CSV to write")->capture_default_str();
+    c->add_option("--threads", *threads, "Torch threads (0 = all cores)")->capture_default_str();
+    c->callback([=] {
+        pqw::initTorchThreads(*threads);
+        auto l = loadModel(*model, *head);
+        const auto cache = pqw::FeatureCache::open(*features);
+        l.head.checkCompatible(cache);
+        const auto ds = pqw::Dataset::open(cache.datasetSpec());
+        if (ds.fingerprint() != cache.datasetFingerprint())
+            throw pqw::Error("the dataset of " + *features + " changed since the features were extracted");
+        std::vector<pqw::Method> ms;
+        std::stringstream ss(*methods);
+        for (std::string s; std::getline(ss, s, ',');)
+            if (!s.empty()) ms.push_back(methodOf(s));
+        auto ids = ds.indices(pqw::Split::Test);
+        if (ids.empty()) {
+            ids = ds.indices(pqw::Split::Val);
+            std::cerr << "faithfulness: the dataset has no test split; using the validation split\n";
+        }
+        if (ids.empty()) throw pqw::Error("faithfulness: " + *features + " has no test or validation images");
+        std::mt19937_64 rng(*seed);
+        std::shuffle(ids.begin(), ids.end(), rng);
+        ids.resize(std::min(ids.size(), size_t(*n)));
+        const int size = l.head.inputSize();
+        std::vector<std::vector<float>> imgs;
+        std::vector<int> targets;
+        for (size_t id : ids) {
+            imgs.push_back(preprocessAt(l.backbone, ds.loadImage(id), size));
+            const auto z = l.explainer.logits(imgs.back().data(), 1, size);
+            targets.push_back(int(std::max_element(z.begin(), z.end()) - z.begin()));
+        }
+        fo->seed = *seed;
+        auto table = withJob([&](pqw::JobContext& ctx) {
+            Progress bar("faithfulness");
+            ctx.setProgressHandler([&](double f, const std::string& msg) { bar.update(f, msg); });
+            auto t = pqw::faithfulnessTable(l.explainer, ms, imgs, targets, size, *eo, *fo, *sanity, ctx);
+            bar.finish();
+            return t;
+        });
+        const std::vector<std::string> cols{"deletion_auc", "insertion_auc", "pixel_flipping_auc", "faithfulness_corr",
+                                            "completeness_residual", "randomisation_spearman"};
+        std::ofstream f(*out);
+        f << "method,images";
+        for (const auto& k : cols) f << "," << k << "_mean," << k << "_std";
+        f << "\n";
+        std::cout << std::left << std::setw(12) << "method";
+        for (const auto& k : cols) std::cout << std::setw(24) << k;
+        std::cout << "\n";
+        for (const auto& r : table) {
+            f << r.method << "," << r.images;
+            std::cout << std::left << std::setw(12) << r.method;
+            for (const auto& k : cols) {
+                auto it = r.metrics.find(k);
+                if (it == r.metrics.end()) {
+                    f << ",,";
+                    std::cout << std::setw(24) << "-";
+                } else {
+                    f << "," << it->second.first << "," << it->second.second;
+                    std::ostringstream cell;
+                    cell << std::setprecision(4) << it->second.first << " +- " << std::setprecision(3) << it->second.second;
+                    std::cout << std::setw(24) << cell.str();
+                }
+            }
+            f << "\n";
+            std::cout << "\n";
+        }
+        if (!f) throw pqw::Error("cannot write " + *out);
+        std::cout << "wrote " << *out << "\n";
+    });
+}
+
+}  // namespace
+
+void registerOmennCommands(CLI::App& app) {
+    addExplain(app);
+    addFaithfulness(app);
+}
+
+}  // namespace pqwcli
