@@ -51,8 +51,8 @@ QVariant PrototypeListModel::data(const QModelIndex& ix, int role) const {
             return tr("#%1 %2\n%3 cells%4").arg(info.index).arg(cls).arg(info.usage).arg(on ? QString() : tr(" · OFF"));
         }
         case Qt::DecorationRole: {
-            if (index_->patches[p].empty()) return {};
-            QImage img = index_->patches[p].front();
+            if (index_->contexts[p].empty()) return {};
+            QImage img = index_->contexts[p].front();
             if (!on) img = img.convertToFormat(QImage::Format_Grayscale8);
             return img;
         }

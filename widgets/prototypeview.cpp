@@ -96,12 +96,12 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     accuracy_->setObjectName(QStringLiteral("accuracyChange"));
     accuracy_->setWordWrap(true);
     rv->addWidget(accuracy_);
-    auto* pbox = new QGroupBox(tr("Nearest training patches (best first, with activation)"));
+    auto* pbox = new QGroupBox(tr("Nearest training patches, best first: the image with the box, the patch, its activation and class"));
     auto* pl = new QVBoxLayout(pbox);
     auto* pscroll = new QScrollArea;
     pscroll->setWidgetResizable(true);
     pscroll->setFrameShape(QFrame::NoFrame);
-    pscroll->setMinimumHeight(130);
+    pscroll->setMinimumHeight(240);
     patches_ = new QWidget;
     patchRow_ = new QHBoxLayout(patches_);
     patchRow_->setContentsMargins(0, 0, 0, 0);
@@ -141,7 +141,11 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     el->addWidget(explainText_);
     el->addWidget(escroll, 1);
     rv->addWidget(ebox, 1);
-    split->addWidget(rightHost);
+    auto* rightScroll = new QScrollArea;
+    rightScroll->setWidget(rightHost);
+    rightScroll->setWidgetResizable(true);
+    rightScroll->setFrameShape(QFrame::NoFrame);
+    split->addWidget(rightScroll);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
 
@@ -236,10 +240,13 @@ void PrototypeView::showDetail() {
     enabled_->setChecked(ix.data(PrototypeListModel::EnabledRole).toBool());
     for (size_t k = 0; k < idx->patches[p].size(); ++k) {
         auto* tile = new QLabel;
-        tile->setPixmap(QPixmap::fromImage(idx->patches[p][k]));
+        tile->setPixmap(QPixmap::fromImage(idx->contexts[p][k]));
+        auto* crop = new QLabel;
+        crop->setPixmap(QPixmap::fromImage(idx->patches[p][k]));
         const auto& ref = info.topPatches[k];
         auto ds = session_->dataset();
         const QString label = ds && ref.sample < ds->size() ? QString::fromStdString(ds->classNames()[size_t(ds->sample(ref.sample).label)]) : QString();
+        crop->setToolTip(tr("The patch itself (the boxed part above), enlarged"));
         tile->setToolTip(tr("training image #%1 (%2), cell (%3, %4), activation %5")
                              .arg(ref.sample).arg(label).arg(ref.cellY).arg(ref.cellX).arg(ref.activation, 0, 'f', 3));
         auto* box = new QWidget;
@@ -247,6 +254,7 @@ void PrototypeView::showDetail() {
         bl->setContentsMargins(0, 0, 0, 0);
         bl->setSpacing(1);
         bl->addWidget(tile);
+        bl->addWidget(crop);
         auto* cap = new QLabel(QStringLiteral("%1 · %2").arg(ref.activation, 0, 'f', 2).arg(label));
         cap->setAlignment(Qt::AlignCenter);
         QFont f = cap->font();

@@ -6,6 +6,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <cmath>
+
 #include "pqw/error.h"
 #include "pqw/preprocess.h"
 #include "pqw/render.h"
@@ -27,6 +29,18 @@ QImage toQImage(const cv::Mat& rgb) {
     else c = rgb;
     QImage img(c.data, c.cols, c.rows, int(c.step), QImage::Format_RGB888);
     return img.copy();
+}
+
+QImage contextImage(const cv::Mat& rgb, const pqw::Box& inputBox, int inputSize, int side) {
+    const pqw::Box b = pqw::inputBoxToImage(inputBox, inputSize, rgb.cols, rgb.rows);
+    const double s = double(side) / std::max(rgb.cols, rgb.rows);
+    cv::Mat small;
+    cv::resize(rgb, small, cv::Size(std::max(1, int(std::lround(rgb.cols * s))), std::max(1, int(std::lround(rgb.rows * s)))), 0, 0,
+               s < 1 ? cv::INTER_AREA : cv::INTER_NEAREST);
+    const int t = std::max(2, side / 40);
+    cv::rectangle(small, cv::Rect(int(b.x * s), int(b.y * s), std::max(1, int(b.w * s)), std::max(1, int(b.h * s))),
+                  cv::Scalar(255, 200, 0), t);
+    return toQImage(small);
 }
 
 Session::Session(JobRunner* jobs, QObject* parent) : QObject(parent), jobs_(jobs) {
@@ -262,10 +276,13 @@ int Session::buildIndex(int topK, Then then) {
         idx->infos = pqw::buildPrototypeIndex(*m, *cache, topK, ctx);
         const int size = cache->inputSize();
         idx->patches.resize(idx->infos.size());
+        idx->contexts.resize(idx->infos.size());
         for (size_t p = 0; p < idx->infos.size(); ++p) {
             ctx.throwIfCancelled();
-            for (const auto& ref : idx->infos[p].topPatches)
+            for (const auto& ref : idx->infos[p].topPatches) {
                 idx->patches[p].push_back(toQImage(pqw::patchCrop(*ds, ref, size, 96)));
+                idx->contexts[p].push_back(contextImage(ds->loadImage(ref.sample), ref.box, size, 96));
+            }
             ctx.progress(0.8 + 0.2 * double(p + 1) / double(idx->infos.size()), "cropping patches");
         }
         return std::function<void()>([this, m, idx, then] {

@@ -44,6 +44,7 @@ struct DemoConfig {
 struct PrototypeIndex {
     std::vector<pqw::PrototypeInfo> infos;
     std::vector<std::vector<QImage>> patches;  ///< [prototype][rank] crops, best first
+    std::vector<std::vector<QImage>> contexts; ///< [prototype][rank] whole image with the patch's box
 };
 
 /// What a view may know about the model without running a tensor op on the GUI thread.
@@ -139,5 +140,7 @@ private:
 
 /// Copies an 8-bit RGB cv::Mat into a QImage.
 QImage toQImage(const cv::Mat& rgb);
+/// The whole image scaled to `side` (longer edge) with a patch's box (input pixels) drawn.
+QImage contextImage(const cv::Mat& rgb, const pqw::Box& inputBox, int inputSize, int side);
 
 }  // namespace pqwgui

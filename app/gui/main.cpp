@@ -14,6 +14,7 @@
 #include "pqw/util.h"
 #include "theme.h"
 
+#include <QLayout>
 #include <QListView>
 
 using namespace pqwgui;
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
     const QCommandLineOption theme(QStringLiteral("theme"), QStringLiteral("light or dark for this run (not saved)."), QStringLiteral("NAME"));
     const QCommandLineOption explain(QStringLiteral("explain"), QStringLiteral("Explain this image once the model is ready."), QStringLiteral("IMAGE"));
     const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain}) p.addOption(o);
+    const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel}) p.addOption(o);
     p.process(app);
 
     pqw::initTorchThreads();
@@ -64,11 +66,21 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--view must be one of: %s\n", qPrintable(MainWindow::viewNames().join(QStringLiteral(", "))));
         return 2;
     }
+    if (screenshot) {
+        // Exactly the requested size, even below the layouts' minimum (widgets are squeezed).
+        w.layout()->setSizeConstraint(QLayout::SetNoConstraint);
+        w.setMinimumSize(0, 0);
+        // The log goes to stderr too, so a failing screenshot run says why.
+        QObject::connect(w.jobs(), &JobRunner::logMessage, &w, [](const QString& line) {
+            std::fprintf(stderr, "%s\n", qPrintable(line));
+        });
+    }
     w.resize(winSize);
     w.show();
 
     // What to do once the requested data is ready.
     auto ready = [&] {
+        if (p.isSet(saveModel)) w.saveCheckpoint(p.value(saveModel));
         if (p.isSet(explain)) w.explainImage(p.value(explain));
         if (!screenshot) return;
         // Let the last queued results, thumbnails and layouts settle, then grab.
