@@ -85,6 +85,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     addDockWidget(Qt::BottomDockWidgetArea, logDock);
     tabifyDockWidget(jobsDock, logDock);
     jobsDock->raise();
+    resizeDocks({jobsDock}, {120}, Qt::Vertical);
     connect(jobs_, &JobRunner::logMessage, log_, &LogPanel::appendLine);
 
     jobLabel_ = new QLabel;
@@ -96,6 +97,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(jobBar_);
     statusBar()->showMessage(tr("Ready. Start with the demo, or drop an image folder on the window."));
     connect(jobs_, &JobRunner::started, this, [this](int, const QString& title) {
+        if (!statusBar()->currentMessage().startsWith(tr("Demo"))) statusBar()->clearMessage();
         jobLabel_->setText(title);
         jobBar_->setVisible(true);
         jobBar_->setRange(0, 0);

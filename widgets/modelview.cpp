@@ -12,6 +12,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableView>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include "pqw/feature_cache.h"
@@ -137,6 +138,8 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     table_->setModel(layers_);
     table_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
     table_->verticalHeader()->hide();
+    table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 6);
+    for (int c = 1; c < 4; ++c) table_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setAlternatingRowColors(true);
     right->addWidget(table_, 1);
@@ -208,7 +211,11 @@ void ModelFeaturesView::updateBackbone() {
     path_->setText(QString::fromStdString(bb->spec().path));
     size_->setValue(session_->inputSize());
     for (int r = 0; r < layers_->rowCount(); ++r)
-        if (session_->layers()[size_t(r)].name == bb->cutLayer()) table_->scrollTo(layers_->index(r, 0), QAbstractItemView::PositionAtCenter);
+        if (session_->layers()[size_t(r)].name == bb->cutLayer()) {
+            table_->selectRow(r);
+            // After the layout pass, so the viewport knows its height.
+            QTimer::singleShot(0, table_, [this, r] { table_->scrollTo(layers_->index(r, 0), QAbstractItemView::PositionAtCenter); });
+        }
     refreshCacheState();
 }
 

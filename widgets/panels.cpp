@@ -46,6 +46,7 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
         auto& r = rows_[id];
         r.startedAt = 0;
         r.bar->setRange(0, 0);  // busy until the first progress report
+        r.bar->setFormat(QStringLiteral("%p %"));
         r.eta->setText(tr("running"));
     });
     connect(runner, &JobRunner::progress, this, [this](int id, double f, const QString& msg) {
@@ -63,6 +64,7 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
         auto& r = rows_[id];
         r.bar->setRange(0, 1000);
         if (st == JobStatus::Succeeded) r.bar->setValue(1000);
+        r.bar->setFormat(st == JobStatus::Succeeded ? QStringLiteral("100 %") : jobStatusName(st));
         r.cancel->setEnabled(false);
         r.eta->setText(st == JobStatus::Succeeded ? tr("done") : jobStatusName(st) + (msg.isEmpty() || msg == QLatin1String("cancelled") ? QString() : QStringLiteral(": ") + msg));
         r.eta->setToolTip(msg);

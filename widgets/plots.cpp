@@ -35,6 +35,9 @@ void setBars(QCustomPlot* plot, QCPBars* bars, const QStringList& labels, const 
         for (int i = 0; i < labels.size(); ++i) ticker->addTick(i, labels[i]);
         plot->xAxis->setTicker(ticker);
         plot->xAxis->setTickLabelRotation(labels.size() > 6 ? 40 : 0);
+        // QCustomPlot drops a tick label that would cross the widget border: leave room on
+        // the right for the last rotated label.
+        plot->axisRect()->setMinimumMargins(QMargins(0, 0, labels.size() > 6 ? 48 : 0, 0));
     } else {
         plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
         plot->xAxis->setTickLabelRotation(0);

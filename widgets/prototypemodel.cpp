@@ -18,9 +18,12 @@ void PrototypeListModel::setIndex(std::shared_ptr<const PrototypeIndex> index, c
     topClass_.assign(n, -1);
     for (size_t p = 0; p < n; ++p) {
         const auto& w = index_->infos[p].classWeights;
-        float best = 0;
-        for (size_t c = 0; c < w.size(); ++c)
+        float best = 0, sum = 0;
+        for (size_t c = 0; c < w.size(); ++c) {
+            sum += w[c];
             if (w[c] > best) best = w[c], topClass_[p] = int(c);
+        }
+        (void)sum;
     }
     if (weightClass_ >= classes_.size()) weightClass_ = 0;
     endResetModel();
@@ -48,7 +51,7 @@ QVariant PrototypeListModel::data(const QModelIndex& ix, int role) const {
     switch (role) {
         case Qt::DisplayRole: {
             const QString cls = topClass_[p] >= 0 && topClass_[p] < classes_.size() ? classes_[topClass_[p]] : tr("no class");
-            return tr("#%1 %2\n%3 cells%4").arg(info.index).arg(cls).arg(info.usage).arg(on ? QString() : tr(" · OFF"));
+            return tr("#%1 · %2\n%3 cells%4").arg(info.index).arg(cls).arg(info.usage).arg(on ? QString() : tr(" · OFF"));
         }
         case Qt::DecorationRole: {
             if (index_->contexts[p].empty()) return {};

@@ -8,7 +8,9 @@
 #include <QListView>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QTimer>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QUndoStack>
 #include <QVBoxLayout>
 
@@ -96,7 +98,8 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     accuracy_->setObjectName(QStringLiteral("accuracyChange"));
     accuracy_->setWordWrap(true);
     rv->addWidget(accuracy_);
-    auto* pbox = new QGroupBox(tr("Nearest training patches, best first: the image with the box, the patch, its activation and class"));
+    auto* pbox = new QGroupBox(tr("Nearest training patches (best first)"));
+    pbox->setToolTip(tr("Top: the training image with the patch boxed. Below: the patch enlarged. Caption: activation and the image's class."));
     auto* pl = new QVBoxLayout(pbox);
     auto* pscroll = new QScrollArea;
     pscroll->setWidgetResizable(true);
@@ -123,7 +126,7 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     weights_->yAxis->setLabel(tr("ReLU(weight)"));
     rv->addWidget(weights_, 1);
 
-    auto* ebox = new QGroupBox(tr("This looks like that"));
+    auto* ebox = new QWidget;
     auto* el = new QVBoxLayout(ebox);
     explain_ = new QPushButton(tr("Explain an image..."));
     explain_->setObjectName(QStringLiteral("explainButton"));
@@ -140,12 +143,16 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     el->addWidget(explain_);
     el->addWidget(explainText_);
     el->addWidget(escroll, 1);
-    rv->addWidget(ebox, 1);
-    auto* rightScroll = new QScrollArea;
+    auto* rightScroll = rightScroll_ = new QScrollArea;
     rightScroll->setWidget(rightHost);
     rightScroll->setWidgetResizable(true);
     rightScroll->setFrameShape(QFrame::NoFrame);
-    split->addWidget(rightScroll);
+    rightScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    side_ = new QTabWidget;
+    side_->addTab(rightScroll, tr("Selected prototype"));
+    side_->addTab(ebox, tr("This looks like that"));
+    side_->setTabToolTip(1, tr("Explain one image: its prediction and the prototypes that drove it (Ctrl+I)"));
+    split->addWidget(side_);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
 
@@ -158,6 +165,7 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
         if (ix.isValid()) model_->setData(ix, on ? Qt::Checked : Qt::Unchecked, Qt::CheckStateRole);
     });
     connect(model_, &QAbstractItemModel::dataChanged, this, [this] { showDetail(); });
+    connect(grid_, &QListView::clicked, this, [this] { side_->setCurrentIndex(0); });
     connect(model_, &PrototypeListModel::maskChanged, this, [this](const std::vector<char>& mask) {
         accuracy_->setText(tr("Re-evaluating the validation accuracy..."));
         session_->applyPrototypeMask(mask);
@@ -234,8 +242,13 @@ void PrototypeView::showDetail() {
     const auto& info = idx->infos[p];
     const int top = ix.data(PrototypeListModel::TopClassRole).toInt();
     const auto& cls = model_->classNames();
-    title_->setText(tr("Prototype %1 · strongest for %2 · nearest code of %3 training cells")
-                        .arg(info.index).arg(top >= 0 && top < cls.size() ? cls[top] : tr("no class")).arg(info.usage));
+    float wmax = 0, wsum = 0;
+    for (float v : info.classWeights) wmax = std::max(wmax, v), wsum += v;
+    // Weighted about equally for every class (often background): no class of its own.
+    const bool distinct = !info.classWeights.empty() && wmax >= 1.25f * wsum / float(info.classWeights.size());
+    title_->setText(distinct && top >= 0 && top < cls.size()
+                        ? tr("Prototype %1 · evidence mainly for %2 · nearest code of %3 training cells").arg(info.index).arg(cls[top]).arg(info.usage)
+                        : tr("Prototype %1 · about equal evidence for every class (often background) · nearest code of %2 training cells").arg(info.index).arg(info.usage));
     enabled_->setEnabled(true);
     enabled_->setChecked(ix.data(PrototypeListModel::EnabledRole).toBool());
     for (size_t k = 0; k < idx->patches[p].size(); ++k) {
@@ -273,6 +286,7 @@ void PrototypeView::showDetail() {
 void PrototypeView::showExplanation(const QImage& image, const QString& text) {
     explainText_->setText(text);
     explainImage_->setPixmap(QPixmap::fromImage(image));
+    side_->setCurrentIndex(1);
 }
 
 }  // namespace pqwgui

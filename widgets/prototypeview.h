@@ -10,6 +10,8 @@ class QComboBox;
 class QLabel;
 class QListView;
 class QPushButton;
+class QScrollArea;
+class QTabWidget;
 class QUndoStack;
 class QCustomPlot;
 class QCPBars;
@@ -61,6 +63,8 @@ private:
     QPushButton* explain_;
     QLabel* explainImage_;
     QLabel* explainText_;
+    QScrollArea* rightScroll_ = nullptr;
+    QTabWidget* side_ = nullptr;
 };
 
 }  // namespace pqwgui

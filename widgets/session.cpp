@@ -16,10 +16,10 @@ namespace pqwgui {
 
 DemoConfig::DemoConfig() {
     // Small enough to finish in a few minutes on two cores, big enough to show real prototypes.
-    train.s0.epochs = 4;
+    train.s0.epochs = 8;
     train.s1.codes = 64;
     train.s1.epochs = 4;
-    train.s2.epochs = 4;
+    train.s2.epochs = 6;
 }
 
 QImage toQImage(const cv::Mat& rgb) {

@@ -172,6 +172,12 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
     lossGraph_ = loss_->addGraph();
     lossGraph_->setName(tr("loss"));
     loss_->xAxis->setLabel(tr("epoch (all stages)"));
+    // Stage 1's loss adds the commitment (MSE) term, orders of magnitude above the others.
+    loss_->yAxis->setScaleType(QCPAxis::stLogarithmic);
+    loss_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    loss_->yAxis->setNumberFormat(QStringLiteral("gb"));
+    loss_->yAxis->setLabel(tr("loss (log scale)"));
+
     acc_ = makePlot(tr("Accuracy per epoch"));
     acc_->setObjectName(QStringLiteral("accuracyPlot"));
     trainAcc_ = acc_->addGraph();
@@ -179,17 +185,23 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
     valAcc_ = acc_->addGraph();
     valAcc_->setName(tr("validation"));
     acc_->legend->setVisible(true);
-    acc_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
     acc_->xAxis->setLabel(tr("epoch (all stages)"));
     acc_->yAxis->setLabel(tr("%"));
     acc_->yAxis->setRange(0, 100);
+    for (auto* p : {loss_, acc_}) {
+        QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+        ticker->setTickStep(1.0);
+        ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+        p->xAxis->setTicker(ticker);
+    }
+    acc_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     usage_ = makePlot(tr("Codebook usage (stage 1)"));
     usage_->setObjectName(QStringLiteral("usagePlot"));
     usageBars_ = new QCPBars(usage_->xAxis, usage_->yAxis);
     usageBars_->setName(tr("cells per code"));
     usageBars_->setWidth(0.9);
     perplexity_ = usage_->addGraph(usage_->xAxis2, usage_->yAxis2);
-    perplexity_->setName(tr("perplexity per epoch"));
+    perplexity_->setName(tr("perplexity per stage-1 epoch (right axis)"));
     usage_->xAxis2->setVisible(false);
     usage_->yAxis2->setVisible(true);
     usage_->yAxis2->setLabel(tr("perplexity"));
@@ -454,18 +466,20 @@ void TrainingView::flush() {
     }
     if (!any) return;
     if (!records_.empty()) {
-        lossGraph_->rescaleAxes();
         loss_->xAxis->setRange(0.5, double(records_.size()) + 0.5);
-        auto yr = loss_->yAxis->range();
-        loss_->yAxis->setRange(0, yr.upper * 1.1);
+        double lo = 1e300, hi = 0;
+        for (const auto& r : records_)
+            if (r.loss > 0) lo = std::min(lo, r.loss), hi = std::max(hi, r.loss);
+        if (hi > 0) loss_->yAxis->setRange(lo / 1.5, hi * 1.5);
         acc_->xAxis->setRange(0.5, double(records_.size()) + 0.5);
-        double lo = 100;
-        for (const auto& r : records_) lo = std::min({lo, 100 * r.trainAccuracy, 100 * r.valAccuracy});
-        acc_->yAxis->setRange(std::max(0.0, std::floor(lo / 10) * 10 - 5), 101);
+        double alo = 100;
+        for (const auto& r : records_) alo = std::min({alo, 100 * r.trainAccuracy, 100 * r.valAccuracy});
+        const double bottom = std::max(0.0, std::floor(alo / 10) * 10 - 5);
+        acc_->yAxis->setRange(bottom, 100 + (100 - bottom) * 0.3);  // headroom for the legend
         if (perplexity_->dataCount() > 0) {
             bool ok = false;
             auto r = perplexity_->data()->valueRange(ok);
-            usage_->yAxis2->setRange(0, ok ? r.upper * 1.15 : 1);
+            usage_->yAxis2->setRange(0, ok ? r.upper * 1.8 : 1);  // the line sits below the legend
             usage_->xAxis2->setRange(-0.5, perplexity_->dataCount() - 0.5);
         }
         const auto& last = records_.back();
