@@ -26,6 +26,7 @@
 #include "jobrunner.h"
 #include "mainwindow.h"
 #include "modelview.h"
+#include "plots.h"
 #include "prototypemodel.h"
 #include "prototypeview.h"
 #include "qcp.h"
@@ -74,6 +75,7 @@ private Q_SLOTS:
     void datasetModelLoadsThumbnailsLazily();
     void demoFromClickToPrototypes();
     void screenshotModeWritesRequestedSize();
+    void plotsRecolourWithTheme();
 
 private:
     QTemporaryDir tmp_;
@@ -305,6 +307,19 @@ void TestGui::screenshotModeWritesRequestedSize() {
     p.start(exe, {QStringLiteral("--screenshot"), out, QStringLiteral("--view"), QStringLiteral("nosuch")});
     QVERIFY(p.waitForFinished(30000));
     QCOMPARE(p.exitCode(), 2);
+}
+
+void TestGui::plotsRecolourWithTheme() {
+    std::unique_ptr<QCustomPlot> plot(makePlot(QStringLiteral("t")));
+    Theme::instance()->setMode(Theme::Light, false);
+    const QColor light = plot->xAxis->tickLabelColor();
+    QVERIFY(!Theme::instance()->isDark());
+    Theme::instance()->setMode(Theme::Dark, false);
+    QVERIFY(Theme::instance()->isDark());
+    const QColor dark = plot->xAxis->tickLabelColor();
+    QVERIFY(dark.lightness() > 128 && light.lightness() < 128);
+    QVERIFY(QApplication::palette().color(QPalette::Window).lightness() < 128);
+    Theme::instance()->setMode(Theme::System, false);
 }
 
 QTEST_MAIN(TestGui)

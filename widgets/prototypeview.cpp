@@ -136,7 +136,7 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     explainText_->setWordWrap(true);
     explainImage_ = new QLabel;
     explainImage_->setAlignment(Qt::AlignCenter);
-    auto* escroll = new QScrollArea;
+    auto* escroll = explainScroll_ = new QScrollArea;
     escroll->setWidget(explainImage_);
     escroll->setWidgetResizable(true);
     escroll->setMinimumHeight(120);
@@ -285,7 +285,10 @@ void PrototypeView::showDetail() {
 
 void PrototypeView::showExplanation(const QImage& image, const QString& text) {
     explainText_->setText(text);
-    explainImage_->setPixmap(QPixmap::fromImage(image));
+    // Fit the figure to the panel's width (it is rendered large enough to zoom out).
+    const int avail = explainScroll_->viewport()->width() - 4;
+    const QImage fitted = avail > 200 && image.width() > avail ? image.scaledToWidth(avail, Qt::SmoothTransformation) : image;
+    explainImage_->setPixmap(QPixmap::fromImage(fitted));
     side_->setCurrentIndex(1);
 }
 

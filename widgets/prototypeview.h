@@ -65,6 +65,7 @@ private:
     QLabel* explainText_;
     QScrollArea* rightScroll_ = nullptr;
     QTabWidget* side_ = nullptr;
+    QScrollArea* explainScroll_ = nullptr;
 };
 
 }  // namespace pqwgui
