@@ -166,6 +166,7 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     });
     connect(model_, &QAbstractItemModel::dataChanged, this, [this] { showDetail(); });
     connect(grid_, &QListView::clicked, this, [this] { side_->setCurrentIndex(0); });
+    connect(side_, &QTabWidget::currentChanged, this, [this] { QTimer::singleShot(0, this, &PrototypeView::fitExplanation); });
     connect(model_, &PrototypeListModel::maskChanged, this, [this](const std::vector<char>& mask) {
         accuracy_->setText(tr("Re-evaluating the validation accuracy..."));
         session_->applyPrototypeMask(mask);
@@ -285,11 +286,19 @@ void PrototypeView::showDetail() {
 
 void PrototypeView::showExplanation(const QImage& image, const QString& text) {
     explainText_->setText(text);
+    explanation_ = image;
+    fitExplanation();
+    side_->setCurrentIndex(1);
+    QTimer::singleShot(0, this, &PrototypeView::fitExplanation);  // once the tab has its geometry
+}
+
+void PrototypeView::fitExplanation() {
+    if (explanation_.isNull()) return;
     // Fit the figure to the panel's width (it is rendered large enough to zoom out).
     const int avail = explainScroll_->viewport()->width() - 4;
-    const QImage fitted = avail > 200 && image.width() > avail ? image.scaledToWidth(avail, Qt::SmoothTransformation) : image;
+    const QImage fitted = avail > 200 && explanation_.width() > avail
+                              ? explanation_.scaledToWidth(avail, Qt::SmoothTransformation) : explanation_;
     explainImage_->setPixmap(QPixmap::fromImage(fitted));
-    side_->setCurrentIndex(1);
 }
 
 }  // namespace pqwgui

@@ -3,6 +3,7 @@
 // usage or by weight for a class, filterable by class; the selected prototype's top patches,
 // class-weight bar chart and usage; switching prototypes off (undoable) with the accuracy
 // change; and "This looks like that" for an image file.
+#include <QImage>
 #include <QWidget>
 
 class QCheckBox;
@@ -66,6 +67,8 @@ private:
     QScrollArea* rightScroll_ = nullptr;
     QTabWidget* side_ = nullptr;
     QScrollArea* explainScroll_ = nullptr;
+    QImage explanation_;
+    void fitExplanation();
 };
 
 }  // namespace pqwgui
