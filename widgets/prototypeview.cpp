@@ -40,14 +40,14 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     lv->setContentsMargins(0, 0, 0, 0);
     auto* bar = new QHBoxLayout;
     sort_ = new QComboBox;
-    sort_->addItem(tr("Most used first"), int(PrototypeSortProxy::ByUsage));
     sort_->addItem(tr("Largest weight for class"), int(PrototypeSortProxy::ByWeight));
+    sort_->addItem(tr("Most used first"), int(PrototypeSortProxy::ByUsage));
     sort_->addItem(tr("By number"), int(PrototypeSortProxy::ByIndex));
     sort_->setToolTip(tr("Order of the tiles: how many training cells a prototype is nearest to, or how much it counts "
                          "for one class's score"));
     sortClass_ = new QComboBox;
     sortClass_->setToolTip(tr("The class whose weights order the tiles"));
-    sortClass_->setEnabled(false);
+    sortClass_->setEnabled(true);
     filter_ = new QComboBox;
     filter_->setToolTip(tr("Show only prototypes whose strongest class is this one"));
     bar->addWidget(new QLabel(tr("Sort:")));
