@@ -14,6 +14,7 @@
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTimer>
+#include <QToolButton>
 #include <QUndoStack>
 #include <QtTest/QtTest>
 
@@ -26,6 +27,7 @@
 #include "jobrunner.h"
 #include "mainwindow.h"
 #include "modelview.h"
+#include "panels.h"
 #include "plots.h"
 #include "prototypemodel.h"
 #include "prototypeview.h"
@@ -74,6 +76,7 @@ private Q_SLOTS:
     void jobRunnerCancelsAndReportsErrors();
     void datasetModelLoadsThumbnailsLazily();
     void demoFromClickToPrototypes();
+    void thumbnailMemoryStaysBounded();
     void screenshotModeWritesRequestedSize();
     void plotsRecolourWithTheme();
 
@@ -280,6 +283,57 @@ void TestGui::demoFromClickToPrototypes() {
     QCOMPARE(pm->data(p0, Qt::CheckStateRole).toInt(), int(Qt::Unchecked));
     qInfo("largest 10 ms timer delay including re-evaluations: %.1f ms", probe.maxGapMs());
     QVERIFY(probe.maxGapMs() < 250);
+
+    // Cancel from the Jobs panel: training stops, the previous model stays.
+    const auto before = w.session()->model();
+    TrainConfig longer = cfg.train;
+    longer.s0.epochs = 500;
+    QSignalSpy finished(w.jobs(), &JobRunner::finished);
+    const int id = w.session()->train(longer);
+    auto* cancel = w.jobsPanel()->findChild<QToolButton*>(QStringLiteral("cancelJob%1").arg(id));
+    QVERIFY(cancel);
+    QTRY_VERIFY_WITH_TIMEOUT(w.jobs()->runningId() == id, 10000);
+    QTest::mouseClick(cancel, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!finished.isEmpty() && finished.last().at(0).toInt() == id, 20000);
+    QCOMPARE(finished.last().at(1).value<JobStatus>(), JobStatus::Cancelled);
+    QCOMPARE(w.session()->model(), before);
+    QVERIFY(tv->epochCount() < 500);
+}
+
+void TestGui::thumbnailMemoryStaysBounded() {
+    // All of Fashion-MNIST (70 000 images): ask for every 7th thumbnail, as a fast scroll would.
+    pqw::DatasetSpec spec;
+    spec.path = "fashion-mnist";
+    auto ds = std::make_shared<const pqw::Dataset>(pqw::Dataset::open(spec));
+    DatasetListModel model;
+    model.setDataset(ds);
+    QCOMPARE(model.rowCount(), int(ds->size()));
+    QVERIFY(model.rowCount() >= 70000);
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    QElapsedTimer t;
+    t.start();
+    for (int r = 0; r < model.rowCount(); r += 7) model.index(r).data(Qt::DecorationRole);
+    const double askMs = t.nsecsElapsed() / 1e6;
+    // Asking never decodes on this thread: 10 000 requests return placeholders at once.
+    QVERIFY2(askMs < 500, qPrintable(QString::number(askMs)));
+    QTRY_VERIFY_WITH_TIMEOUT(changed.size() >= 500, 20000);
+    QVERIFY(model.cachedBytes() <= DatasetListModel::kCacheBytes);
+    // Then scroll on page by page (500 rows a page) past what the cache may hold: the oldest
+    // thumbnails are evicted and the bytes stay under the bound.
+    const int perThumb = DatasetListModel::kThumb * DatasetListModel::kThumb * 3;
+    const int pages = DatasetListModel::kCacheBytes / perThumb / 500 + 2;
+    for (int page = 0; page < pages; ++page) {
+        const int before = int(changed.size());
+        int asked = 0;
+        for (int r = 20000 + page * 500; r < 20000 + (page + 1) * 500; ++r)
+            if (r % 7 != 0) model.index(r).data(Qt::DecorationRole), ++asked;  // rows not asked for above
+        QTRY_VERIFY_WITH_TIMEOUT(int(changed.size()) >= before + asked, 20000);
+        QVERIFY(model.cachedBytes() <= DatasetListModel::kCacheBytes);
+    }
+    QVERIFY(int(changed.size()) * perThumb > DatasetListModel::kCacheBytes);  // more was decoded than fits
+    QVERIFY(model.cachedThumbnails() < int(changed.size()));
+    qInfo("10000 thumbnail requests answered in %.1f ms; %d decoded so far, cache %d thumbnails / %.1f MB (bound %d MB)",
+          askMs, int(changed.size()), model.cachedThumbnails(), model.cachedBytes() / 1048576.0, DatasetListModel::kCacheBytes / 1048576);
 }
 
 void TestGui::screenshotModeWritesRequestedSize() {

@@ -2,6 +2,8 @@
 
 #include <QPainter>
 
+#include <algorithm>
+
 #include <opencv2/imgproc.hpp>
 
 #include "session.h"
@@ -26,13 +28,23 @@ void ThumbnailLoader::setDataset(std::shared_ptr<const pqw::Dataset> ds, quint64
     ds_ = std::move(ds);
     generation_ = generation;
     pending_.clear();
+    pendingSet_.clear();
 }
 
 void ThumbnailLoader::request(size_t sample) {
     QMutexLocker l(&mutex_);
+    if (pendingSet_.contains(sample)) {
+        if (!pending_.empty() && pending_.back() == sample) return;
+        pending_.erase(std::find(pending_.begin(), pending_.end(), sample));
+    }
     pending_.push_back(sample);
-    // Only the most recent requests matter (the rows on screen); drop the oldest.
-    while (pending_.size() > 512) pending_.pop_front();
+    pendingSet_.insert(sample);
+    // Only the most recent requests matter (the rows on screen); drop the oldest. A dropped
+    // row is asked for again when it is painted again.
+    while (pending_.size() > 512) {
+        pendingSet_.remove(pending_.front());
+        pending_.pop_front();
+    }
     wake_.wakeOne();
 }
 
@@ -47,6 +59,7 @@ void ThumbnailLoader::run() {
             if (stop_) return;
             sample = pending_.back();
             pending_.pop_back();
+            pendingSet_.remove(sample);
             ds = ds_;
             gen = generation_;
         }
@@ -82,7 +95,6 @@ void DatasetListModel::setDataset(std::shared_ptr<const pqw::Dataset> ds) {
     ds_ = std::move(ds);
     ++generation_;
     cache_.clear();
-    requested_.clear();
     loader_->setDataset(ds_, generation_);
     rows_.clear();
     if (ds_)
@@ -119,10 +131,7 @@ QVariant DatasetListModel::data(const QModelIndex& index, int role) const {
                                                         QString::fromLatin1(pqw::splitName(s.split)));
         case Qt::DecorationRole: {
             if (const QImage* img = cache_.object(i)) return *img;
-            if (!requested_.contains(i)) {
-                requested_.insert(i);
-                loader_->request(i);
-            }
+            loader_->request(i);
             return placeholder_;
         }
         case SampleIndexRole: return qulonglong(i);
@@ -135,7 +144,6 @@ QVariant DatasetListModel::data(const QModelIndex& index, int role) const {
 
 void DatasetListModel::onLoaded(quint64 generation, size_t sample, const QImage& img) {
     if (generation != generation_) return;
-    requested_.remove(sample);
     cache_.insert(sample, new QImage(img), int(img.sizeInBytes()) + 64);
     // Rows are sorted by sample index: find the row by binary search.
     auto it = std::lower_bound(rows_.begin(), rows_.end(), sample);

@@ -49,7 +49,6 @@ private:
     std::shared_ptr<const pqw::Dataset> ds_;
     std::vector<size_t> rows_;
     mutable QCache<size_t, QImage> cache_;
-    mutable QSet<size_t> requested_;
     ThumbnailLoader* loader_;
     quint64 generation_ = 0;
     QImage placeholder_;
@@ -62,6 +61,8 @@ public:
     explicit ThumbnailLoader(QObject* parent = nullptr);
     ~ThumbnailLoader() override;
     void setDataset(std::shared_ptr<const pqw::Dataset> ds, quint64 generation);
+    /// Asks for a thumbnail; repeated requests move it to the front of the line. Only the
+    /// latest 512 requests are kept (the rows a fast scroll left behind are dropped).
     void request(size_t sample);
 Q_SIGNALS:
     void loaded(quint64 generation, size_t sample, const QImage& img);
@@ -73,6 +74,7 @@ private:
     QMutex mutex_;
     QWaitCondition wake_;
     std::deque<size_t> pending_;
+    QSet<size_t> pendingSet_;  // what pending_ holds, for de-duplication
     std::shared_ptr<const pqw::Dataset> ds_;
     quint64 generation_ = 0;
     bool stop_ = false;
