@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "datasetmodel.h"
+#include "datasetview.h"
 #include "fixtures.h"
 #include "jobrunner.h"
 #include "mainwindow.h"
@@ -262,6 +263,20 @@ void TestGui::demoFromClickToPrototypes() {
     QCOMPARE(bars->dataCount(), 16);
     QVERIFY(tv->summaryLabel()->text().contains(QStringLiteral("top-1")));
     QVERIFY(w.session()->testEvaluation().has_value());
+
+    // The dataset's detail pane shows the model's prediction for the selected image (a quiet
+    // job: not listed in the Jobs panel).
+    QVERIFY(w.session()->canPredictSamples());
+    QSignalSpy predicted(w.session(), &Session::samplePredicted);
+    const int rowsBefore = w.jobsPanel()->rowCount();
+    w.datasetView()->grid()->setCurrentIndex(w.datasetView()->model()->index(3));
+    QVERIFY(predicted.wait(10000));
+    QCOMPARE(predicted.first().at(0).value<size_t>(), w.datasetView()->model()->sampleAt(3));
+    const QString prediction = predicted.first().at(1).toString();
+    bool namesClass = false;
+    for (const auto& c : w.session()->dataset()->classNames()) namesClass |= prediction.startsWith(QString::fromStdString(c));
+    QVERIFY2(namesClass && prediction.contains(QLatin1Char('%')), qPrintable(prediction));
+    QCOMPARE(w.jobsPanel()->rowCount(), rowsBefore);
 
     // Undo/redo of a prototype switch: the flag, the model's mask and a re-evaluation.
     auto* pm = w.prototypeView()->model();

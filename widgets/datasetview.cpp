@@ -101,6 +101,10 @@ DatasetView::DatasetView(Session* session, QWidget* parent) : QWidget(parent), s
     connect(cls_, &QComboBox::currentIndexChanged, this, [this] { applyFilter(); });
     connect(grid_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this] { showDetail(); });
     connect(session_, &Session::datasetChanged, this, &DatasetView::reload);
+    connect(session_, &Session::modelChanged, this, &DatasetView::showDetail);
+    connect(session_, &Session::samplePredicted, this, [this](size_t sample, const QString& text) {
+        if (sample == detailSample_) detailText_->setText(detailBase_ + tr("<br>prediction: <b>%1</b>").arg(text.toHtmlEscaped()));
+    });
 }
 
 void DatasetView::reload() {
@@ -152,6 +156,7 @@ void DatasetView::showDetail() {
     auto ds = session_->dataset();
     if (!ix.isValid() || !ds) {
         detailImage_->clear();
+        detailSample_ = size_t(-1);
         detailText_->setText(tr("Select an image to see its label, source and size."));
         return;
     }
@@ -171,6 +176,12 @@ void DatasetView::showDetail() {
     } catch (const std::exception& e) {
         text += tr("<br><span style='color:#c33'>cannot decode: %1</span>").arg(QString::fromStdString(e.what()).toHtmlEscaped());
         detailImage_->clear();
+    }
+    detailBase_ = text;
+    detailSample_ = i;
+    if (session_->canPredictSamples()) {
+        text += tr("<br>prediction: <i>computing...</i>");
+        session_->predictSample(i);
     }
     detailText_->setText(text);
 }

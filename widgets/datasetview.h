@@ -35,6 +35,8 @@ private:
     QLabel* summary_;
     QLabel* detailImage_;
     QLabel* detailText_;
+    QString detailBase_;
+    size_t detailSample_ = size_t(-1);
     QCustomPlot* chart_;
     QCPBars* bars_;
 };

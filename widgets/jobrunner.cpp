@@ -38,9 +38,10 @@ JobRunner::~JobRunner() {
     thread_.wait();
 }
 
-int JobRunner::submit(const QString& title, Work work) {
+int JobRunner::submit(const QString& title, Work work, bool quiet) {
     auto job = std::make_shared<Job>();
     job->id = nextId_++;
+    if (quiet) quiet_.insert(job->id);
     job->title = title;
     job->work = std::move(work);
     queue_.push_back(job);
@@ -88,7 +89,7 @@ void JobRunner::startNext() {
     queue_.pop_front();
     clock_.start();
     Q_EMIT started(running_->id, running_->title);
-    Q_EMIT logMessage(QStringLiteral("%1: started").arg(running_->title));
+    if (!quiet_.contains(running_->id)) Q_EMIT logMessage(QStringLiteral("%1: started").arg(running_->title));
 
     const auto job = running_;
     QPointer<JobRunner> self(this);
@@ -147,12 +148,15 @@ void JobRunner::onWorkDone(int id, JobStatus status, const QString& message, std
         }
         finishing_ = false;
     }
-    if (status == JobStatus::Succeeded)
+    if (quiet_.contains(id) && status != JobStatus::Failed)
+        ;
+    else if (status == JobStatus::Succeeded)
         Q_EMIT logMessage(QStringLiteral("%1: done in %2 s").arg(title).arg(secs, 0, 'f', 1));
     else
         Q_EMIT logMessage(QStringLiteral("%1: %2%3").arg(title, jobStatusName(status),
                                                           msg.isEmpty() ? QString() : QStringLiteral(": ") + msg));
     Q_EMIT finished(id, status, msg);
+    quiet_.remove(id);
     startNext();
     if (!busy()) Q_EMIT idle();
 }

@@ -6,6 +6,7 @@
 #include <QElapsedTimer>
 #include <QObject>
 #include <QString>
+#include <QSet>
 #include <QThread>
 
 #include <deque>
@@ -29,7 +30,10 @@ public:
     ~JobRunner() override;
 
     /// Queues a job; returns its id. Jobs run in submission order, one at a time.
-    int submit(const QString& title, Work work);
+    /// A quiet job (a quick look-up such as one prediction) is not listed in the Jobs panel,
+    /// the status bar or the log.
+    int submit(const QString& title, Work work, bool quiet = false);
+    bool isQuiet(int id) const { return quiet_.contains(id); }
     /// Requests cancellation of a queued or running job (thread-safe flag; the job stops at its
     /// next check and leaves files consistent).
     void cancel(int id);
@@ -68,6 +72,7 @@ private:
     QElapsedTimer clock_;
     int nextId_ = 1;
     bool finishing_ = false;
+    QSet<int> quiet_;
 };
 
 }  // namespace pqwgui

@@ -96,7 +96,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(jobLabel_);
     statusBar()->addPermanentWidget(jobBar_);
     statusBar()->showMessage(tr("Ready. Start with the demo, or drop an image folder on the window."));
-    connect(jobs_, &JobRunner::started, this, [this](int, const QString& title) {
+    connect(jobs_, &JobRunner::started, this, [this](int id, const QString& title) {
+        if (jobs_->isQuiet(id)) return;
         if (!statusBar()->currentMessage().startsWith(tr("Demo"))) statusBar()->clearMessage();
         jobLabel_->setText(title);
         jobBar_->setVisible(true);

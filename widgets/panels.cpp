@@ -42,6 +42,7 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
 
     connect(runner, &JobRunner::queued, this, &JobsPanel::addRow);
     connect(runner, &JobRunner::started, this, [this](int id, const QString& title) {
+        if (runner_->isQuiet(id)) return;
         if (!rows_.contains(id)) addRow(id, title);
         auto& r = rows_[id];
         r.startedAt = 0;
@@ -79,6 +80,7 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
 }
 
 void JobsPanel::addRow(int id, const QString& title) {
+    if (runner_->isQuiet(id)) return;
     Row r;
     r.box = new QWidget;
     auto* h = new QHBoxLayout(r.box);

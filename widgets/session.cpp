@@ -6,6 +6,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "pqw/error.h"
@@ -346,6 +347,41 @@ int Session::applyPrototypeMask(const std::vector<char>& enabled) {
             Q_EMIT prototypeMaskApplied(before, val.top1);
         });
     });
+}
+
+bool Session::canPredictSamples() const {
+    return model_ && cache_ && dataset_ && cache_->datasetFingerprint() == dataset_->fingerprint() &&
+           cache_->size() == dataset_->size() && (summary_.head || summary_.stage0);
+}
+
+int Session::predictSample(size_t sample) {
+    if (!canPredictSamples() || sample >= cache_->size()) return 0;
+    auto m = model_;
+    auto cache = cache_;
+    const auto head = summary_.head ? pqw::HeadKind::Interpretable : pqw::HeadKind::Stage0;
+    return jobs_->submit(tr("Predict sample %1").arg(sample), [this, m, cache, sample, head](pqw::JobContext&) {
+        QString text;
+        if (!cache->valid(sample)) {
+            text = tr("no features (the image could not be decoded)");
+        } else {
+            const auto s = cache->shape();
+            std::vector<float> f(size_t(s[0] * s[1] * s[2]));
+            cache->read(sample, f.data());
+            const auto logits = m->logits(f.data(), head);
+            std::vector<double> p(logits.size());
+            const double mx = *std::max_element(logits.begin(), logits.end());
+            double z = 0;
+            for (size_t c = 0; c < p.size(); ++c) z += (p[c] = std::exp(double(logits[c]) - mx));
+            std::vector<size_t> order(p.size());
+            for (size_t c = 0; c < order.size(); ++c) order[c] = c;
+            std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+            const auto& names = m->classNames();
+            for (size_t k = 0; k < std::min<size_t>(3, order.size()); ++k)
+                text += (k ? QStringLiteral(", ") : QString()) +
+                        QStringLiteral("%1 %2 %").arg(QString::fromStdString(names[order[k]])).arg(100 * p[order[k]] / z, 0, 'f', 1);
+        }
+        return std::function<void()>([this, sample, text] { Q_EMIT samplePredicted(sample, text); });
+    }, true);
 }
 
 int Session::explainImage(const QString& path) {

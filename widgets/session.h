@@ -100,6 +100,10 @@ public:
     /// Applies a prototype on/off mask to a copy of the model and re-evaluates validation
     /// accuracy; the copy replaces the model when done.
     int applyPrototypeMask(const std::vector<char>& enabled);
+    /// Whether the model can predict dataset samples (its cache was made from this dataset).
+    bool canPredictSamples() const;
+    /// Predicts one dataset sample from its cached features (a quiet job); samplePredicted().
+    int predictSample(size_t sample);
     /// "This looks like that" for an image file.
     int explainImage(const QString& path);
     /// Runs the whole demo as a chain of visible jobs; demoFinished() at the end.
@@ -116,6 +120,7 @@ Q_SIGNALS:
     void prototypeMaskApplied(double valBefore, double valAfter);
     void explanationReady(const QImage& image, const QString& summary);
     void demoFinished(bool ok);
+    void samplePredicted(size_t sample, const QString& text);
     void demoStep(const QString& step);
 
 private:
