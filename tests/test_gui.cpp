@@ -14,6 +14,8 @@
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTimer>
+#include <QMimeData>
+#include <QSettings>
 #include <QToolButton>
 #include <QUndoStack>
 #include <QtTest/QtTest>
@@ -80,6 +82,7 @@ private Q_SLOTS:
     void thumbnailMemoryStaysBounded();
     void screenshotModeWritesRequestedSize();
     void plotsRecolourWithTheme();
+    void droppedFolderOpensAndIsRecent();
 
 private:
     QTemporaryDir tmp_;
@@ -89,6 +92,8 @@ void TestGui::initTestCase() {
     QVERIFY(tmp_.isValid());
     QStandardPaths::setTestModeEnabled(true);
     QApplication::setOrganizationName(QStringLiteral("ProtoQuantTest"));
+    // Settings (recent items, theme) go to the temporary folder, not the user's.
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, tmp_.filePath(QStringLiteral("settings")));
     pqw::initTorchThreads(2);
     Theme::instance()->init();
 }
@@ -389,6 +394,30 @@ void TestGui::plotsRecolourWithTheme() {
     QVERIFY(dark.lightness() > 128 && light.lightness() < 128);
     QVERIFY(QApplication::palette().color(QPalette::Window).lightness() < 128);
     Theme::instance()->setMode(Theme::System, false);
+}
+
+void TestGui::droppedFolderOpensAndIsRecent() {
+    const QString root = tmp_.filePath(QStringLiteral("dropped"));
+    fixtures::writeImageFolder(root, 2, 5, 24);
+    MainWindow w;
+    w.show();
+    QSignalSpy opened(w.session(), &Session::datasetChanged);
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(root)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&w, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&w, &drop);
+    QVERIFY(opened.wait(10000));
+    QCOMPARE(w.session()->dataset()->size(), size_t(10));
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.datasetView()));
+    QCOMPARE(w.datasetView()->model()->rowCount(), 10);
+    const QStringList recent = QSettings().value(QStringLiteral("recent")).toStringList();
+    QVERIFY(!recent.isEmpty());
+    QCOMPARE(recent.first(), QStringLiteral("folder:") + root);
+    w.jobs()->cancelAll();  // the default backbone load queued after the dataset
+    QTRY_VERIFY_WITH_TIMEOUT(!w.jobs()->busy(), 20000);
 }
 
 QTEST_MAIN(TestGui)
