@@ -55,6 +55,10 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
     // ---- the form ----
     auto* formHost = new QWidget;
     auto* fv = new QVBoxLayout(formHost);
+    auto* formNote = new QLabel(tr("Settings for the next training run. The plots show the current model."));
+    formNote->setWordWrap(true);
+    formNote->setEnabled(false);
+    fv->addWidget(formNote);
     auto* g0 = new QGroupBox(tr("Stage 0: linear probe"));
     auto* f0 = new QFormLayout(g0);
     run0_ = new QCheckBox(tr("train"));
