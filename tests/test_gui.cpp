@@ -14,6 +14,7 @@
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTimer>
+#include <QScrollBar>
 #include <QMimeData>
 #include <QSettings>
 #include <QToolButton>
@@ -80,6 +81,7 @@ private Q_SLOTS:
     void datasetModelLoadsThumbnailsLazily();
     void demoFromClickToPrototypes();
     void thumbnailMemoryStaysBounded();
+    void datasetViewScrollsSmoothly();
     void screenshotModeWritesRequestedSize();
     void plotsRecolourWithTheme();
     void droppedFolderOpensAndIsRecent();
@@ -381,6 +383,33 @@ void TestGui::screenshotModeWritesRequestedSize() {
     p.start(exe, {QStringLiteral("--screenshot"), out, QStringLiteral("--view"), QStringLiteral("nosuch")});
     QVERIFY(p.waitForFinished(30000));
     QCOMPARE(p.exitCode(), 2);
+}
+
+void TestGui::datasetViewScrollsSmoothly() {
+    JobRunner runner;
+    Session session(&runner);
+    DatasetView view(&session);
+    view.resize(1000, 700);
+    view.show();
+    pqw::DatasetSpec spec;
+    spec.path = "fashion-mnist";
+    QSignalSpy opened(&session, &Session::datasetChanged);
+    LoopProbe probe;
+    session.openDataset(spec);
+    QVERIFY(opened.wait(30000));
+    QCOMPARE(view.model()->rowCount(), 70000);
+    // Drag the scroll bar from top to bottom in 40 steps, 25 ms apart, while thumbnails load.
+    auto* bar = view.grid()->verticalScrollBar();
+    QTRY_VERIFY_WITH_TIMEOUT(bar->maximum() > 0, 10000);
+    for (int step = 0; step <= 40; ++step) {
+        bar->setValue(int(qint64(bar->maximum()) * step / 40));
+        QTest::qWait(25);
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(view.model()->cachedThumbnails() > 0, 10000);
+    qInfo("70000-image grid, opening and scrolling top to bottom: largest 10 ms timer delay %.1f ms; %d thumbnails cached",
+          probe.maxGapMs(), view.model()->cachedThumbnails());
+    QVERIFY2(probe.maxGapMs() < 250, qPrintable(QString::number(probe.maxGapMs())));
+    QVERIFY(view.model()->cachedBytes() <= DatasetListModel::kCacheBytes);
 }
 
 void TestGui::plotsRecolourWithTheme() {
