@@ -32,6 +32,26 @@ QImage toQImage(const cv::Mat& rgb) {
     return img.copy();
 }
 
+
+namespace {
+/// A context for one part of a job: its progress is mapped onto [lo, hi] of the job's bar
+/// (so the bar and the ETA move forward through multi-step jobs), events pass through, and a
+/// cancel of the job reaches the part at its next progress report or check.
+std::unique_ptr<pqw::JobContext> part(pqw::JobContext& job, double lo, double hi) {
+    auto p = std::make_unique<pqw::JobContext>();
+    pqw::JobContext* raw = p.get();
+    p->setProgressHandler([&job, raw, lo, hi](double f, const std::string& msg) {
+        if (job.isCancelled()) raw->cancel();
+        job.progress(lo + (hi - lo) * std::clamp(f, 0.0, 1.0), msg);
+    });
+    p->setEventHandler([&job, raw](const pqw::Event& e) {
+        if (job.isCancelled()) raw->cancel();
+        job.emit(e);
+    });
+    return p;
+}
+}  // namespace
+
 QImage contextImage(const cv::Mat& rgb, const pqw::Box& inputBox, int inputSize, int side) {
     const pqw::Box b = pqw::inputBoxToImage(inputBox, inputSize, rgb.cols, rgb.rows);
     const double s = double(side) / std::max(rgb.cols, rgb.rows);
@@ -224,10 +244,21 @@ int Session::train(const TrainConfig& cfg, Then then) {
         auto m = std::make_shared<pqw::ProtoModel>(!cfg.stage0 && current ? pqw::ProtoModel(*current)
                                                                          : pqw::ProtoModel::forCache(*cache));
         m->checkCompatible(*cache);
-        if (cfg.stage0) pqw::trainStage0(*m, *cache, cfg.s0, ctx);
-        if (cfg.stage1) pqw::trainCodebook(*m, *cache, cfg.s1, ctx);
-        if (cfg.stage1b) pqw::pruneCodebook(*m, *cache, cfg.s1b, ctx);
-        if (cfg.stage2) pqw::trainHead(*m, *cache, cfg.s2, ctx);
+        // Share the bar between the stages by their epochs (stage 1 epochs cost more).
+        const double w0 = cfg.stage0 ? cfg.s0.epochs * 0.5 : 0, w1 = cfg.stage1 ? cfg.s1.epochs * 2.0 : 0,
+                     w1b = cfg.stage1b ? 1.0 : 0, w2 = cfg.stage2 ? cfg.s2.epochs * 1.0 : 0;
+        const double total = std::max(1e-9, w0 + w1 + w1b + w2);
+        double at = 0;
+        auto next = [&](double w) {
+            auto p = part(ctx, at / total, (at + w) / total);
+            at += w;
+            return p;
+        };
+        if (cfg.stage0) pqw::trainStage0(*m, *cache, cfg.s0, *next(w0));
+        if (cfg.stage1) pqw::trainCodebook(*m, *cache, cfg.s1, *next(w1));
+        if (cfg.stage1b) pqw::pruneCodebook(*m, *cache, cfg.s1b, *next(w1b));
+        if (cfg.stage2) pqw::trainHead(*m, *cache, cfg.s2, *next(w2));
+        ctx.throwIfCancelled();
         const auto s = summarise(*m);
         return std::function<void()>([this, m, s, then] {
             setModel(m, s);
@@ -250,10 +281,10 @@ int Session::evaluateModel(Then then) {
     return jobs_->submit(tr("Evaluate on validation and test"), [this, m, cache, then](pqw::JobContext& ctx) {
         const auto head = m->hasHead() ? pqw::HeadKind::Interpretable
                           : m->hasCodebook() ? pqw::HeadKind::Quantised : pqw::HeadKind::Stage0;
-        auto val = pqw::evaluate(*m, *cache, pqw::Split::Val, head, ctx);
+        auto val = pqw::evaluate(*m, *cache, pqw::Split::Val, head, *part(ctx, 0.0, 0.5));
         ctx.throwIfCancelled();
-        ctx.progress(0.5, "test split");
-        auto test = pqw::evaluate(*m, *cache, pqw::Split::Test, head, ctx);
+        auto test = pqw::evaluate(*m, *cache, pqw::Split::Test, head, *part(ctx, 0.5, 1.0));
+        ctx.throwIfCancelled();
         return std::function<void()>([this, m, val, test, then] {
             if (m != model_) return;
             val_ = val;
@@ -274,7 +305,8 @@ int Session::buildIndex(int topK, Then then) {
     auto ds = dataset_;
     return jobs_->submit(tr("Find each prototype's nearest training patches"), [this, m, cache, ds, topK, then](pqw::JobContext& ctx) {
         auto idx = std::make_shared<PrototypeIndex>();
-        idx->infos = pqw::buildPrototypeIndex(*m, *cache, topK, ctx);
+        idx->infos = pqw::buildPrototypeIndex(*m, *cache, topK, *part(ctx, 0.0, 0.8));
+        ctx.throwIfCancelled();
         const int size = cache->inputSize();
         idx->patches.resize(idx->infos.size());
         idx->contexts.resize(idx->infos.size());
