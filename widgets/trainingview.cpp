@@ -198,7 +198,11 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
         ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
         p->xAxis->setTicker(ticker);
     }
-    acc_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    // The legend goes below the axis rect, in one row, so it never covers a curve.
+    acc_->axisRect()->insetLayout()->take(acc_->legend);
+    acc_->plotLayout()->addElement(2, 0, acc_->legend);
+    acc_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    acc_->plotLayout()->setRowStretchFactor(2, 0.001);
     usage_ = makePlot(tr("Codebook usage (stage 1)"));
     usage_->setObjectName(QStringLiteral("usagePlot"));
     usageBars_ = new QCPBars(usage_->xAxis, usage_->yAxis);
@@ -479,7 +483,7 @@ void TrainingView::flush() {
         double alo = 100;
         for (const auto& r : records_) alo = std::min({alo, 100 * r.trainAccuracy, 100 * r.valAccuracy});
         const double bottom = std::max(0.0, std::floor(alo / 10) * 10 - 5);
-        acc_->yAxis->setRange(bottom, 100 + (100 - bottom) * 0.3);  // headroom for the legend
+        acc_->yAxis->setRange(bottom, 100 + (100 - bottom) * 0.12);  // room for the stage labels
         if (perplexity_->dataCount() > 0) {
             bool ok = false;
             auto r = perplexity_->data()->valueRange(ok);
