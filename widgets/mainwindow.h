@@ -46,6 +46,8 @@ public:
 
     /// View names for --view: start, dataset, model, training, prototypes.
     static QStringList viewNames();
+    /// Restores the window geometry and dock layout saved at the last close.
+    void restoreLayout();
     bool showView(const QString& name);
 
 public Q_SLOTS:

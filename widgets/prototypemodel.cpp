@@ -18,12 +18,9 @@ void PrototypeListModel::setIndex(std::shared_ptr<const PrototypeIndex> index, c
     topClass_.assign(n, -1);
     for (size_t p = 0; p < n; ++p) {
         const auto& w = index_->infos[p].classWeights;
-        float best = 0, sum = 0;
-        for (size_t c = 0; c < w.size(); ++c) {
-            sum += w[c];
+        float best = 0;
+        for (size_t c = 0; c < w.size(); ++c)
             if (w[c] > best) best = w[c], topClass_[p] = int(c);
-        }
-        (void)sum;
     }
     if (weightClass_ >= classes_.size()) weightClass_ = 0;
     endResetModel();

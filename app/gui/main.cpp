@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
         });
     }
     w.resize(winSize);
+    if (!screenshot) w.restoreLayout();  // screenshots always use the default layout and size
     w.show();
 
     // How responsive the window stayed: the largest gap between ticks of a 10 ms timer while
