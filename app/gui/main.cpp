@@ -1,0 +1,153 @@
+// protoquant-workbench: the GUI. `--demo` opens the default demo on start; `--screenshot FILE`
+// renders one view at a fixed size (offscreen works), writes the PNG and exits.
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QImageWriter>
+#include <QTimer>
+
+#include <cstdio>
+
+#include "datasetview.h"
+#include "mainwindow.h"
+#include "prototypeview.h"
+#include "pqw/util.h"
+#include "theme.h"
+
+#include <QLayout>
+#include <QListView>
+
+using namespace pqwgui;
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("ProtoQuant"));
+    QApplication::setApplicationName(QStringLiteral("ProtoQuant Workbench"));
+    QApplication::setApplicationVersion(QString::fromLatin1(pqw::version()));
+
+    QCommandLineParser p;
+    p.setApplicationDescription(QStringLiteral("Interpretable image classification with ProtoQuant prototypes."));
+    p.addHelpOption();
+    p.addVersionOption();
+    const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Open the demo (Fashion-MNIST subset) on start."));
+    const QCommandLineOption features(QStringLiteral("features"), QStringLiteral("Open this feature cache folder."), QStringLiteral("DIR"));
+    const QCommandLineOption model(QStringLiteral("model"), QStringLiteral("Load this checkpoint (with --features)."), QStringLiteral("CKPT"));
+    const QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Render a view to this PNG and exit."), QStringLiteral("FILE"));
+    const QCommandLineOption view(QStringLiteral("view"), QStringLiteral("View for --screenshot: ") + MainWindow::viewNames().join(QStringLiteral(", ")),
+                                  QStringLiteral("NAME"), QStringLiteral("start"));
+    const QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size for --screenshot."), QStringLiteral("WxH"), QStringLiteral("1280x800"));
+    const QCommandLineOption theme(QStringLiteral("theme"), QStringLiteral("light or dark for this run (not saved)."), QStringLiteral("NAME"));
+    const QCommandLineOption explain(QStringLiteral("explain"), QStringLiteral("Explain this image once the model is ready."), QStringLiteral("IMAGE"));
+    const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
+    const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel}) p.addOption(o);
+    p.process(app);
+
+    pqw::initTorchThreads();
+    Theme::instance()->init();
+    if (p.isSet(theme)) Theme::instance()->setMode(p.value(theme) == QLatin1String("dark") ? Theme::Dark : Theme::Light, false);
+
+    MainWindow w;
+    DemoConfig dc = w.demoConfig();
+    if (p.isSet(demoTrain)) dc.maxTrain = p.value(demoTrain).toULong();
+    w.setDemoConfig(dc);
+
+    const bool screenshot = p.isSet(shot);
+    QSize winSize(1280, 800);
+    {
+        const QStringList wh = p.value(size).split(QLatin1Char('x'));
+        if (wh.size() != 2 || wh[0].toInt() < 200 || wh[1].toInt() < 150) {
+            std::fprintf(stderr, "--size must look like 1280x800\n");
+            return 2;
+        }
+        winSize = QSize(wh[0].toInt(), wh[1].toInt());
+    }
+    if (screenshot && !MainWindow::viewNames().contains(p.value(view).toLower())) {
+        std::fprintf(stderr, "--view must be one of: %s\n", qPrintable(MainWindow::viewNames().join(QStringLiteral(", "))));
+        return 2;
+    }
+    if (screenshot) {
+        // Exactly the requested size, even below the layouts' minimum (widgets are squeezed).
+        w.layout()->setSizeConstraint(QLayout::SetNoConstraint);
+        w.setMinimumSize(0, 0);
+        // The log goes to stderr too, so a failing screenshot run says why.
+        QObject::connect(w.jobs(), &JobRunner::logMessage, &w, [](const QString& line) {
+            std::fprintf(stderr, "%s\n", qPrintable(line));
+        });
+    }
+    w.resize(winSize);
+    if (!screenshot) w.restoreLayout();  // screenshots always use the default layout and size
+    w.show();
+
+    // How responsive the window stayed: the largest gap between ticks of a 10 ms timer while
+    // jobs ran (printed in screenshot mode, where the run is scripted).
+    QElapsedTimer loopClock;
+    loopClock.start();
+    qint64 lastTick = -1;
+    double maxGapMs = 0;
+    QTimer loopProbe;
+    loopProbe.setInterval(10);
+    loopProbe.setTimerType(Qt::PreciseTimer);
+    QObject::connect(&loopProbe, &QTimer::timeout, &w, [&] {
+        const qint64 now = loopClock.nsecsElapsed();
+        if (lastTick >= 0 && w.jobs()->busy()) maxGapMs = std::max(maxGapMs, double(now - lastTick) / 1e6);
+        lastTick = now;
+    });
+    if (screenshot) loopProbe.start();
+
+    // What to do once the requested data is ready.
+    auto ready = [&] {
+        if (p.isSet(saveModel)) w.saveCheckpoint(p.value(saveModel));
+        if (p.isSet(explain)) w.explainImage(p.value(explain));
+        if (!screenshot) return;
+        // Let the last queued results, thumbnails and layouts settle, then grab.
+        auto grab = [&] {
+            w.showView(p.value(view));
+            w.prototypeView()->selectFirst();
+            if (w.datasetView()->grid()->model()->rowCount() > 0 && !w.datasetView()->grid()->currentIndex().isValid())
+                w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
+            QTimer::singleShot(1200, &w, [&] {
+                const QImage img = w.grab().toImage();
+                QImageWriter writer(p.value(shot), "png");
+                if (!writer.write(img)) {
+                    std::fprintf(stderr, "cannot write %s: %s\n", qPrintable(p.value(shot)), qPrintable(writer.errorString()));
+                    QApplication::exit(1);
+                    return;
+                }
+                std::fprintf(stderr, "wrote %s (%dx%d); largest event-loop delay while jobs ran: %.1f ms\n",
+                             qPrintable(p.value(shot)), img.width(), img.height(), maxGapMs);
+                QApplication::exit(0);
+            });
+        };
+        if (w.jobs()->busy())
+            QObject::connect(w.jobs(), &JobRunner::idle, &w, grab, Qt::SingleShotConnection);
+        else
+            grab();
+    };
+    if (screenshot)
+        QObject::connect(w.jobs(), &JobRunner::finished, &w, [](int, JobStatus st, const QString& msg) {
+            if (st == JobStatus::Failed) {
+                std::fprintf(stderr, "error: %s\n", qPrintable(msg));
+                QApplication::exit(1);
+            }
+        });
+
+    if (p.isSet(demo)) {
+        QObject::connect(w.session(), &Session::demoFinished, &w, [&](bool ok) {
+            if (ok) ready();
+        }, Qt::SingleShotConnection);
+        QTimer::singleShot(0, &w, &MainWindow::startDemo);
+    } else if (p.isSet(features)) {
+        const QString dir = p.value(features), ckpt = p.value(model);
+        QTimer::singleShot(0, &w, [&, dir, ckpt] {
+            w.session()->openFeatures(dir, [&, ckpt] {
+                if (ckpt.isEmpty()) ready();
+                else w.session()->loadModel(ckpt, ready);
+            });
+        });
+    } else if (screenshot) {
+        QTimer::singleShot(0, &w, ready);
+    }
+    return app.exec();
+}

@@ -1,0 +1,9 @@
+# GUI tests (offscreen): item models, the demo driven from a click, undo/redo of a prototype
+# switch, event-loop responsiveness during jobs, and the screenshot mode.
+if(TARGET widgets)
+  find_package(Qt6 REQUIRED COMPONENTS Test)
+  pqw_add_test(test_gui SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gui.cpp LIBS widgets TIMEOUT 180 LABELS gui)
+  if(TARGET protoquant-workbench)
+    add_dependencies(test_gui protoquant-workbench)
+  endif()
+endif()

@@ -1,0 +1,44 @@
+#pragma once
+// The Dataset view: a thumbnail grid with split/class filters, the class-count bar chart and
+// a detail pane for the selected image.
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QListView;
+class QCustomPlot;
+class QCPBars;
+
+namespace pqwgui {
+
+class Session;
+class DatasetListModel;
+
+class DatasetView : public QWidget {
+    Q_OBJECT
+public:
+    explicit DatasetView(Session* session, QWidget* parent = nullptr);
+    DatasetListModel* model() const { return model_; }
+    QListView* grid() const { return grid_; }
+    QCustomPlot* classChart() const { return chart_; }
+
+private:
+    void reload();
+    void applyFilter();
+    void updateChart();
+    void showDetail();
+    Session* session_;
+    DatasetListModel* model_;
+    QListView* grid_;
+    QComboBox* split_;
+    QComboBox* cls_;
+    QLabel* summary_;
+    QLabel* detailImage_;
+    QLabel* detailText_;
+    QString detailBase_;
+    size_t detailSample_ = size_t(-1);
+    QCustomPlot* chart_;
+    QCPBars* bars_;
+};
+
+}  // namespace pqwgui

@@ -1,0 +1,476 @@
+#include "mainwindow.h"
+
+#include <QAction>
+#include <QActionGroup>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QToolBar>
+#include <QUndoStack>
+#include <QVBoxLayout>
+
+#include "datasetview.h"
+#include "modelview.h"
+#include "panels.h"
+#include "prototypeview.h"
+#include "theme.h"
+#include "trainingview.h"
+
+namespace pqwgui {
+
+namespace {
+enum Tab { StartTab, DatasetTab, ModelTab, TrainingTab, PrototypesTab };
+
+/// Sets an action's shortcut and a tooltip that names it ("Extract features (Ctrl+E)").
+QAction* withShortcut(QAction* a, const QKeySequence& k) {
+    a->setShortcut(k);
+    QString text = a->text();
+    text.remove(QLatin1Char('&'));
+    if (text.endsWith(QLatin1String("..."))) text.chop(3);
+    a->setToolTip(QStringLiteral("%1 (%2)").arg(text, k.toString(QKeySequence::NativeText)));
+    return a;
+}
+
+bool isCubFolder(const QString& dir) {
+    return QFileInfo::exists(dir + QStringLiteral("/images.txt")) || QFileInfo::exists(dir + QStringLiteral("/CUB_200_2011/images.txt"));
+}
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    setWindowTitle(tr("ProtoQuant Workbench"));
+    setAcceptDrops(true);
+    jobs_ = new JobRunner(this);
+    session_ = new Session(jobs_, this);
+    undo_ = new QUndoStack(this);
+
+    tabs_ = new QTabWidget;
+    tabs_->setDocumentMode(true);
+    dataset_ = new DatasetView(session_);
+    model_ = new ModelFeaturesView(session_);
+    training_ = new TrainingView(session_);
+    prototypes_ = new PrototypeView(session_, undo_);
+    tabs_->addTab(buildStartPage(), tr("Start"));
+    tabs_->addTab(dataset_, tr("Dataset"));
+    tabs_->addTab(model_, tr("Model && Features"));
+    tabs_->addTab(training_, tr("Training"));
+    tabs_->addTab(prototypes_, tr("Prototypes"));
+    tabs_->setTabToolTip(DatasetTab, tr("The images and their classes (Ctrl+2)"));
+    tabs_->setTabToolTip(ModelTab, tr("The backbone and the feature cache (Ctrl+3)"));
+    tabs_->setTabToolTip(TrainingTab, tr("Train ProtoQuant with live plots (Ctrl+4)"));
+    tabs_->setTabToolTip(PrototypesTab, tr("Browse the learned prototypes and explain images (Ctrl+5)"));
+    setCentralWidget(tabs_);
+
+    jobsPanel_ = new JobsPanel(jobs_);
+    auto* jobsDock = new QDockWidget(tr("Jobs"));
+    jobsDock->setObjectName(QStringLiteral("jobsDock"));
+    jobsDock->setWidget(jobsPanel_);
+    addDockWidget(Qt::BottomDockWidgetArea, jobsDock);
+    log_ = new LogPanel;
+    auto* logDock = new QDockWidget(tr("Log"));
+    logDock->setObjectName(QStringLiteral("logDock"));
+    logDock->setWidget(log_);
+    addDockWidget(Qt::BottomDockWidgetArea, logDock);
+    tabifyDockWidget(jobsDock, logDock);
+    jobsDock->raise();
+    resizeDocks({jobsDock}, {120}, Qt::Vertical);
+    connect(jobs_, &JobRunner::logMessage, log_, &LogPanel::appendLine);
+
+    jobLabel_ = new QLabel;
+    jobBar_ = new QProgressBar;
+    jobBar_->setMaximumWidth(180);
+    jobBar_->setRange(0, 1000);
+    jobBar_->setVisible(false);
+    statusBar()->addPermanentWidget(jobLabel_);
+    statusBar()->addPermanentWidget(jobBar_);
+    statusBar()->showMessage(tr("Ready. Start with the demo, or drop an image folder on the window."));
+    connect(jobs_, &JobRunner::started, this, [this](int id, const QString& title) {
+        if (jobs_->isQuiet(id)) return;
+        if (!statusBar()->currentMessage().startsWith(tr("Demo"))) statusBar()->clearMessage();
+        jobLabel_->setText(title);
+        jobBar_->setVisible(true);
+        jobBar_->setRange(0, 0);
+    });
+    connect(jobs_, &JobRunner::progress, this, [this](int, double f, const QString&) {
+        jobBar_->setRange(0, 1000);
+        jobBar_->setValue(int(f * 1000));
+    });
+    connect(jobs_, &JobRunner::finished, this, [this](int, JobStatus st, const QString& msg) {
+        if (st == JobStatus::Failed) reportError(msg);
+        else if (st == JobStatus::Cancelled) statusBar()->showMessage(tr("Cancelled."), 5000);
+    });
+    connect(jobs_, &JobRunner::idle, this, [this] {
+        jobLabel_->clear();
+        jobBar_->setVisible(false);
+    });
+    connect(session_, &Session::datasetChanged, this, [this] {
+        if (auto ds = session_->dataset())
+            setWindowTitle(tr("%1 - ProtoQuant Workbench").arg(QString::fromStdString(ds->name())));
+    });
+    connect(session_, &Session::demoStep, this, [this](const QString& step) {
+        demoStatus_->setText(tr("Demo: %1...").arg(step));
+        statusBar()->showMessage(tr("Demo: %1...").arg(step));
+        if (step == tr("Extracting features")) tabs_->setCurrentIndex(ModelTab);
+        if (step == tr("Training")) tabs_->setCurrentIndex(TrainingTab);
+    });
+    connect(session_, &Session::demoFinished, this, [this](bool ok) {
+        demoButton_->setEnabled(true);
+        demoStatus_->setText(ok ? tr("Demo finished: browse the prototypes.") : tr("The demo stopped (see the Log)."));
+        if (ok) {
+            tabs_->setCurrentIndex(PrototypesTab);
+            statusBar()->showMessage(tr("Demo finished. Each tile is a prototype; select one to see the patches it stands for."));
+        }
+    });
+    connect(model_, &ModelFeaturesView::extractRequested, this, &MainWindow::extractFeatures);
+    connect(training_, &TrainingView::startRequested, this, &MainWindow::startTraining);
+    connect(training_, &TrainingView::saveRequested, this, [this] { saveCheckpoint(); });
+    connect(training_, &TrainingView::loadRequested, this, [this] { loadCheckpoint(); });
+    connect(prototypes_, &PrototypeView::explainRequested, this, [this] { explainImage(); });
+    connect(Theme::instance(), &Theme::changed, this, [this] { update(); });
+
+    buildMenus();
+    refreshRecent();
+    resize(1280, 800);
+}
+
+MainWindow::~MainWindow() {
+    jobs_->cancelAll();
+}
+
+QWidget* MainWindow::buildStartPage() {
+    auto* page = new QWidget;
+    auto* outer = new QHBoxLayout(page);
+    outer->addStretch(1);
+    auto* col = new QVBoxLayout;
+    outer->addLayout(col, 3);
+    outer->addStretch(1);
+    col->addStretch(1);
+    auto* title = new QLabel(tr("ProtoQuant Workbench"));
+    QFont f = title->font();
+    f.setPointSize(f.pointSize() * 2);
+    f.setBold(true);
+    title->setFont(f);
+    col->addWidget(title);
+    auto* intro = new QLabel(tr(
+        "An image classifier you can read. A frozen network turns each image into a grid of feature cells; ProtoQuant "
+        "learns a small set of <b>prototypes</b> (typical parts such as a collar, a heel or a sleeve) and decides the "
+        "class by which prototypes it finds in the image: <i>this looks like that</i>."));
+    intro->setWordWrap(true);
+    col->addWidget(intro);
+    col->addSpacing(16);
+    demoButton_ = new QPushButton(tr("Open the demo (Fashion-MNIST)"));
+    demoButton_->setObjectName(QStringLiteral("demoButton"));
+    demoButton_->setMinimumHeight(44);
+    demoButton_->setToolTip(tr("Extract features for a Fashion-MNIST subset and train ProtoQuant on it, as visible jobs; "
+                               "takes a few minutes and ends on the prototype browser (Ctrl+D)"));
+    auto* folder = new QPushButton(tr("Open an image folder..."));
+    folder->setToolTip(tr("A folder with one subfolder of images per class, optionally under train/ and test/ (Ctrl+O)"));
+    auto* cub = new QPushButton(tr("Open a CUB-200-2011 folder..."));
+    cub->setToolTip(tr("The CUB_200_2011 folder with images.txt, classes.txt and the split file (Ctrl+Shift+O)"));
+    auto* feats = new QPushButton(tr("Open features and a checkpoint..."));
+    feats->setToolTip(tr("A feature cache folder made earlier (here or with `pqw extract`), then optionally a .pqwh checkpoint (Ctrl+L)"));
+    for (auto* b : {folder, cub, feats}) b->setMinimumHeight(32);
+    col->addWidget(demoButton_);
+    demoStatus_ = new QLabel;
+    demoStatus_->setObjectName(QStringLiteral("demoStatus"));
+    col->addWidget(demoStatus_);
+    col->addWidget(folder);
+    col->addWidget(cub);
+    col->addWidget(feats);
+    col->addSpacing(16);
+    col->addWidget(new QLabel(tr("<b>Recent</b>")));
+    recent_ = new QListWidget;
+    recent_->setMaximumHeight(140);
+    recent_->setToolTip(tr("Double-click to open again"));
+    col->addWidget(recent_);
+    auto* hint = new QLabel(tr("Tip: drop an image folder on this window to open it, or an image to explain it."));
+    hint->setEnabled(false);
+    col->addWidget(hint);
+    col->addStretch(2);
+    connect(demoButton_, &QPushButton::clicked, this, &MainWindow::startDemo);
+    connect(folder, &QPushButton::clicked, this, [this] { openImageFolder(); });
+    connect(cub, &QPushButton::clicked, this, [this] { openCub(); });
+    connect(feats, &QPushButton::clicked, this, [this] { openFeatures(); });
+    connect(recent_, &QListWidget::itemActivated, this, [this](QListWidgetItem* it) { openRecent(it->data(Qt::UserRole).toString()); });
+    return page;
+}
+
+void MainWindow::buildMenus() {
+    auto* file = menuBar()->addMenu(tr("&File"));
+    connect(withShortcut(file->addAction(tr("Open the &demo (Fashion-MNIST)")), QKeySequence(tr("Ctrl+D"))),
+            &QAction::triggered, this, &MainWindow::startDemo);
+    connect(withShortcut(file->addAction(tr("Open an image &folder...")), QKeySequence::Open), &QAction::triggered, this,
+            [this] { openImageFolder(); });
+    connect(withShortcut(file->addAction(tr("Open a &CUB-200-2011 folder...")), QKeySequence(tr("Ctrl+Shift+O"))),
+            &QAction::triggered, this, [this] { openCub(); });
+    connect(withShortcut(file->addAction(tr("Open fea&tures and a checkpoint...")), QKeySequence(tr("Ctrl+L"))),
+            &QAction::triggered, this, [this] { openFeatures(); });
+    recentMenu_ = file->addMenu(tr("Open &recent"));
+    file->addSeparator();
+    connect(withShortcut(file->addAction(tr("&Load checkpoint...")), QKeySequence(tr("Ctrl+Shift+L"))), &QAction::triggered,
+            this, [this] { loadCheckpoint(); });
+    connect(withShortcut(file->addAction(tr("&Save checkpoint...")), QKeySequence::Save), &QAction::triggered, this,
+            [this] { saveCheckpoint(); });
+    file->addSeparator();
+    connect(withShortcut(file->addAction(tr("&Quit")), QKeySequence::Quit), &QAction::triggered, this, &QWidget::close);
+
+    auto* edit = menuBar()->addMenu(tr("&Edit"));
+    auto* undo = undo_->createUndoAction(this, tr("&Undo"));
+    withShortcut(undo, QKeySequence::Undo);
+    auto* redo = undo_->createRedoAction(this, tr("&Redo"));
+    withShortcut(redo, QKeySequence::Redo);
+    edit->addAction(undo);
+    edit->addAction(redo);
+
+    auto* run = menuBar()->addMenu(tr("&Run"));
+    connect(withShortcut(run->addAction(tr("&Extract features")), QKeySequence(tr("Ctrl+E"))), &QAction::triggered, this,
+            &MainWindow::extractFeatures);
+    connect(withShortcut(run->addAction(tr("&Train")), QKeySequence(tr("Ctrl+T"))), &QAction::triggered, this,
+            &MainWindow::startTraining);
+    connect(withShortcut(run->addAction(tr("E&xplain an image...")), QKeySequence(tr("Ctrl+I"))), &QAction::triggered,
+            this, [this] { explainImage(); });
+    run->addSeparator();
+    connect(withShortcut(run->addAction(tr("&Cancel all jobs")), QKeySequence(tr("Ctrl+."))), &QAction::triggered, jobs_,
+            &JobRunner::cancelAll);
+
+    auto* view = menuBar()->addMenu(tr("&View"));
+    const QStringList names = {tr("&Start"), tr("&Dataset"), tr("&Model && Features"), tr("&Training"), tr("&Prototypes")};
+    for (int i = 0; i < names.size(); ++i)
+        connect(withShortcut(view->addAction(names[i]), QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1))),
+                &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
+    view->addSeparator();
+    auto* theme = view->addMenu(tr("T&heme"));
+    auto* group = new QActionGroup(this);
+    const std::pair<QString, Theme::Mode> modes[] = {{tr("Follow the &desktop"), Theme::System}, {tr("&Light"), Theme::Light},
+                                                     {tr("D&ark"), Theme::Dark}};
+    for (const auto& [label, mode] : modes) {
+        auto* a = theme->addAction(label);
+        a->setCheckable(true);
+        a->setChecked(Theme::instance()->mode() == mode);
+        group->addAction(a);
+        connect(a, &QAction::triggered, this, [mode = mode] { Theme::instance()->setMode(mode); });
+    }
+    view->addSeparator();
+    for (auto* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
+
+    auto* tb = addToolBar(tr("Main"));
+    tb->setObjectName(QStringLiteral("mainToolbar"));
+    tb->setMovable(false);
+    tb->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    for (auto* a : run->actions())
+        if (!a->isSeparator()) tb->addAction(a);
+    tb->addSeparator();
+    tb->addAction(undo);
+    tb->addAction(redo);
+}
+
+QStringList MainWindow::viewNames() {
+    return {QStringLiteral("start"), QStringLiteral("dataset"), QStringLiteral("model"), QStringLiteral("training"),
+            QStringLiteral("prototypes")};
+}
+
+bool MainWindow::showView(const QString& name) {
+    const int i = int(viewNames().indexOf(name.toLower()));
+    if (i < 0) return false;
+    tabs_->setCurrentIndex(i);
+    return true;
+}
+
+void MainWindow::reportError(const QString& what) {
+    statusBar()->showMessage(tr("Error: %1").arg(what), 15000);
+    if (auto* d = findChild<QDockWidget*>(QStringLiteral("logDock"))) d->raise();
+}
+
+void MainWindow::startDemo() {
+    if (jobs_->busy()) {
+        statusBar()->showMessage(tr("Wait for the running jobs to finish, or cancel them (Ctrl+.)."), 5000);
+        return;
+    }
+    demoButton_->setEnabled(false);
+    addRecent(QStringLiteral("demo:"));
+    training_->setConfig(demoConfig_.train);
+    session_->runDemo(demoConfig_);
+}
+
+void MainWindow::openDatasetSpec(const pqw::DatasetSpec& spec) {
+    session_->openDataset(spec, [this] {
+        tabs_->setCurrentIndex(DatasetTab);
+        if (!session_->backbone()) session_->openBackbone(pqw::BackboneSpec{});
+    });
+}
+
+void MainWindow::openImageFolder(const QString& dirIn) {
+    const QString dir = dirIn.isEmpty() ? QFileDialog::getExistingDirectory(this, tr("Image folder (one subfolder per class)")) : dirIn;
+    if (dir.isEmpty()) return;
+    pqw::DatasetSpec spec;
+    spec.kind = "folder";
+    spec.path = dir.toStdString();
+    addRecent(QStringLiteral("folder:") + dir);
+    openDatasetSpec(spec);
+}
+
+void MainWindow::openCub(const QString& dirIn) {
+    const QString dir = dirIn.isEmpty() ? QFileDialog::getExistingDirectory(this, tr("CUB_200_2011 folder")) : dirIn;
+    if (dir.isEmpty()) return;
+    pqw::DatasetSpec spec;
+    spec.kind = "cub";
+    spec.path = dir.toStdString();
+    addRecent(QStringLiteral("cub:") + dir);
+    openDatasetSpec(spec);
+}
+
+void MainWindow::openFeatures(const QString& dirIn, const QString& checkpointIn) {
+    QString dir = dirIn, ckpt = checkpointIn;
+    if (dir.isEmpty()) {
+        dir = QFileDialog::getExistingDirectory(this, tr("Feature cache folder (with meta.json)"));
+        if (dir.isEmpty()) return;
+        ckpt = QFileDialog::getOpenFileName(this, tr("Checkpoint trained on these features (Cancel to train one)"), dir,
+                                            tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
+    }
+    addRecent(QStringLiteral("features:") + dir + (ckpt.isEmpty() ? QString() : QStringLiteral("|") + ckpt));
+    session_->openFeatures(dir, [this, ckpt] {
+        if (ckpt.isEmpty()) {
+            tabs_->setCurrentIndex(TrainingTab);
+            return;
+        }
+        session_->loadModel(ckpt, [this] { tabs_->setCurrentIndex(PrototypesTab); });
+    });
+}
+
+void MainWindow::extractFeatures() {
+    if (!session_->dataset() || !session_->backbone()) {
+        statusBar()->showMessage(tr("Open a dataset and load a backbone first."), 5000);
+        return;
+    }
+    tabs_->setCurrentIndex(ModelTab);
+    session_->extractFeatures([this] { tabs_->setCurrentIndex(TrainingTab); });
+}
+
+void MainWindow::startTraining() {
+    if (!session_->cache()) {
+        statusBar()->showMessage(tr("Extract features first (Model & Features, Ctrl+E)."), 5000);
+        return;
+    }
+    tabs_->setCurrentIndex(TrainingTab);
+    session_->train(training_->config());
+}
+
+void MainWindow::loadCheckpoint(const QString& pathIn) {
+    if (!session_->cache()) {
+        statusBar()->showMessage(tr("Open the features the model was trained on first (Ctrl+L)."), 5000);
+        return;
+    }
+    const QString path = pathIn.isEmpty() ? QFileDialog::getOpenFileName(this, tr("Load checkpoint"), {}, tr("ProtoQuant checkpoints (*.pqwh);;All files (*)")) : pathIn;
+    if (path.isEmpty()) return;
+    session_->loadModel(path);
+}
+
+void MainWindow::saveCheckpoint(const QString& pathIn) {
+    if (!session_->model()) {
+        statusBar()->showMessage(tr("There is no model to save yet."), 5000);
+        return;
+    }
+    const QString path = pathIn.isEmpty() ? QFileDialog::getSaveFileName(this, tr("Save checkpoint"), QStringLiteral("protoquant.pqwh"), tr("ProtoQuant checkpoints (*.pqwh)")) : pathIn;
+    if (path.isEmpty()) return;
+    session_->saveModel(path);
+}
+
+void MainWindow::explainImage(const QString& pathIn) {
+    if (!session_->model() || !session_->modelSummary().head) {
+        statusBar()->showMessage(tr("Train or load a model with an interpretable head first."), 5000);
+        return;
+    }
+    const QString path = pathIn.isEmpty() ? QFileDialog::getOpenFileName(this, tr("Image to explain"), {}, tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")) : pathIn;
+    if (path.isEmpty()) return;
+    tabs_->setCurrentIndex(PrototypesTab);
+    session_->explainImage(path);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+    if (e->mimeData()->hasUrls()) e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+    const auto urls = e->mimeData()->urls();
+    if (urls.isEmpty()) return;
+    const QString path = urls.first().toLocalFile();
+    const QFileInfo fi(path);
+    if (fi.isDir()) {
+        if (QFileInfo::exists(path + QStringLiteral("/meta.json"))) openFeatures(path, QStringLiteral(""));
+        else if (isCubFolder(path)) openCub(path);
+        else openImageFolder(path);
+    } else if (fi.isFile()) {
+        explainImage(path);
+    }
+    e->acceptProposedAction();
+}
+
+void MainWindow::restoreLayout() {
+    QSettings s;
+    restoreGeometry(s.value(QStringLiteral("ui/geometry")).toByteArray());
+    restoreState(s.value(QStringLiteral("ui/state")).toByteArray());
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    QSettings s;
+    s.setValue(QStringLiteral("ui/geometry"), saveGeometry());
+    s.setValue(QStringLiteral("ui/state"), saveState());
+    jobs_->cancelAll();
+    QMainWindow::closeEvent(e);
+}
+
+void MainWindow::addRecent(const QString& entry) {
+    QSettings s;
+    QStringList list = s.value(QStringLiteral("recent")).toStringList();
+    list.removeAll(entry);
+    list.prepend(entry);
+    while (list.size() > 8) list.removeLast();
+    s.setValue(QStringLiteral("recent"), list);
+    refreshRecent();
+}
+
+void MainWindow::refreshRecent() {
+    const QStringList list = QSettings().value(QStringLiteral("recent")).toStringList();
+    recent_->clear();
+    recentMenu_->clear();
+    for (const QString& entry : list) {
+        const int colon = int(entry.indexOf(QLatin1Char(':')));
+        const QString kind = entry.left(colon), rest = entry.mid(colon + 1);
+        QString label;
+        if (kind == QLatin1String("demo")) label = tr("Demo (Fashion-MNIST)");
+        else if (kind == QLatin1String("folder")) label = tr("Image folder: %1").arg(rest);
+        else if (kind == QLatin1String("cub")) label = tr("CUB-200-2011: %1").arg(rest);
+        else if (kind == QLatin1String("features")) label = tr("Features: %1").arg(rest.section(QLatin1Char('|'), 0, 0)) +
+                                                            (rest.contains(QLatin1Char('|')) ? tr(" + %1").arg(QFileInfo(rest.section(QLatin1Char('|'), 1)).fileName()) : QString());
+        else continue;
+        auto* item = new QListWidgetItem(label, recent_);
+        item->setData(Qt::UserRole, entry);
+        connect(recentMenu_->addAction(label), &QAction::triggered, this, [this, entry] { openRecent(entry); });
+    }
+    if (list.isEmpty()) recent_->addItem(tr("(nothing yet)"));
+    recentMenu_->setEnabled(!list.isEmpty());
+}
+
+void MainWindow::openRecent(const QString& entry) {
+    const int colon = int(entry.indexOf(QLatin1Char(':')));
+    if (colon < 0) return;
+    const QString kind = entry.left(colon), rest = entry.mid(colon + 1);
+    if (kind == QLatin1String("demo")) startDemo();
+    else if (kind == QLatin1String("folder")) openImageFolder(rest);
+    else if (kind == QLatin1String("cub")) openCub(rest);
+    else if (kind == QLatin1String("features")) openFeatures(rest.section(QLatin1Char('|'), 0, 0), rest.section(QLatin1Char('|'), 1));
+}
+
+}  // namespace pqwgui

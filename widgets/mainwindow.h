@@ -1,0 +1,98 @@
+#pragma once
+// The workbench window: a start page and the views as tabs (Dataset, Model & Features,
+// Training, Prototypes), the Jobs and Log panels as docks, a status bar, menus with
+// shortcuts, recent items, themes, drag and drop.
+#include <QMainWindow>
+
+#include "session.h"
+
+class QLabel;
+class QListWidget;
+class QProgressBar;
+class QPushButton;
+class QTabWidget;
+class QUndoStack;
+class QMenu;
+
+namespace pqwgui {
+
+class DatasetView;
+class JobsPanel;
+class LogPanel;
+class ModelFeaturesView;
+class PrototypeView;
+class TrainingView;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    Session* session() const { return session_; }
+    JobRunner* jobs() const { return jobs_; }
+    QUndoStack* undoStack() const { return undo_; }
+    DatasetView* datasetView() const { return dataset_; }
+    ModelFeaturesView* modelView() const { return model_; }
+    TrainingView* trainingView() const { return training_; }
+    PrototypeView* prototypeView() const { return prototypes_; }
+    JobsPanel* jobsPanel() const { return jobsPanel_; }
+    QPushButton* demoButton() const { return demoButton_; }
+    QTabWidget* tabs() const { return tabs_; }
+
+    /// The demo's settings (the tests use a tiny subset).
+    void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
+    const DemoConfig& demoConfig() const { return demoConfig_; }
+
+    /// View names for --view: start, dataset, model, training, prototypes.
+    static QStringList viewNames();
+    /// Restores the window geometry and dock layout saved at the last close.
+    void restoreLayout();
+    bool showView(const QString& name);
+
+public Q_SLOTS:
+    void startDemo();
+    void openImageFolder(const QString& dir = {});
+    void openCub(const QString& dir = {});
+    /// Opens a feature cache and, when given, a checkpoint trained on it.
+    void openFeatures(const QString& dir = {}, const QString& checkpoint = {});
+    void extractFeatures();
+    void startTraining();
+    void loadCheckpoint(const QString& path = {});
+    void saveCheckpoint(const QString& path = {});
+    void explainImage(const QString& path = {});
+
+protected:
+    void dragEnterEvent(QDragEnterEvent* e) override;
+    void dropEvent(QDropEvent* e) override;
+    void closeEvent(QCloseEvent* e) override;
+
+private:
+    QWidget* buildStartPage();
+    void buildMenus();
+    void addRecent(const QString& entry);
+    void refreshRecent();
+    void openRecent(const QString& entry);
+    void openDatasetSpec(const pqw::DatasetSpec& spec);
+    void reportError(const QString& what);
+
+    JobRunner* jobs_;
+    Session* session_;
+    QUndoStack* undo_;
+    QTabWidget* tabs_;
+    DatasetView* dataset_;
+    ModelFeaturesView* model_;
+    TrainingView* training_;
+    PrototypeView* prototypes_;
+    JobsPanel* jobsPanel_;
+    LogPanel* log_;
+    QPushButton* demoButton_ = nullptr;
+    QLabel* demoStatus_ = nullptr;
+    QListWidget* recent_ = nullptr;
+    QMenu* recentMenu_ = nullptr;
+    QLabel* jobLabel_;
+    QProgressBar* jobBar_;
+    DemoConfig demoConfig_;
+};
+
+}  // namespace pqwgui

@@ -1,0 +1,51 @@
+#pragma once
+// The Jobs panel (every queued or running job with a progress bar, ETA and a cancel button,
+// as QGIS's task manager) and the log panel.
+#include <QHash>
+#include <QPlainTextEdit>
+#include <QWidget>
+
+#include "jobrunner.h"
+
+class QVBoxLayout;
+class QProgressBar;
+class QLabel;
+class QToolButton;
+
+namespace pqwgui {
+
+class JobsPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit JobsPanel(JobRunner* runner, QWidget* parent = nullptr);
+    /// Rows currently shown (queued, running, or finished within the last few seconds).
+    int rowCount() const { return int(rows_.size()); }
+
+private:
+    struct Row {
+        QWidget* box = nullptr;
+        QLabel* title = nullptr;
+        QProgressBar* bar = nullptr;
+        QLabel* eta = nullptr;
+        QToolButton* cancel = nullptr;
+        double startedAt = -1;  // seconds on the runner's clock
+    };
+    void addRow(int id, const QString& title);
+    JobRunner* runner_;
+    QVBoxLayout* list_;
+    QLabel* empty_;
+    QHash<int, Row> rows_;
+};
+
+class LogPanel : public QPlainTextEdit {
+    Q_OBJECT
+public:
+    explicit LogPanel(QWidget* parent = nullptr);
+public Q_SLOTS:
+    void appendLine(const QString& line);
+};
+
+/// "12 s", "3 min 05 s", "1 h 02 min".
+QString formatDuration(double seconds);
+
+}  // namespace pqwgui

@@ -1,0 +1,51 @@
+#include "plots.h"
+
+#include "qcp.h"
+
+#include "theme.h"
+
+namespace pqwgui {
+
+QCustomPlot* makePlot(const QString& title, QWidget* parent) {
+    auto* p = new QCustomPlot(parent);
+    p->plotLayout()->insertRow(0);
+    auto* t = new QCPTextElement(p, title, QFont(p->font().family(), p->font().pointSize() + 1, QFont::Bold));
+    t->setObjectName(QStringLiteral("title"));
+    p->plotLayout()->addElement(0, 0, t);
+    p->setMinimumHeight(160);
+    p->setNoAntialiasingOnDrag(true);
+    Theme::instance()->stylePlot(p);
+    QObject::connect(Theme::instance(), &Theme::changed, p, [p] {
+        Theme::instance()->stylePlot(p);
+        p->replot();
+    });
+    return p;
+}
+
+void setPlotTitle(QCustomPlot* plot, const QString& title) {
+    if (auto* t = qobject_cast<QCPTextElement*>(plot->plotLayout()->element(0, 0))) t->setText(title);
+}
+
+void setBars(QCustomPlot* plot, QCPBars* bars, const QStringList& labels, const QVector<double>& values) {
+    QVector<double> keys;
+    for (int i = 0; i < values.size(); ++i) keys << i;
+    bars->setData(keys, values, true);
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    if (labels.size() <= 40) {
+        for (int i = 0; i < labels.size(); ++i) ticker->addTick(i, labels[i]);
+        plot->xAxis->setTicker(ticker);
+        plot->xAxis->setTickLabelRotation(labels.size() > 6 ? 40 : 0);
+        // QCustomPlot drops a tick label that would cross the widget border: leave room on
+        // the right for the last rotated label.
+        plot->axisRect()->setMinimumMargins(QMargins(0, 0, labels.size() > 6 ? 48 : 0, 0));
+    } else {
+        plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        plot->xAxis->setTickLabelRotation(0);
+    }
+    plot->xAxis->setRange(-0.7, std::max<double>(values.size(), 1) - 0.3);
+    double mx = 0;
+    for (double v : values) mx = std::max(mx, v);
+    plot->yAxis->setRange(0, mx > 0 ? mx * 1.08 : 1);
+}
+
+}  // namespace pqwgui

@@ -1,0 +1,19 @@
+#pragma once
+// Small QCustomPlot helpers shared by the views.
+#include <QStringList>
+#include <QVector>
+
+class QCustomPlot;
+class QWidget;
+class QCPBars;
+
+namespace pqwgui {
+
+/// A plot that follows the theme (colours re-applied on Theme::changed) with a title.
+QCustomPlot* makePlot(const QString& title, QWidget* parent = nullptr);
+/// Sets the plot's title text.
+void setPlotTitle(QCustomPlot* plot, const QString& title);
+/// Fills a bar chart with one bar per label (text ticks on x, rotated when many).
+void setBars(QCustomPlot* plot, QCPBars* bars, const QStringList& labels, const QVector<double>& values);
+
+}  // namespace pqwgui
