@@ -2,6 +2,8 @@
 // (fresh on the second run), probe, demo on a small subset, and error exits.
 #include <QtTest/QtTest>
 
+#include "cli_runner.h"
+
 #include <cmath>
 #include <filesystem>
 
@@ -12,29 +14,14 @@
 
 namespace fs = std::filesystem;
 
-struct Run {
-    int code = -1;
-    QString out, err;
-};
+using fixtures::Run;
 
 class TestCli : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
     QString pqw_;
 
-    Run run(const QStringList& args, int timeoutMs = 300000) {
-        QProcess p;
-        p.start(pqw_, args);
-        if (!p.waitForFinished(timeoutMs)) {
-            p.kill();
-            p.waitForFinished();
-        }
-        Run r;
-        r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        return r;
-    }
+    Run run(const QStringList& args, int timeoutMs = 300000) { return fixtures::runPqw(args, timeoutMs); }
 
 private Q_SLOTS:
     void initTestCase() {

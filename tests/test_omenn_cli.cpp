@@ -3,6 +3,8 @@
 // --all-classes), an unknown method fails with one line, the metrics CSV has one row per method.
 #include <QtTest/QtTest>
 
+#include "cli_runner.h"
+
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -10,29 +12,14 @@
 
 #include "fixtures.h"
 
-struct Run {
-    int code = -1;
-    QString out, err;
-};
+using fixtures::Run;
 
 class TestOmennCli : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
     QString pqw_, head_, image_;
 
-    Run run(const QStringList& args, int timeoutMs = 300000) {
-        QProcess p;
-        p.start(pqw_, args);
-        if (!p.waitForFinished(timeoutMs)) {
-            p.kill();
-            p.waitForFinished();
-        }
-        Run r;
-        r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        return r;
-    }
+    Run run(const QStringList& args, int timeoutMs = 300000) { return fixtures::runPqw(args, timeoutMs); }
     nlohmann::json readJson(const QString& path) {
         QFile f(path);
         if (!f.open(QIODevice::ReadOnly)) return {};

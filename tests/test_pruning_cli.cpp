@@ -2,33 +2,20 @@
 // (unstructured and structured), sweep (and its resume), sweep-report, error exits.
 #include <QtTest/QtTest>
 
+#include "cli_runner.h"
+
 #include <opencv2/imgcodecs.hpp>
 
 #include "pqw/util.h"
 
-struct Run {
-    int code = -1;
-    QString out, err;
-};
+using fixtures::Run;
 
 class TestPruningCli : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
     QString pqw_;
 
-    Run run(const QStringList& args, int timeoutMs = 240000) {
-        QProcess p;
-        p.start(pqw_, args);
-        if (!p.waitForFinished(timeoutMs)) {
-            p.kill();
-            p.waitForFinished();
-        }
-        Run r;
-        r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        return r;
-    }
+    Run run(const QStringList& args, int timeoutMs = 240000) { return fixtures::runPqw(args, timeoutMs); }
     QString path(const char* name) const { return tmp_.path() + "/" + name; }
     QStringList data() const { return {"--limit-train", "600", "--limit-test", "200", "--val", "0.2", "--threads", "1"}; }
 
