@@ -108,7 +108,7 @@ def index(codes, Wt, k=10):
             f = batch(ids)
             _, A = head_forward(f, codes, Wt)
             mx, cell = A.max(1)
-            usage += torch.bincount(assign(f, codes).reshape(-1), minlength=codes_k)
+            usage += torch.bincount(A.argmax(-1).reshape(-1), minlength=codes_k)
             v = torch.cat([best_v, mx])
             sid = torch.cat([best_s, torch.tensor(ids).unsqueeze(1).expand(-1, codes_k)])
             cc = torch.cat([best_c, cell])

@@ -46,7 +46,9 @@ std::vector<PrototypeInfo> buildPrototypeIndex(const ProtoModel& m, const Featur
         auto f = b.features(ids);
         auto out = pq::headForward(f, d.codes, d.W, d.tau, noMask, 0.f);
         auto [mx, cell] = out.A.max(1);  // [B, K] spatial max and its cell
-        usage += torch::bincount(pq::assign(f, d.codes).reshape({-1}), {}, K);
+        // Softmax is monotone, so the argmax of A is the nearest code by cosine: no second
+        // similarity product for the usage counts.
+        usage += torch::bincount(out.A.argmax(-1).reshape({-1}), {}, K);
         auto sid = pq::toIndexTensor(ids).unsqueeze(1).expand({-1, K});
         auto vals = torch::cat({bestVal, mx});
         auto samples = torch::cat({bestSample, sid});
