@@ -11,9 +11,11 @@
 #include <random>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "protoquant/model_impl.h"
 #include "pqw/error.h"
+#include "pqw/proto_metrics.h"
 #include "pqw/protoquant.h"
 #include "pqw/util.h"
 
@@ -390,6 +392,57 @@ private Q_SLOTS:
         QCOMPARE(m.kind(), std::string("baseline"));
         QVERIFY(!m.hasStage0());
         QVERIFY(pqw::evaluate(m, cache, pqw::Split::Test, pqw::HeadKind::Interpretable, ctx).top1 > 0.9);
+    }
+
+    void partPurityOnHandMadeCub() {
+        // Four 40x40 images; part 1 sits at (10, 10) in every image, part 2 at (30, 30) and is
+        // invisible in image 4. Boxes are in input pixels at input size 40 (scale 1).
+        const std::string root = (tmp_.path() + "/cub").toStdString();
+        fs::create_directories(root + "/images/001.A");
+        fs::create_directories(root + "/parts");
+        std::string images, labels, split, locs;
+        for (int id = 1; id <= 4; ++id) {
+            const std::string rel = "001.A/i" + std::to_string(id) + ".png";
+            cv::imwrite(root + "/images/" + rel, cv::Mat(40, 40, CV_8UC3, cv::Scalar(id * 20, 0, 0)));
+            images += std::to_string(id) + " " + rel + "\n";
+            labels += std::to_string(id) + " 1\n";
+            split += std::to_string(id) + " 1\n";
+            locs += std::to_string(id) + " 1 10 10 1\n" + std::to_string(id) + " 2 30 30 " + (id == 4 ? "0" : "1") + "\n";
+        }
+        std::ofstream(root + "/classes.txt") << "1 001.A\n";
+        std::ofstream(root + "/images.txt") << images;
+        std::ofstream(root + "/image_class_labels.txt") << labels;
+        std::ofstream(root + "/train_test_split.txt") << split;
+        std::ofstream(root + "/parts/part_locs.txt") << locs;
+        pqw::DatasetSpec spec;
+        spec.kind = "cub";
+        spec.path = root;
+        spec.valFraction = 0;
+        const auto ds = pqw::Dataset::open(spec);
+        QCOMPARE(ds.size(), size_t(4));
+        auto indexOfId = [&](int64_t id) {
+            for (size_t i = 0; i < ds.size(); ++i)
+                if (ds.sample(i).id == id) return i;
+            return size_t(0);
+        };
+        auto patch = [&](int64_t id, float x, float y) {
+            pqw::PatchRef p;
+            p.sample = indexOfId(id);
+            p.box = pqw::Box{x, y, 8, 8};
+            return p;
+        };
+        pqw::PrototypeInfo a, b;
+        a.topPatches = {patch(1, 6, 6), patch(2, 6, 6)};    // both on part 1: purity 1
+        b.topPatches = {patch(3, 6, 6), patch(4, 26, 26)};  // part 1 once; part 2 invisible: 0.5
+        QCOMPARE(pqw::partPurity({a, b}, ds, 40), 0.75);
+        b.topPatches = {patch(3, 26, 26), patch(1, 0, 30)};  // part 2 once, nothing once: 0.5
+        QCOMPARE(pqw::partPurity({a, b}, ds, 40), 0.75);
+        // Input 20 px: the same boxes cover twice the image pixels ((6..14) -> (12..28)).
+        a.topPatches = {patch(1, 2, 2)};  // (4..20) covers (10, 10)
+        QCOMPARE(pqw::partPurity({a}, ds, 20), 1.0);
+        // No part annotations: -1.
+        fs::remove(root + "/parts/part_locs.txt");
+        QCOMPARE(pqw::partPurity({a}, ds, 40), -1.0);
     }
 
     void errorPaths() {
