@@ -69,15 +69,7 @@ DatasetView::DatasetView(Session* session, QWidget* parent) : QWidget(parent), s
     rv->setContentsMargins(0, 0, 0, 0);
     chart_ = makePlot(tr("Images per class"));
     chart_->setObjectName(QStringLiteral("classCountChart"));
-    bars_ = new QCPBars(chart_->xAxis, chart_->yAxis);
-    bars_->setWidth(0.7);
-    auto recolour = [this] {
-        bars_->setBrush(Theme::instance()->series(0));
-        bars_->setPen(Qt::NoPen);
-        chart_->replot();
-    };
-    recolour();
-    connect(Theme::instance(), &Theme::changed, this, recolour);
+    bars_ = addThemedBars(chart_, 0);
     chart_->setMinimumHeight(220);
     rv->addWidget(chart_, 1);
     auto* detailBox = new QWidget;

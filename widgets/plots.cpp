@@ -6,6 +6,19 @@
 
 namespace pqwgui {
 
+QCPBars* addThemedBars(QCustomPlot* plot, int series) {
+    auto* bars = new QCPBars(plot->xAxis, plot->yAxis);
+    bars->setWidth(0.7);
+    auto recolour = [plot, bars, series] {
+        bars->setBrush(Theme::instance()->series(series));
+        bars->setPen(Qt::NoPen);
+        plot->replot();
+    };
+    recolour();
+    QObject::connect(Theme::instance(), &Theme::changed, plot, recolour);
+    return bars;
+}
+
 QCustomPlot* makePlot(const QString& title, QWidget* parent) {
     auto* p = new QCustomPlot(parent);
     p->plotLayout()->insertRow(0);

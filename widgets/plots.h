@@ -11,6 +11,9 @@ namespace pqwgui {
 
 /// A plot that follows the theme (colours re-applied on Theme::changed) with a title.
 QCustomPlot* makePlot(const QString& title, QWidget* parent = nullptr);
+/// Adds a bar series to plot, filled with the theme's series colour `series` and recoloured
+/// (and replotted) whenever the theme changes.
+QCPBars* addThemedBars(QCustomPlot* plot, int series);
 /// Sets the plot's title text.
 void setPlotTitle(QCustomPlot* plot, const QString& title);
 /// Fills a bar chart with one bar per label (text ticks on x, rotated when many).

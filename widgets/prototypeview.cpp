@@ -114,15 +114,7 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     rv->addWidget(pbox);
     weights_ = makePlot(tr("Class weights of this prototype"));
     weights_->setObjectName(QStringLiteral("classWeightChart"));
-    weightBars_ = new QCPBars(weights_->xAxis, weights_->yAxis);
-    weightBars_->setWidth(0.7);
-    auto recolour = [this] {
-        weightBars_->setBrush(Theme::instance()->series(1));
-        weightBars_->setPen(Qt::NoPen);
-        weights_->replot();
-    };
-    recolour();
-    connect(Theme::instance(), &Theme::changed, this, recolour);
+    weightBars_ = addThemedBars(weights_, 1);
     weights_->yAxis->setLabel(tr("ReLU(weight)"));
     rv->addWidget(weights_, 1);
 
