@@ -4,10 +4,12 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QIcon>
 #include <QImageWriter>
 #include <QTimer>
 
 #include <cstdio>
+#include <memory>
 
 #include "datasetview.h"
 #include "mainwindow.h"
@@ -20,11 +22,31 @@
 
 using namespace pqwgui;
 
+namespace {
+/// --help, --version and --list-views print and exit: they need no window, so they run
+/// under a QCoreApplication and work without a display (help2man, CI, ssh sessions).
+bool wantsInfoOnly(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const QByteArray a(argv[i]);
+        if (a == "--") break;
+        if (a == "-h" || a == "--help" || a == "--help-all" || a == "-?" || a == "-v" || a == "--version" ||
+            a == "--list-views")
+            return true;
+    }
+    return false;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
-    QApplication app(argc, argv);
-    QApplication::setOrganizationName(QStringLiteral("ProtoQuant"));
-    QApplication::setApplicationName(QStringLiteral("ProtoQuant Workbench"));
-    QApplication::setApplicationVersion(QString::fromLatin1(pqw::version()));
+    std::unique_ptr<QCoreApplication> appHolder;
+    if (wantsInfoOnly(argc, argv))
+        appHolder = std::make_unique<QCoreApplication>(argc, argv);
+    else
+        appHolder = std::make_unique<QApplication>(argc, argv);
+    QCoreApplication& app = *appHolder;
+    QCoreApplication::setOrganizationName(QStringLiteral("ProtoQuant"));
+    QCoreApplication::setApplicationName(QStringLiteral("ProtoQuant Workbench"));
+    QCoreApplication::setApplicationVersion(QString::fromLatin1(pqw::version()));
 
     QCommandLineParser p;
     p.setApplicationDescription(QStringLiteral("Interpretable image classification with ProtoQuant prototypes."));
@@ -41,8 +63,16 @@ int main(int argc, char** argv) {
     const QCommandLineOption explain(QStringLiteral("explain"), QStringLiteral("Explain this image once the model is ready."), QStringLiteral("IMAGE"));
     const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
     const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel}) p.addOption(o);
-    p.process(app);
+    const QCommandLineOption listViews(QStringLiteral("list-views"), QStringLiteral("Print the view names --view takes, one per line, and exit."));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, listViews}) p.addOption(o);
+    p.process(app);  // exits after --help / --version
+    if (p.isSet(listViews)) {
+        for (const QString& v : MainWindow::viewNames()) std::printf("%s\n", qPrintable(v));
+        return 0;
+    }
+    if (!qobject_cast<QApplication*>(&app)) return 0;  // not reached: process() handled the flag
+    QGuiApplication::setDesktopFileName(QStringLiteral("io.github.protoquant.Workbench"));
+    QApplication::setWindowIcon(QIcon::fromTheme(QStringLiteral("protoquant-workbench")));
 
     pqw::initTorchThreads();
     Theme::instance()->init();

@@ -10,10 +10,12 @@
 #include "pqw/util.h"
 
 int main(int argc, char** argv) {
-    CLI::App app{"pqw: ProtoQuant Workbench on the command line"};
+    CLI::App app{"pqw: ProtoQuant Workbench on the command line", "pqw"};
     app.set_version_flag("--version", std::string("pqw ") + pqw::version());
     app.require_subcommand(1);
     pqwcli::registerCommands(app);
+    // `pqw COMMAND --version` works too (and shows in every command's --help).
+    for (CLI::App* sub : app.get_subcommands({})) sub->set_version_flag("--version", std::string("pqw ") + pqw::version());
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

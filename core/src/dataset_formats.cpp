@@ -344,7 +344,11 @@ void readBuiltin(DatasetData& d, const std::string& name) {
         if (assets.empty()) throw Error("mnist: no assets folder found; it is provided by " + provider);
         folder = assets + "/mnist";
         d.classNames = kDigitClasses;
-        for (const char* f : kIdxFiles) files.push_back(folder + "/" + f);
+        // Raw in a source checkout (datasets/fetch.sh), gzipped in the Debian package.
+        for (const char* f : kIdxFiles) {
+            const std::string found = findIdx(folder, {f});
+            files.push_back(found.empty() ? folder + "/" + f : found);
+        }
     } else {
         throw Error(name + ": unknown built-in dataset (known: fashion-mnist, mnist)");
     }
