@@ -43,6 +43,10 @@ void addDatasets(CLI::App& app) {
                 std::cout << "  " << std::left << std::setw(16) << name << desc << "\n";
             std::cout << "other formats: an image folder (one subfolder per class, optional train/ and test/),\n"
                          "  a CUB-200-2011 folder, IDX files, or a CSV manifest (path,label[,split]).\n";
+            // Where the default backbone and MNIST are taken from ($PQW_DATA_DIR, the install's
+            // share folder, or the source tree).
+            const std::string data = pqw::assetsDir();
+            std::cout << "data folder: " << (data.empty() ? "(none found; set PQW_DATA_DIR)" : data) << "\n";
             return;
         }
         printDataset(pqw::Dataset::open(args->spec()), std::cout);
