@@ -135,6 +135,7 @@ private Q_SLOTS:
     void builtinFashionMnist();
     void builtinMnist();
     void builtinMissingSaysWhatProvides();
+    void builtinMnistGzippedAsPackaged();
 
 private:
     std::unique_ptr<QTemporaryDir> tmp_;
@@ -757,6 +758,31 @@ void TestDataset::builtinMissingSaysWhatProvides() {
     if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
         const std::string fm = errorOf([] { openDs("fashion-mnist"); });
         QVERIFY2(fm.find("apt-get install dataset-fashion-mnist") != std::string::npos, fm.c_str());
+    }
+}
+
+// The Debian package installs MNIST gzipped (<data>/mnist/*-ubyte.gz): the built-in reader
+// takes those exactly like the raw files of a source checkout.
+void TestDataset::builtinMnistGzippedAsPackaged() {
+    const QByteArray old = qgetenv("PQW_DATA_DIR");
+    const std::string gzRoot = dir("pkgdata-gz"), rawRoot = dir("pkgdata-raw");
+    writeIdxFolder(gzRoot + "/mnist", 40, 10, 10, true);
+    writeIdxFolder(rawRoot + "/mnist", 40, 10, 10, false);
+    QVERIFY(!fs::exists(gzRoot + "/mnist/train-images-idx3-ubyte"));
+    qputenv("PQW_DATA_DIR", QByteArray::fromStdString(gzRoot));
+    const Dataset gz = openDs("mnist");
+    qputenv("PQW_DATA_DIR", QByteArray::fromStdString(rawRoot));
+    const Dataset raw = openDs("mnist");
+    if (old.isNull()) qunsetenv("PQW_DATA_DIR");
+    else qputenv("PQW_DATA_DIR", old);
+    QCOMPARE(gz.name(), std::string("mnist"));
+    QCOMPARE(gz.size(), raw.size());
+    QCOMPARE(gz.indices(Split::Test).size(), size_t(10));
+    for (size_t i = 0; i < gz.size(); i += 7) {
+        QCOMPARE(gz.sample(i).label, raw.sample(i).label);
+        QCOMPARE(gz.sample(i).split, raw.sample(i).split);
+        const cv::Mat a = gz.loadImage(i), b = raw.loadImage(i);
+        QCOMPARE(cv::norm(a, b, cv::NORM_INF), 0.0);
     }
 }
 
