@@ -152,6 +152,7 @@ void registerCommands(CLI::App& app) {
     registerPruningCommands(app);
 
     registerOmennCommands(app);
+    registerReportCommand(app);
     addDemo(app);
 }
 
