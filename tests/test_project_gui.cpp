@@ -50,6 +50,13 @@ void choose(QComboBox* c, int i) {
     Q_EMIT c->activated(i);
 }
 
+/// Pages of a PDF written by Qt (one "/Type /Page" object each).
+int pdfPages(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return 0;
+    return int(f.readAll().count("/Type /Page\n"));
+}
+
 bool isPdf(const QString& path) {
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly)) return false;
@@ -242,6 +249,10 @@ private Q_SLOTS:
         QVERIFY(waitIdle(w));
         QVERIFY(QFileInfo(rep + "/report.html").size() > 1000);
         QVERIFY(isPdf(rep + "/report.pdf"));
+        // The whole page made it into the PDF: several pages with the figures (an empty
+        // single page is about 1 KB).
+        QVERIFY2(pdfPages(rep + "/report.pdf") >= 2, qPrintable(QString::number(pdfPages(rep + "/report.pdf"))));
+        QVERIFY(QFileInfo(rep + "/report.pdf").size() > 30000);
         const QString html = QString::fromUtf8(pqw::readFile((rep + "/report.html").toStdString()));
         QVERIFY(html.contains(QStringLiteral("Prototype gallery")));
         QVERIFY(html.contains(QStringLiteral("Confusion matrix")));
