@@ -6,6 +6,7 @@
 class QComboBox;
 class QLabel;
 class QListView;
+class QPushButton;
 class QCustomPlot;
 class QCPBars;
 
@@ -22,6 +23,10 @@ public:
     QListView* grid() const { return grid_; }
     QCustomPlot* classChart() const { return chart_; }
 
+Q_SIGNALS:
+    /// "Explain this image" (the detail pane's button, or a double-click on a thumbnail).
+    void explainSampleRequested(size_t sample);
+
 private:
     void reload();
     void applyFilter();
@@ -35,6 +40,7 @@ private:
     QLabel* summary_;
     QLabel* detailImage_;
     QLabel* detailText_;
+    QPushButton* explainButton_;
     QString detailBase_;
     size_t detailSample_ = size_t(-1);
     QCustomPlot* chart_;

@@ -1,0 +1,330 @@
+// The Explain view, offscreen, on a tiny ProtoQuant model (an 18-image folder at 32 px on the
+// default backbone, a 4-code codebook): two explanations side by side whose displayed sums
+// (weight + bias) equal the displayed logit, which equals an independent Explainer::logits
+// call; an alpha drag is one undo step and undoing it restores the rendered pixels; switching
+// back to a computed map submits no job; a bad image file gives a message naming it; the
+// view state round-trips through saveState / restoreState; the view is reachable from the
+// Dataset view.
+#include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLabel>
+#include <QListView>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSlider>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QUndoStack>
+#include <QtTest/QtTest>
+
+#include <cmath>
+
+#include "datasetview.h"
+#include "explaincanvas.h"
+#include "explainview.h"
+#include "fixtures.h"
+#include "mainwindow.h"
+#include "session.h"
+#include "theme.h"
+#include "pqw/omenn.h"
+#include "pqw/preprocess.h"
+#include "pqw/util.h"
+
+using namespace pqwgui;
+
+namespace {
+struct Shown {
+    double logit = 0, weight = 0, bias = 0;
+    bool ok = false;
+};
+/// Reads the numbers a pane displays ("logit(c) = z = Σ weight contributions w + Σ bias terms b").
+Shown parseNumbers(const QString& text) {
+    static const QRegularExpression re(QStringLiteral(
+        "= (-?[0-9]+\\.[0-9]+)</b> = Σ weight contributions <b>(-?[0-9]+\\.[0-9]+)</b> \\+ Σ bias terms <b>(-?[0-9]+\\.[0-9]+)</b>"));
+    const auto m = re.match(text);
+    Shown s;
+    if (!m.hasMatch()) return s;
+    s.logit = m.captured(1).toDouble();
+    s.weight = m.captured(2).toDouble();
+    s.bias = m.captured(3).toDouble();
+    s.ok = true;
+    return s;
+}
+}  // namespace
+
+class TestExplainView : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void twoPanesAddUpToTheLogit();
+    void alphaDragIsOneUndoStep();
+    void switchingBackIsInstant();
+    void badImageFileIsNamed();
+    void stateRoundTrips();
+    void reachableFromTheDatasetView();
+    void cleanupTestCase();
+
+private:
+    ExplainView* view() const { return w_->explainView(); }
+    /// Waits until the jobs are done and pane i shows a map.
+    bool waitForPane(int i, int ms = 60000) {
+        QElapsedTimer t;
+        t.start();
+        while (t.elapsed() < ms) {
+            if (!w_->jobs()->busy() && !view()->pane(i)->canvas()->image().isNull()) return true;
+            QTest::qWait(20);
+        }
+        return false;
+    }
+    QTemporaryDir tmp_;
+    std::unique_ptr<MainWindow> w_;
+    size_t sample_ = 0;
+};
+
+void TestExplainView::initTestCase() {
+    QVERIFY(tmp_.isValid());
+    QStandardPaths::setTestModeEnabled(true);
+    QApplication::setOrganizationName(QStringLiteral("ProtoQuantTest"));
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, tmp_.filePath(QStringLiteral("settings")));
+    pqw::initTorchThreads(1);
+    Theme::instance()->init();
+
+    const QString root = tmp_.filePath(QStringLiteral("images"));
+    fixtures::writeImageFolder(root, 3, 6, 32);
+    w_ = std::make_unique<MainWindow>();
+    w_->resize(1280, 800);
+    w_->show();
+    auto* s = w_->session();
+    pqw::DatasetSpec spec;
+    spec.kind = "folder";
+    spec.path = root.toStdString();
+    spec.valFraction = 0.34;
+    TrainConfig tc;
+    tc.s0.epochs = 2;
+    tc.s1.codes = 4;
+    tc.s1.epochs = 1;
+    tc.s1.batchSize = 16;
+    tc.s2.epochs = 2;
+    s->openDataset(spec, [s, tc, this] {
+        s->openBackbone(pqw::BackboneSpec{}, [s, tc, this] {
+            s->setInputSize(32);
+            s->setCacheDir(tmp_.filePath(QStringLiteral("features")));
+            s->extractFeatures([s, tc] { s->train(tc); });
+        });
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(s->index() != nullptr && !w_->jobs()->busy(), 180000);
+    QVERIFY(s->modelSummary().head && s->modelSummary().stage0);
+    const auto val = s->dataset()->indices(pqw::Split::Val);
+    QVERIFY(!val.empty());
+    sample_ = val.front();
+}
+
+void TestExplainView::twoPanesAddUpToTheLogit() {
+    QVERIFY(MainWindow::viewNames().contains(QStringLiteral("explain")));
+    QVERIFY(w_->showView(QStringLiteral("explain")));
+    QCOMPARE(w_->tabs()->currentWidget(), static_cast<QWidget*>(view()));
+    QVERIFY(view()->setImageSample(sample_));
+    // Pane 1: OMENN of the ProtoQuant head; pane 2: OMENN of the linear probe (another model).
+    view()->pane(0)->methodBox()->setCurrentIndex(view()->pane(0)->methodBox()->findData(int(pqw::Method::Omenn)));
+    view()->pane(1)->methodBox()->setCurrentIndex(view()->pane(1)->methodBox()->findData(int(pqw::Method::Omenn)));
+    view()->pane(1)->headBox()->setCurrentIndex(view()->pane(1)->headBox()->findData(int(PaneHead::Probe)));
+    QCOMPARE(view()->visiblePanes(), 2);
+    QVERIFY(waitForPane(0));
+    QVERIFY(waitForPane(1));
+    QVERIFY(view()->pane(0)->isVisible() && view()->pane(1)->isVisible());
+
+    // The independent computation: the same image, preprocessed, through Explainer::logits.
+    auto model = w_->session()->model();
+    auto bb = w_->session()->backbone();
+    const auto rgb = w_->session()->dataset()->loadImage(sample_);
+    const auto pp = bb->preprocess(model->inputSize());
+    std::vector<float> x(size_t(3) * pp.size * pp.size);
+    pqw::preprocessImage(rgb, pp, x.data());
+    const pqw::ExplainHead heads[] = {pqw::ExplainHead::Interpretable, pqw::ExplainHead::Stage0};
+    for (int i = 0; i < 2; ++i) {
+        const QString text = view()->pane(i)->numbersLabel()->text();
+        const Shown s = parseNumbers(text);
+        QVERIFY2(s.ok, qPrintable(text));
+        const double tol = 2e-4 * std::max(1.0, std::abs(s.logit));  // four decimals shown
+        QVERIFY2(std::abs(s.weight + s.bias - s.logit) <= tol, qPrintable(text));
+        const auto e = pqw::Explainer::fromModel(*model, *bb, heads[i]);
+        const auto z = e.logits(x.data(), 1, pp.size);
+        const float zmax = *std::max_element(z.begin(), z.end());  // the predicted class is explained
+        QVERIFY2(std::abs(s.logit - zmax) <= tol, qPrintable(QStringLiteral("%1 vs %2").arg(text).arg(zmax)));
+        // The pane's numbers are the computed ones, not rounded copies of each other.
+        QVERIFY(std::abs(view()->pane(i)->shownWeightSum() + view()->pane(i)->shownBiasSum() - view()->pane(i)->shownOutput()) <=
+                1e-4 * std::max(1.0, std::abs(zmax)));
+    }
+    // The two heads are different models: different logits.
+    QVERIFY(std::abs(view()->pane(0)->shownOutput() - view()->pane(1)->shownOutput()) > 1e-6);
+
+    // The decomposition of the ProtoQuant logit: the same number, as a sum over prototypes.
+    QTRY_VERIFY_WITH_TIMEOUT(view()->decompositionLabel()->text().contains(QStringLiteral("prototypes")) && !w_->jobs()->busy(), 60000);
+    const QString dec = view()->decompositionLabel()->text();
+    static const QRegularExpression dre(QStringLiteral("= (-?[0-9]+\\.[0-9]+)</b> = Σ over ([0-9]+) prototypes .*\\(Σ = (-?[0-9]+\\.[0-9]+)\\)"));
+    const auto dm = dre.match(dec);
+    QVERIFY2(dm.hasMatch(), qPrintable(dec));
+    QVERIFY(std::abs(dm.captured(1).toDouble() - view()->pane(0)->shownOutput()) <= 2e-4);
+    QVERIFY(std::abs(dm.captured(3).toDouble() - dm.captured(1).toDouble()) <= 2e-4);
+    QVERIFY(view()->selectedPrototype() >= 0);  // the top bar is selected, its map shown
+}
+
+void TestExplainView::alphaDragIsOneUndoStep() {
+    QVERIFY(waitForPane(0));
+    auto* undo = w_->undoStack();
+    const int steps = undo->count();
+    const QImage before = view()->pane(0)->canvas()->image();
+    const double alpha0 = view()->settings().overlay.alpha;
+    QSlider* a = view()->alphaSlider();
+    // A drag: press, several values, release.
+    a->setSliderDown(true);
+    for (int v : {50, 40, 30, 20}) a->setValue(v);
+    a->setSliderDown(false);
+    QCOMPARE(undo->count(), steps + 1);
+    QCOMPARE(view()->settings().overlay.alpha, 0.2);
+    const QImage dragged = view()->pane(0)->canvas()->image();
+    QVERIFY(dragged != before);
+    undo->undo();
+    QCOMPARE(view()->settings().overlay.alpha, alpha0);
+    QCOMPARE(a->value(), int(std::lround(alpha0 * 100)));
+    QVERIFY(view()->pane(0)->canvas()->image() == before);  // the rendered overlay pixels too
+    undo->redo();
+    QCOMPARE(view()->settings().overlay.alpha, 0.2);
+    QVERIFY(view()->pane(0)->canvas()->image() == dragged);
+    undo->undo();
+    // A keyboard step is an undo step of its own.
+    a->setValue(a->value() + 5);
+    QCOMPARE(undo->count(), steps + 1);
+    undo->undo();
+    QCOMPARE(view()->settings().overlay.alpha, alpha0);
+}
+
+void TestExplainView::switchingBackIsInstant() {
+    QVERIFY(waitForPane(0));
+    auto* box = view()->pane(0)->methodBox();
+    const QImage omenn = view()->pane(0)->canvas()->image();
+    const int jobs0 = view()->engine()->submitted();
+    box->setCurrentIndex(box->findData(int(pqw::Method::GradientInput)));
+    QCOMPARE(view()->engine()->submitted(), jobs0 + 1);  // a new map: one job
+    QVERIFY(view()->pane(0)->canvas()->image().isNull());
+    QVERIFY(waitForPane(0));
+    const QImage gxi = view()->pane(0)->canvas()->image();
+    QVERIFY(!w_->jobs()->busy());
+    const int jobs1 = view()->engine()->submitted();
+    QSignalSpy queued(w_->jobs(), &JobRunner::queued);
+    box->setCurrentIndex(box->findData(int(pqw::Method::Omenn)));
+    // Cached: drawn at once, no job submitted (for the map or anything the view shows).
+    QVERIFY(view()->pane(0)->canvas()->image() == omenn);
+    QCOMPARE(view()->engine()->submitted(), jobs1);
+    QCOMPARE(queued.size(), 0);
+    QVERIFY(!w_->jobs()->busy());
+    // Undo goes back to Gradient x Input, also from the cache.
+    w_->undoStack()->undo();
+    QCOMPARE(box->currentData().toInt(), int(pqw::Method::GradientInput));
+    QVERIFY(view()->pane(0)->canvas()->image() == gxi);
+    QCOMPARE(queued.size(), 0);
+    w_->undoStack()->redo();
+    QVERIFY(view()->pane(0)->canvas()->image() == omenn);
+}
+
+void TestExplainView::badImageFileIsNamed() {
+    const QString bad = tmp_.filePath(QStringLiteral("broken-shirt.png"));
+    fixtures::writeTruncatedPng(bad);
+    const auto before = view()->settings();
+    const int steps = w_->undoStack()->count();
+    QVERIFY(!view()->setImageFile(bad));
+    QVERIFY2(view()->errorText().contains(QStringLiteral("broken-shirt.png")), qPrintable(view()->errorText()));
+    QVERIFY(view()->errorText().startsWith(QStringLiteral("Cannot explain this image")));
+    QVERIFY(view()->settings() == before);  // the previous image stays
+    QCOMPARE(w_->undoStack()->count(), steps);
+    QVERIFY(!view()->pane(0)->canvas()->image().isNull());
+    auto* err = view()->findChild<QLabel*>(QStringLiteral("imageError"));
+    QVERIFY(err && err->isVisible() && err->text().contains(QStringLiteral("broken-shirt.png")));
+    // A missing file, too.
+    QVERIFY(!view()->setImageFile(tmp_.filePath(QStringLiteral("nosuch.png"))));
+    QVERIFY(view()->errorText().contains(QStringLiteral("nosuch.png")));
+    // A good file works and hides the message.
+    const QString good = tmp_.filePath(QStringLiteral("images/class_1/img_2.png"));
+    QVERIFY(view()->setImageFile(good));
+    QVERIFY(!err->isVisible());
+    QVERIFY(waitForPane(0));
+}
+
+void TestExplainView::stateRoundTrips() {
+    ExplainSettings s = view()->settings();
+    s.panes.resize(3);
+    s.panes[2].method = pqw::Method::IntegratedGradients;
+    s.panes[2].target = 1;
+    s.panes[2].contrast = 2;
+    s.panes[1].head = PaneHead::Probe;
+    s.active = 2;
+    s.overlay.alpha = 0.35;
+    s.overlay.colormap = QStringLiteral("viridis");
+    s.overlay.absolute = true;
+    s.overlay.percentile = 97.5;
+    s.overlay.smooth = false;
+    s.overlay.withBias = true;
+    s.compute.igSteps = 12;
+    s.swipe = true;
+    view()->autoRunBox()->setChecked(false);  // nothing to compute for this test
+    view()->edit(s, QStringLiteral("test"));
+    view()->link()->set(2.5, QPointF(0.4, 0.6));
+    const QJsonObject saved = view()->saveState();
+    QCOMPARE(saved.value(QStringLiteral("panes")).toArray().size(), 3);
+
+    ExplainView other(w_->session(), nullptr);
+    other.restoreState(saved);
+    QCOMPARE(other.saveState(), saved);
+    QVERIFY(other.settings() == view()->settings());
+    QCOMPARE(other.paneCountBox()->value(), 3);
+    QCOMPARE(other.colormapBox()->currentData().toString(), QStringLiteral("viridis"));
+    QCOMPARE(other.alphaSlider()->value(), 35);
+    QVERIFY(!other.autoRunBox()->isChecked());
+    QCOMPARE(other.link()->zoom(), 2.5);
+    // Through text, as a project file stores it.
+    ExplainView third(w_->session(), nullptr);
+    third.restoreState(QJsonDocument::fromJson(QJsonDocument(saved).toJson()).object());
+    QCOMPARE(third.saveState(), saved);
+    // Nonsense is clamped or ignored, never fatal.
+    ExplainView fourth(w_->session(), nullptr);
+    fourth.restoreState(QJsonObject{{QStringLiteral("overlay"), QJsonObject{{QStringLiteral("alpha"), 7.0}, {QStringLiteral("colormap"), QStringLiteral("nope")}}},
+                                    {QStringLiteral("panes"), QJsonArray{QJsonObject{{QStringLiteral("method"), QStringLiteral("bogus")}}}},
+                                    {QStringLiteral("activePane"), 9}});
+    QCOMPARE(fourth.settings().overlay.alpha, 1.0);
+    QCOMPARE(fourth.settings().overlay.colormap, QStringLiteral("auto"));
+    QCOMPARE(int(fourth.settings().panes.size()), 1);
+    QCOMPARE(fourth.settings().active, 0);
+    // Back to two panes with auto-run for the next test.
+    w_->undoStack()->undo();
+    view()->autoRunBox()->setChecked(true);
+    QCOMPARE(view()->visiblePanes(), 2);
+}
+
+void TestExplainView::reachableFromTheDatasetView() {
+    w_->showView(QStringLiteral("dataset"));
+    auto* grid = w_->datasetView()->grid();
+    QTRY_VERIFY(grid->model()->rowCount() > 3);
+    grid->setCurrentIndex(grid->model()->index(3, 0));
+    auto* button = w_->datasetView()->findChild<QPushButton*>(QStringLiteral("explainSample"));
+    QVERIFY(button && button->isEnabled());
+    QTest::mouseClick(button, Qt::LeftButton);
+    QCOMPARE(w_->tabs()->currentWidget(), static_cast<QWidget*>(view()));
+    QCOMPARE(view()->settings().image.kind, ExplainImageRef::Kind::Sample);
+    QVERIFY(waitForPane(0));
+}
+
+void TestExplainView::cleanupTestCase() {
+    w_->jobs()->cancelAll();
+    QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy(), 60000);
+    w_.reset();
+}
+
+QTEST_MAIN(TestExplainView)
+#include "test_explain_view.moc"
