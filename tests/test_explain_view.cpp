@@ -152,6 +152,7 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
         const QString text = view()->pane(i)->numbersLabel()->text();
         const Shown s = parseNumbers(text);
         QVERIFY2(s.ok, qPrintable(text));
+        qInfo("pane %d shows: %s", i + 1, qPrintable(QString(text).remove(QRegularExpression(QStringLiteral("<[^>]*>")))));
         const double tol = 2e-4 * std::max(1.0, std::abs(s.logit));  // four decimals shown
         QVERIFY2(std::abs(s.weight + s.bias - s.logit) <= tol, qPrintable(text));
         const auto e = pqw::Explainer::fromModel(*model, *bb, heads[i]);
@@ -160,7 +161,7 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
         QVERIFY2(std::abs(s.logit - zmax) <= tol, qPrintable(QStringLiteral("%1 vs %2").arg(text).arg(zmax)));
         // The pane's numbers are the computed ones, not rounded copies of each other.
         QVERIFY(std::abs(view()->pane(i)->shownWeightSum() + view()->pane(i)->shownBiasSum() - view()->pane(i)->shownOutput()) <=
-                1e-4 * std::max(1.0, std::abs(zmax)));
+                1e-4 * std::max(1.0, double(std::abs(zmax))));
     }
     // The two heads are different models: different logits.
     QVERIFY(std::abs(view()->pane(0)->shownOutput() - view()->pane(1)->shownOutput()) > 1e-6);
@@ -170,6 +171,7 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     const QString dec = view()->decompositionLabel()->text();
     static const QRegularExpression dre(QStringLiteral("= (-?[0-9]+\\.[0-9]+)</b> = Σ over ([0-9]+) prototypes .*\\(Σ = (-?[0-9]+\\.[0-9]+)\\)"));
     const auto dm = dre.match(dec);
+    qInfo("decomposition: %s", qPrintable(QString(dec).remove(QRegularExpression(QStringLiteral("<[^>]*>")))));
     QVERIFY2(dm.hasMatch(), qPrintable(dec));
     QVERIFY(std::abs(dm.captured(1).toDouble() - view()->pane(0)->shownOutput()) <= 2e-4);
     QVERIFY(std::abs(dm.captured(3).toDouble() - dm.captured(1).toDouble()) <= 2e-4);

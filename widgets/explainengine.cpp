@@ -2,6 +2,7 @@
 
 #include <QElapsedTimer>
 #include <QFileInfo>
+#include <QPointer>
 
 #include <opencv2/imgproc.hpp>
 
@@ -269,7 +270,15 @@ void ExplainEngine::store(const QString& key, EngineResult r) {
 
 int ExplainEngine::submit(const QString& key, const QString& title,
                           std::function<std::function<void()>(pqw::JobContext&)> work) {
-    const int id = jobs_->submit(title, std::move(work));
+    // The finisher runs only while the engine lives (a view may close before its job ends).
+    QPointer<ExplainEngine> guard(this);
+    auto wrapped = [guard, work = std::move(work)](pqw::JobContext& ctx) -> std::function<void()> {
+        auto fin = work(ctx);
+        return [guard, fin] {
+            if (guard && fin) fin();
+        };
+    };
+    const int id = jobs_->submit(title, std::move(wrapped));
     pending_.insert(key, id);
     ++submitted_;
     // Failure and cancellation clear the pending mark (success clears it in the finisher).
@@ -279,14 +288,26 @@ int ExplainEngine::submit(const QString& key, const QString& title,
         disconnect(*c);
         delete c;
         if (pending_.value(key) == id) pending_.remove(key);
+        const bool dropped = dropped_.remove(key);
         if (st == JobStatus::Failed) Q_EMIT failed(key, msg);
-        else if (st == JobStatus::Cancelled) Q_EMIT failed(key, tr("cancelled"));
+        else if (st == JobStatus::Cancelled && !dropped) Q_EMIT failed(key, tr("cancelled"));
     });
     return id;
 }
 
 void ExplainEngine::cancel(const QString& key) {
     if (const int id = pending_.value(key, 0)) jobs_->cancel(id);
+}
+
+void ExplainEngine::dropQueuedExcept(const QSet<QString>& keep) {
+    const int running = jobs_->runningId();
+    const auto all = pending_;
+    for (auto it = all.begin(); it != all.end(); ++it) {
+        if (keep.contains(it.key()) || it.value() == running || tables_.contains(it.key()) || it.key().contains(QStringLiteral("|table|")))
+            continue;
+        dropped_.insert(it.key());
+        jobs_->cancel(it.value());
+    }
 }
 
 void ExplainEngine::cancelAll() {

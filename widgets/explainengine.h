@@ -5,6 +5,7 @@
 // results are cached under a key (model, head, image, method, target, options) so switching
 // back to something computed before is instant and submits no job.
 #include <QHash>
+#include <QSet>
 #include <QImage>
 #include <QObject>
 #include <QString>
@@ -161,6 +162,9 @@ public:
     /// Cancels the job of this key (queued or running).
     void cancel(const QString& key);
     void cancelAll();
+    /// Cancels queued (not yet running) jobs whose keys are not in `keep`: what the view no
+    /// longer shows. They are dropped silently (no failed()), so showing them again resubmits.
+    void dropQueuedExcept(const QSet<QString>& keep);
     /// How many jobs the engine has submitted (tests: a cache hit submits none).
     int submitted() const { return submitted_; }
     int cachedCount() const { return int(lru_.size()); }
@@ -193,6 +197,7 @@ private:
     std::list<QString> lru_;  ///< most recent first
     QHash<QString, std::shared_ptr<const TableResult>> tables_;
     QHash<QString, int> pending_;
+    QSet<QString> dropped_;
     int submitted_ = 0;
 };
 

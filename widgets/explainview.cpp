@@ -1053,6 +1053,18 @@ void ExplainView::refresh(bool request) {
         pane->showMessage(engine_->pending(key) ? tr("Computing %1...").arg(methodLabel(ps.method))
                                                 : tr("%1 is not computed yet: press Run (F5), or turn on Auto-run.").arg(methodLabel(ps.method)));
     }
+    if (request) {
+        // Queued maps no pane shows any more (e.g. after quick switches) are dropped.
+        QSet<QString> keep;
+        for (const auto& ps : settings_.panes) keep.insert(engine_->mapKey(ps, settings_.compute));
+        keep.insert(tableKey_);
+        const auto& ap = settings_.panes[size_t(settings_.active)];
+        keep.insert(engine_->decompositionKey(ap.head == PaneHead::ProtoQuant ? ap.target : -1));
+        keep.insert(engine_->allClassesKey(ap.head));
+        if (auto m = engine_->cachedMap(engine_->mapKey(ap, settings_.compute)))
+            keep.insert(engine_->curvesKey(ap, settings_.compute, m->target));
+        engine_->dropQueuedExcept(keep);
+    }
     renderPanes();
     // The prediction, from any ProtoQuant-head (or probe) result for this image.
     prediction_->clear();

@@ -7,6 +7,7 @@
 // grid, and faithfulness (deletion / insertion curves for this image, a dataset table as a
 // job). Every edit is a step on the window's undo stack; computations are jobs, cached.
 #include <QJsonObject>
+#include <QSet>
 #include <QWidget>
 
 #include <vector>
