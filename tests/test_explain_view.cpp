@@ -12,6 +12,8 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QListView>
+#include <QListWidget>
+#include <QTableWidget>
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QSettings>
@@ -30,6 +32,7 @@
 #include "explaincanvas.h"
 #include "explainview.h"
 #include "fixtures.h"
+#include "qcp.h"
 #include "mainwindow.h"
 #include "session.h"
 #include "theme.h"
@@ -68,11 +71,19 @@ private Q_SLOTS:
     void switchingBackIsInstant();
     void badImageFileIsNamed();
     void stateRoundTrips();
+    void swipeAllClassesAndFaithfulness();
     void reachableFromTheDatasetView();
     void cleanupTestCase();
 
 private:
     ExplainView* view() const { return w_->explainView(); }
+    /// PQW_EXPLAIN_SHOTS=DIR: saves the window at a few steps (to look at the view's states).
+    void shot(const QString& name) {
+        const QString dir = qEnvironmentVariable("PQW_EXPLAIN_SHOTS");
+        if (dir.isEmpty()) return;
+        QTest::qWait(100);  // layouts settle
+        if (!dir.isEmpty()) w_->grab().save(dir + QLatin1Char('/') + name + QStringLiteral(".png"));
+    }
     /// Waits until the jobs are done and pane i shows a map.
     bool waitForPane(int i, int ms = 60000) {
         QElapsedTimer t;
@@ -120,6 +131,8 @@ void TestExplainView::initTestCase() {
         });
     });
     QTRY_VERIFY_WITH_TIMEOUT(s->index() != nullptr && !w_->jobs()->busy(), 180000);
+    // The view fits a 1280 px screen.
+    QVERIFY2(w_->minimumSizeHint().width() <= 1280, qPrintable(QString::number(w_->minimumSizeHint().width())));
     QVERIFY(s->modelSummary().head && s->modelSummary().stage0);
     const auto val = s->dataset()->indices(pqw::Split::Val);
     QVERIFY(!val.empty());
@@ -176,6 +189,7 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     QVERIFY(std::abs(dm.captured(1).toDouble() - view()->pane(0)->shownOutput()) <= 2e-4);
     QVERIFY(std::abs(dm.captured(3).toDouble() - dm.captured(1).toDouble()) <= 2e-4);
     QVERIFY(view()->selectedPrototype() >= 0);  // the top bar is selected, its map shown
+    shot(QStringLiteral("explain-two-panes"));
 }
 
 void TestExplainView::alphaDragIsOneUndoStep() {
@@ -307,6 +321,76 @@ void TestExplainView::stateRoundTrips() {
     w_->undoStack()->undo();
     view()->autoRunBox()->setChecked(true);
     QCOMPARE(view()->visiblePanes(), 2);
+}
+
+void TestExplainView::swipeAllClassesAndFaithfulness() {
+    QVERIFY(waitForPane(0));
+    // Four panes, linked zoom: one ViewLink for all.
+    view()->paneCountBox()->setValue(4);
+    QCOMPARE(view()->visiblePanes(), 4);
+    QVERIFY(waitForPane(3));
+    for (int i = 1; i < 4; ++i) QCOMPARE(view()->pane(i)->canvas()->link(), view()->pane(0)->canvas()->link());
+    QVERIFY(view()->pane(3)->isVisible());
+    view()->link()->set(2.0, QPointF(0.5, 0.5));
+    shot(QStringLiteral("explain-four-panes"));
+    view()->link()->reset();
+    w_->undoStack()->undo();
+    QCOMPARE(view()->visiblePanes(), 2);
+    // Swipe: pane 2 is drawn inside pane 1.
+    ExplainSettings s = view()->settings();
+    s.swipe = true;
+    view()->edit(s, QStringLiteral("swipe"));
+    QVERIFY(waitForPane(1));
+    QVERIFY(view()->pane(0)->canvas()->swiping());
+    QVERIFY(!view()->pane(1)->isVisible());
+    shot(QStringLiteral("explain-swipe"));
+    w_->undoStack()->undo();
+    QVERIFY(!view()->pane(0)->canvas()->swiping());
+
+    // All classes: one tile per class, computed as a job.
+    view()->sideTabs()->setCurrentIndex(1);
+    QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy() && view()->allClassesTiles() == 3, 60000);
+    shot(QStringLiteral("explain-all-classes"));
+
+    // Faithfulness of the active pane's map on this image: deletion starts from the original
+    // image and insertion ends on it, so both equal the class probability shown.
+    view()->sideTabs()->setCurrentIndex(2);
+    auto* plot = view()->curvesPlot();
+    QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy() && plot->graph(0)->dataCount() > 2, 60000);
+    const auto del = plot->graph(0)->data();
+    const auto ins = plot->graph(1)->data();
+    QCOMPARE(del->size(), ins->size());
+    const double z = view()->pane(0)->shownOutput();
+    auto r = view()->engine()->cachedMap(view()->engine()->mapKey(view()->settings().panes[0], view()->settings().compute));
+    QVERIFY(r);
+    double sum = 0;
+    for (float l : r->logits) sum += std::exp(double(l) - z);  // z is the largest logit (the prediction)
+    const double prob = 1.0 / sum;
+    QVERIFY2(std::abs(del->at(0)->value - prob) < 1e-4, qPrintable(QStringLiteral("%1 vs %2").arg(del->at(0)->value).arg(prob)));
+    QVERIFY(std::abs(ins->at(ins->size() - 1)->value - prob) < 1e-4);
+    QCOMPARE(del->at(del->size() - 1)->key, 1.0);
+
+    // The dataset-level table, as a job: one row per ticked method.
+    auto* methods = view()->findChild<QListWidget*>();
+    QVERIFY(methods);
+    for (int i = 0; i < methods->count(); ++i) {
+        const int m = methods->item(i)->data(Qt::UserRole).toInt();
+        methods->item(i)->setCheckState(m == int(pqw::Method::Omenn) || m == int(pqw::Method::GradientInput) ? Qt::Checked : Qt::Unchecked);
+    }
+    const auto spins = view()->findChildren<QSpinBox*>();
+    for (auto* sp : spins)
+        if (sp->toolTip().startsWith(QStringLiteral("Test images"))) sp->setValue(3);
+        else if (sp->toolTip().startsWith(QStringLiteral("Images for the model-randomisation"))) sp->setValue(0);
+    auto* compute = view()->findChild<QPushButton*>(QStringLiteral("computeTable"));
+    QVERIFY(compute);
+    QTest::mouseClick(compute, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy() && view()->faithfulnessTable()->rowCount() == 2, 120000);
+    QCOMPARE(view()->faithfulnessTable()->item(0, 0)->text(), QStringLiteral("OMENN"));
+    // OMENN's completeness residual is float rounding.
+    const QString residual = view()->faithfulnessTable()->item(0, 5)->text();
+    QVERIFY2(residual.section(QLatin1Char(' '), 0, 0).toDouble() < 1e-3, qPrintable(residual));
+    shot(QStringLiteral("explain-faithfulness"));
+    view()->sideTabs()->setCurrentIndex(0);
 }
 
 void TestExplainView::reachableFromTheDatasetView() {

@@ -76,7 +76,7 @@ QRectF OverlayCanvas::imageRect() const {
 
 void OverlayCanvas::paintEvent(QPaintEvent*) {
     QPainter p(this);
-    p.fillRect(rect(), palette().color(QPalette::Base));
+    p.fillRect(rect(), palette().color(QPalette::Window).darker(108));
     if (image_.isNull()) {
         p.setPen(palette().color(QPalette::PlaceholderText));
         p.drawText(rect().adjusted(8, 8, -8, -8), Qt::AlignCenter | Qt::TextWordWrap, message_);

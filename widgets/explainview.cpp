@@ -19,6 +19,7 @@
 #include <QPainter>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSlider>
 #include <QSpinBox>
 #include <QStandardItemModel>
@@ -54,7 +55,7 @@ const MethodInfo kMethods[] = {
     {pqw::Method::Omenn, "OMENN", "One matrix explains the network: exact, C_w + C_b add up to the logit"},
     {pqw::Method::GradientInput, "Gradient × Input", "x times the gradient; equals OMENN's C_w on pure ReLU networks, without the bias share"},
     {pqw::Method::IntegratedGradients, "Integrated Gradients", "Gradients averaged along the path from a black image (steps below)"},
-    {pqw::Method::Saliency, "Saliency |gradient|", "Absolute gradient, max over colour channels"},
+    {pqw::Method::Saliency, "Saliency", "Absolute gradient, max over colour channels"},
     {pqw::Method::SmoothGrad, "SmoothGrad", "Saliency averaged over noisy copies (samples below)"},
     {pqw::Method::GradCam, "Grad-CAM", "Class activation map at the backbone's cut, upsampled"},
     {pqw::Method::Occlusion, "Occlusion", "Output drop when a window is blacked out (patch and stride below; slow)"},
@@ -199,7 +200,7 @@ QLabel* small(const QString& text) {
 
 ExplainSettings::ExplainSettings() {
     PaneSpec a, b;
-    b.method = pqw::Method::GradCam;
+    b.method = pqw::Method::IntegratedGradients;
     panes = {a, b};
 }
 
@@ -241,7 +242,7 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
     }
     method_->setToolTip(tr("Attribution method"));
     head_ = new QComboBox;
-    head_->addItem(tr("ProtoQuant head"), int(PaneHead::ProtoQuant));
+    head_->addItem(tr("ProtoQuant"), int(PaneHead::ProtoQuant));
     head_->addItem(tr("Linear probe"), int(PaneHead::Probe));
     head_->setToolTip(tr("Which classifier on the frozen backbone to explain: the interpretable ProtoQuant head or the "
                          "stage-0 linear probe (a different model on the same features)"));
@@ -268,9 +269,15 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
     numbers_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     numbers_->setMinimumHeight(numbers_->fontMetrics().height() * 3);
     numbers_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    numbers_->setToolTip(tr("OMENN splits the logit exactly: C_w, each input pixel's contribution through the network's "
+                            "linear map frozen at this input (the colours), plus C_b, the layers' bias terms, which do not "
+                            "depend on the pixels (tick \"add bias terms\" on the left to spread them over the image too)."));
     v->addWidget(numbers_);
-    for (auto* c : {method_, head_, target_, contrast_})
+    for (auto* c : {method_, head_, target_, contrast_}) {
+        c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        c->setMinimumContentsLength(3);
         connect(c, &QComboBox::currentIndexChanged, this, [this] { Q_EMIT edited(); });
+    }
     connect(canvas_, &OverlayCanvas::clicked, this, &ExplainPane::activated);
 }
 
@@ -279,8 +286,8 @@ void ExplainPane::setClasses(const QStringList& names, bool probe, bool proto) {
     const PaneSpec keep = spec();
     target_->clear();
     contrast_->clear();
-    target_->addItem(tr("Predicted class"), -1);
-    contrast_->addItem(tr("— (no contrast)"), -1);
+    target_->addItem(tr("Predicted"), -1);
+    contrast_->addItem(tr("—"), -1);
     for (int c = 0; c < names.size(); ++c) {
         target_->addItem(names[c], c);
         contrast_->addItem(names[c], c);
@@ -342,6 +349,9 @@ void ExplainPane::showResult(const std::shared_ptr<const MapResult>& r, const QI
             t += tr("<br><span style='color:gray'>this method's map does not add up to the logit · %1 s</span>")
                      .arg(r->seconds, 0, 'f', 1);
     }
+    bool zero = true;
+    for (float x : a.map) zero = zero && x == 0.f;
+    if (zero) t += tr("<br><b>This map is zero everywhere</b>: the method finds nothing for this class here.");
     numbers_->setText(t);
 }
 
@@ -374,6 +384,7 @@ ExplainView::ExplainView(Session* session, QUndoStack* undo, QWidget* parent)
     swipeSlider_ = new QSlider(Qt::Horizontal);
     swipeSlider_->setRange(0, 1000);
     swipeSlider_->setValue(500);
+    swipeSlider_->setMinimumWidth(70);
     swipeSlider_->setMaximumWidth(160);
     swipeSlider_->setEnabled(false);
     bar->addWidget(new QLabel(tr("Panes")));
@@ -414,7 +425,7 @@ ExplainView::ExplainView(Session* session, QUndoStack* undo, QWidget* parent)
     split->setStretchFactor(0, 0);
     split->setStretchFactor(1, 3);
     split->setStretchFactor(2, 2);
-    split->setSizes({250, 640, 390});
+    split->setSizes({270, 630, 380});
 
     connect(paneCount_, &QSpinBox::valueChanged, this, [this](int n) {
         ExplainSettings s = settings_;
@@ -482,7 +493,7 @@ QWidget* ExplainView::buildControls() {
     auto* iv = new QVBoxLayout(img);
     auto* top = new QHBoxLayout;
     thumb_ = new QLabel;
-    thumb_->setFixedSize(72, 72);
+    thumb_->setFixedSize(64, 64);
     thumb_->setFrameShape(QFrame::StyledPanel);
     thumb_->setAlignment(Qt::AlignCenter);
     imageText_ = small(tr("No image yet. Pick one below, choose \"Explain this image\" on the Dataset tab, or drop an image file here."));
@@ -533,7 +544,7 @@ QWidget* ExplainView::buildControls() {
     colormap_ = new QComboBox;
     colormap_->setObjectName(QStringLiteral("colormap"));
     for (const char* c : kColormaps)
-        colormap_->addItem(QString::fromLatin1(c) == QLatin1String("auto") ? tr("auto (blue-red / inferno)") : QString::fromLatin1(c),
+        colormap_->addItem(QString::fromLatin1(c) == QLatin1String("auto") ? tr("auto") : QString::fromLatin1(c),
                            QString::fromLatin1(c));
     colormap_->setToolTip(tr("auto: blue-white-red for signed maps, inferno for absolute ones"));
     of->addRow(tr("Colours"), colormap_);
@@ -542,6 +553,9 @@ QWidget* ExplainView::buildControls() {
     valueMode_->addItem(tr("absolute |value|"), true);
     valueMode_->setToolTip(tr("Signed: red pixels raise the explained logit, blue ones lower it"));
     of->addRow(tr("Values"), valueMode_);
+    legend_ = new QLabel;
+    legend_->setObjectName(QStringLiteral("legend"));
+    of->addRow(QString(), legend_);
     percentile_ = new QDoubleSpinBox;
     percentile_->setRange(50, 100);
     percentile_->setSingleStep(0.5);
@@ -555,7 +569,7 @@ QWidget* ExplainView::buildControls() {
     upsample_->addItem(tr("nearest (pixels)"), false);
     upsample_->setToolTip(tr("How the map is enlarged to the display"));
     of->addRow(tr("Upsampling"), upsample_);
-    withBias_ = new QCheckBox(tr("OMENN: add the bias map (C_w + C_b)"));
+    withBias_ = new QCheckBox(tr("OMENN: add bias terms (C_w + C_b)"));
     withBias_->setToolTip(tr("By default OMENN shows the weight contributions C_w; with this, the bias terms spread over "
                              "their receptive fields too, so the whole map sums to the logit"));
     of->addRow(withBias_);
@@ -573,9 +587,9 @@ QWidget* ExplainView::buildControls() {
     runButton_->setToolTip(tr("Compute the maps shown, including ones that failed or were cancelled"));
     cancelButton_ = new QPushButton(tr("Cancel"));
     cancelButton_->setToolTip(tr("Cancel this view's queued and running computations"));
-    rrow->addWidget(autoRun_);
     rrow->addWidget(runButton_);
     rrow->addWidget(cancelButton_);
+    cf->addRow(autoRun_);
     cf->addRow(rrow);
     igSteps_ = new QSpinBox;
     igSteps_->setRange(2, 512);
@@ -669,8 +683,13 @@ QWidget* ExplainView::buildControls() {
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
     scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-    scroll->setMinimumWidth(240);
-    scroll->setMaximumWidth(300);
+    for (auto* c : host->findChildren<QComboBox*>()) {
+        c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        c->setMinimumContentsLength(8);
+    }
+    // Never clip the controls: the column is as wide as its content plus the scroll bar.
+    scroll->setMinimumWidth(host->minimumSizeHint().width() + scroll->verticalScrollBar()->sizeHint().width() + 2);
+    scroll->setMaximumWidth(scroll->minimumWidth() + 60);
     return scroll;
 }
 
@@ -689,11 +708,24 @@ QWidget* ExplainView::buildSide() {
     decPlot_->setObjectName(QStringLiteral("decompositionPlot"));
     decBars_ = addThemedBars(decPlot_, 0);
     decBars_->setSelectable(QCP::stSingleData);
+    // "rest": the shares not drawn as bars, in grey.
+    decRest_ = new QCPBars(decPlot_->xAxis, decPlot_->yAxis);
+    decRest_->setWidth(0.7);
+    decRest_->setSelectable(QCP::stNone);
+    auto restColour = [this] {
+        QColor c = Theme::instance()->text();
+        c.setAlpha(90);
+        decRest_->setBrush(c);
+        decRest_->setPen(Qt::NoPen);
+    };
+    restColour();
+    connect(Theme::instance(), &Theme::changed, decPlot_, restColour);
     decPlot_->setInteractions(QCP::iSelectPlottables);
     decPlot_->yAxis->setLabel(tr("weight × presence"));
     decPlot_->setToolTip(tr("Each bar is one prototype's share of the logit (class weight × presence); click a bar"));
     dv->addWidget(decPlot_, 3);
-    auto* shareBox = new QGroupBox(tr("Selected prototype: where it is, and what it stands for"));
+    auto* shareBox = new QGroupBox(tr("Selected prototype"));
+    shareBox->setToolTip(tr("Where the prototype is in this image, and the training patches it stands for"));
     auto* sv = new QVBoxLayout(shareBox);
     shareText_ = small(tr("Click a bar."));
     shareText_->setObjectName(QStringLiteral("shareText"));
@@ -708,7 +740,12 @@ QWidget* ExplainView::buildSide() {
     sharePatches_ = new QHBoxLayout(patches);
     sharePatches_->setContentsMargins(0, 0, 0, 0);
     sharePatches_->addStretch(1);
-    srow->addWidget(patches, 1);
+    auto* pscroll = new QScrollArea;  // the patches scroll rather than widen the panel
+    pscroll->setWidget(patches);
+    pscroll->setWidgetResizable(true);
+    pscroll->setFrameShape(QFrame::NoFrame);
+    pscroll->setMinimumHeight(104);
+    srow->addWidget(pscroll, 1);
     sv->addLayout(srow);
     dv->addWidget(shareBox, 2);
     connect(decPlot_, &QCustomPlot::plottableClick, this, [this](QCPAbstractPlottable*, int i, QMouseEvent*) { selectShare(i); });
@@ -725,7 +762,8 @@ QWidget* ExplainView::buildSide() {
     ascroll->setWidgetResizable(true);
     allHost_ = new QWidget;
     allGrid_ = new QGridLayout(allHost_);
-    allGrid_->setSpacing(4);
+    allGrid_->setSpacing(6);
+    allGrid_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
     ascroll->setWidget(allHost_);
     av->addWidget(ascroll, 1);
     side_->addTab(all, tr("All classes"));
@@ -748,15 +786,17 @@ QWidget* ExplainView::buildSide() {
     curvesPlot_->graph(0)->setName(tr("deletion"));
     curvesPlot_->graph(1)->setName(tr("insertion"));
     curvesPlot_->legend->setVisible(true);
-    curvesPlot_->xAxis->setLabel(tr("share of the image removed / restored (most important first)"));
+    curvesPlot_->xAxis->setLabel(tr("share of cells removed / restored"));
+    curvesPlot_->setMinimumHeight(190);
     curvesPlot_->yAxis->setLabel(tr("probability of the class"));
     curvesPlot_->xAxis->setRange(0, 1);
     curvesPlot_->yAxis->setRange(0, 1);
-    fv->addWidget(curvesPlot_, 2);
+    fv->addWidget(curvesPlot_, 3);
     curvesText_ = small({});
     curvesText_->setObjectName(QStringLiteral("curvesText"));
     fv->addWidget(curvesText_);
-    auto* tbox = new QGroupBox(tr("Dataset: every method on seeded test images (a job)"));
+    auto* tbox = new QGroupBox(tr("Dataset table (a job)"));
+    tbox->setToolTip(tr("Every ticked method on a seeded sample of test images"));
     auto* tv = new QVBoxLayout(tbox);
     auto* trow = new QHBoxLayout;
     tableMethods_ = new QListWidget;
@@ -786,8 +826,8 @@ QWidget* ExplainView::buildSide() {
     trow->addWidget(new QLabel(tr("randomisation")));
     trow->addWidget(tableSanity_);
     trow->addStretch(1);
-    trow->addWidget(compute);
     tv->addLayout(trow);
+    tv->addWidget(compute);
     table_ = new QTableWidget;
     table_->setObjectName(QStringLiteral("faithfulnessTable"));
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -798,7 +838,7 @@ QWidget* ExplainView::buildSide() {
                           "the map's sum is from the logit; randomisation: rank correlation with the map of a scrambled "
                           "model (low is better)."));
     tv->addWidget(tableText_);
-    fv->addWidget(tbox, 3);
+    fv->addWidget(tbox, 2);
     connect(compute, &QPushButton::clicked, this, [this] {
         tableKey_.clear();
         computeTable();
@@ -910,6 +950,10 @@ void ExplainView::syncWidgets() {
     swipeBox_->setChecked(s.swipe);
     swipeBox_->setEnabled(s.panes.size() >= 2);
     swipeSlider_->setEnabled(s.swipe);
+    const bool bwr = s.overlay.colormap == QLatin1String("auto") || s.overlay.colormap == QLatin1String("bwr");
+    legend_->setText(s.overlay.absolute ? tr("brighter: larger |contribution|")
+                     : bwr ? tr("<span style='color:#d62728'>■</span> raises the logit &nbsp;<span style='color:#1f4fd6'>■</span> lowers it")
+                           : tr("colour scale centred at 0 (no effect)"));
     for (size_t i = 0; i < s.panes.size(); ++i) panes_[i]->setSpec(s.panes[i]);
 }
 
@@ -927,6 +971,9 @@ void ExplainView::layoutPanes() {
     // One row for up to two panes (side by side), two rows for three or four.
     const int k = int(shown.size());
     for (int i = 0; i < k; ++i) grid_->addWidget(shown[size_t(i)], k <= 2 ? 0 : i / 2, k <= 2 ? i : i % 2);
+    const int rows = k <= 2 ? 1 : 2, cols = k <= 1 ? 1 : 2;
+    for (int r = 0; r < 2; ++r) grid_->setRowStretch(r, r < rows ? 1 : 0);
+    for (int c = 0; c < 2; ++c) grid_->setColumnStretch(c, c < cols ? 1 : 0);
 }
 
 void ExplainView::paneEdited(int i) {
@@ -1117,7 +1164,16 @@ void ExplainView::renderPanes() {
     if (settings_.swipe && settings_.panes.size() >= 2 && !panes_[1]->canvas()->image().isNull() && !c0->image().isNull()) {
         const auto& a = settings_.panes[0];
         const auto& b = settings_.panes[1];
-        c0->setSwipe(panes_[1]->canvas()->image(), swipePos_, methodLabel(a.method), methodLabel(b.method));
+        const QStringList names = engine_->classNames();
+        auto label = [&](const PaneSpec& p) {
+            QString t = methodLabel(p.method);
+            if (a.head != b.head) t += p.head == PaneHead::Probe ? tr(" · probe") : tr(" · ProtoQuant");
+            if (a.target != b.target || a.contrast != b.contrast)
+                t += QStringLiteral(" · ") + (p.target < 0 ? tr("predicted") : names.value(p.target)) +
+                     (p.contrast >= 0 ? tr(" vs %1").arg(names.value(p.contrast)) : QString());
+            return t;
+        };
+        c0->setSwipe(panes_[1]->canvas()->image(), swipePos_, label(a), label(b));
     } else {
         c0->clearSwipe();
     }
@@ -1134,6 +1190,7 @@ void ExplainView::refreshDecomposition(bool request) {
     };
     if (!engine_->ready() || engine_->inputImage().isNull()) {
         decBars_->data()->clear();
+        decRest_->data()->clear();
         decPlot_->replot();
         decText_->setText(tr("For a ProtoQuant model the logit is an exact sum over prototypes (class weight × presence); "
                              "it shows here once an image is explained."));
@@ -1156,9 +1213,12 @@ void ExplainView::refreshDecomposition(bool request) {
                                                   : tr("Not computed yet: press Run (F5) or turn on Auto-run."));
         if (shownDecision_ != key) {
             decBars_->data()->clear();
+            decRest_->data()->clear();
             decPlot_->replot();
             clearShare();
             shareText_->setText(tr("Click a bar."));
+            shownDecision_.clear();
+            selectedPrototype_ = -1;
         }
         return;
     }
@@ -1190,6 +1250,11 @@ void ExplainView::refreshDecomposition(bool request) {
             values << rest;
         }
         setBars(decPlot_, decBars_, labels, values);
+        decRest_->data()->clear();
+        if (n > shown) {
+            decBars_->data()->remove(double(shown));
+            decRest_->addData(double(shown), rest);
+        }
         setPlotTitle(decPlot_, tr("logit(%1) as a sum over prototypes").arg(names.value(d.cls)));
         decPlot_->replot();
         selectedPrototype_ = -1;

@@ -218,12 +218,13 @@ private:
     QSpinBox* paneCount_;
     QCheckBox *linkBox_, *swipeBox_;
     QSlider* swipeSlider_;
+    QLabel* legend_;
     QGridLayout* grid_;
     // Side
     QTabWidget* side_;
     QLabel* decText_;
     QCustomPlot* decPlot_;
-    QCPBars* decBars_;
+    QCPBars *decBars_, *decRest_;
     QLabel *shareMap_, *shareText_;
     QHBoxLayout* sharePatches_;
     QLabel* allText_;
