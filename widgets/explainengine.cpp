@@ -133,7 +133,7 @@ bool ExplainEngine::ready(QString* why) const {
     syncModel();
     QString w;
     if (!models_) w = tr("Load a model first: Start > Open features and a checkpoint (Ctrl+L), or run the demo.");
-    else if (!models_->model->hasHead() && !models_->model->hasStage0())
+    else if (!session_->modelSummary().head && !session_->modelSummary().stage0)
         w = tr("The model has no trained head yet: train it on the Training tab.");
     else if (models_->model->backboneSpec().kind == "torchscript")
         w = tr("OMENN needs a layer-graph backbone; this model's backbone is a TorchScript file.");
@@ -144,7 +144,8 @@ bool ExplainEngine::ready(QString* why) const {
 bool ExplainEngine::hasHead(PaneHead h) const {
     syncModel();
     if (!models_) return false;
-    return h == PaneHead::Probe ? models_->model->hasStage0() : models_->model->hasHead();
+    // From the session's summary (made in a job): the GUI thread never touches a tensor.
+    return h == PaneHead::Probe ? session_->modelSummary().stage0 : session_->modelSummary().head;
 }
 
 QStringList ExplainEngine::classNames() const { return session_->modelSummary().classNames; }
@@ -374,7 +375,7 @@ int ExplainEngine::requestDecomposition(int cls) {
         const int c = cls < 0 ? argmax(r->logits) : cls;
         ctx.progress(0.1, "prototype shares and their pixel maps");
         // Pixel maps for the bars shown (the top shares); one backward pass each.
-        r->maps = 12;
+        r->maps = 10;  // the bars the view draws
         r->decision = pqw::explainDecision(*e, x.data(), size, c, r->maps);
         r->maps = std::min<int>(r->maps, int(r->decision.shares.size()));
         for (auto& s : r->decision.shares) {

@@ -63,7 +63,7 @@ const MethodInfo kMethods[] = {
 const char* kColormaps[] = {"auto", "bwr", "jet", "viridis", "inferno", "magma", "gray"};
 const int kDisplaySide = 448;   ///< overlays are rendered at about this many pixels
 const int kMaxGridClasses = 20; ///< the all-classes grid is for small models
-const int kBars = 12;           ///< decomposition bars before "rest"
+const int kBars = 10;           ///< decomposition bars before "rest" (ExplainEngine computes their maps)
 
 QString methodLabel(pqw::Method m) {
     for (const auto& i : kMethods)
@@ -425,7 +425,7 @@ ExplainView::ExplainView(Session* session, QUndoStack* undo, QWidget* parent)
     split->setStretchFactor(0, 0);
     split->setStretchFactor(1, 3);
     split->setStretchFactor(2, 2);
-    split->setSizes({270, 630, 380});
+    split->setSizes({270, 590, 420});
 
     connect(paneCount_, &QSpinBox::valueChanged, this, [this](int n) {
         ExplainSettings s = settings_;
