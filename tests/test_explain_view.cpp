@@ -34,6 +34,7 @@
 #include "fixtures.h"
 #include "qcp.h"
 #include "mainwindow.h"
+#include "prototypeview.h"
 #include "session.h"
 #include "theme.h"
 #include "pqw/omenn.h"
@@ -342,7 +343,8 @@ void TestExplainView::swipeAllClassesAndFaithfulness() {
     view()->edit(s, QStringLiteral("swipe"));
     QVERIFY(waitForPane(1));
     QVERIFY(view()->pane(0)->canvas()->swiping());
-    QVERIFY(!view()->pane(1)->isVisible());
+    QVERIFY(!view()->pane(1)->canvas()->isVisible());
+    QVERIFY(view()->pane(1)->numbersLabel()->isVisible());  // its numbers stay in sight
     shot(QStringLiteral("explain-swipe"));
     w_->undoStack()->undo();
     QVERIFY(!view()->pane(0)->canvas()->swiping());
@@ -403,6 +405,19 @@ void TestExplainView::reachableFromTheDatasetView() {
     QTest::mouseClick(button, Qt::LeftButton);
     QCOMPARE(w_->tabs()->currentWidget(), static_cast<QWidget*>(view()));
     QCOMPARE(view()->settings().image.kind, ExplainImageRef::Kind::Sample);
+    QVERIFY(waitForPane(0));
+
+    // From "This looks like that" on the Prototypes tab: the same image file.
+    const QString file = tmp_.filePath(QStringLiteral("images/class_2/img_1.png"));
+    QSignalSpy explained(w_->session(), &Session::explanationReady);
+    w_->explainImage(file);
+    QVERIFY(explained.wait(60000));
+    auto* open = w_->prototypeView()->findChild<QPushButton*>(QStringLiteral("openInExplain"));
+    QVERIFY(open && open->isEnabled());
+    QTest::mouseClick(open, Qt::LeftButton);
+    QCOMPARE(w_->tabs()->currentWidget(), static_cast<QWidget*>(view()));
+    QCOMPARE(view()->settings().image.kind, ExplainImageRef::Kind::File);
+    QCOMPARE(view()->settings().image.path, QFileInfo(file).absoluteFilePath());
     QVERIFY(waitForPane(0));
 }
 

@@ -960,20 +960,26 @@ void ExplainView::syncWidgets() {
 void ExplainView::layoutPanes() {
     const int n = int(settings_.panes.size());
     std::vector<ExplainPane*> shown;
+    const bool swipe = settings_.swipe && n >= 2;
     for (int i = 0; i < 4; ++i) {
         auto* p = panes_[size_t(i)];
         grid_->removeWidget(p);
-        const bool show = i < n && !(settings_.swipe && i == 1);  // swiping: pane 2 is drawn inside pane 1
+        // Swiping: pane 2's map is drawn inside pane 1; pane 2 keeps its selectors and numbers
+        // in a narrow column beside it.
+        const bool show = i < n && !(swipe && i > 1);
         p->setVisible(show);
+        p->canvas()->setVisible(!(swipe && i == 1));
+        p->setMaximumWidth(swipe && i == 1 ? 240 : QWIDGETSIZE_MAX);
         p->canvas()->setActive(n > 1 && i == settings_.active);
         if (show) shown.push_back(p);
     }
     // One row for up to two panes (side by side), two rows for three or four.
     const int k = int(shown.size());
-    for (int i = 0; i < k; ++i) grid_->addWidget(shown[size_t(i)], k <= 2 ? 0 : i / 2, k <= 2 ? i : i % 2);
+    for (int i = 0; i < k; ++i)
+        grid_->addWidget(shown[size_t(i)], k <= 2 ? 0 : i / 2, k <= 2 ? i : i % 2, swipe && i == 1 ? Qt::AlignTop : Qt::Alignment());
     const int rows = k <= 2 ? 1 : 2, cols = k <= 1 ? 1 : 2;
     for (int r = 0; r < 2; ++r) grid_->setRowStretch(r, r < rows ? 1 : 0);
-    for (int c = 0; c < 2; ++c) grid_->setColumnStretch(c, c < cols ? 1 : 0);
+    for (int c = 0; c < 2; ++c) grid_->setColumnStretch(c, c < cols && !(swipe && c == 1) ? 1 : 0);
 }
 
 void ExplainView::paneEdited(int i) {
