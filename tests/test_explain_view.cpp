@@ -12,6 +12,7 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QListView>
+#include <QMimeData>
 #include <QListWidget>
 #include <QTableWidget>
 #include <QPushButton>
@@ -180,6 +181,26 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     // The two heads are different models: different logits.
     QVERIFY(std::abs(view()->pane(0)->shownOutput() - view()->pane(1)->shownOutput()) > 1e-6);
 
+    // A contrast on pane 2 (ProtoQuant head): class 2 vs class 0 explains z_2 - z_0.
+    view()->pane(1)->headBox()->setCurrentIndex(view()->pane(1)->headBox()->findData(int(PaneHead::ProtoQuant)));
+    view()->pane(1)->targetBox()->setCurrentIndex(view()->pane(1)->targetBox()->findData(2));
+    view()->pane(1)->contrastBox()->setCurrentIndex(view()->pane(1)->contrastBox()->findData(0));
+    QVERIFY(waitForPane(1));
+    {
+        const QString text = view()->pane(1)->numbersLabel()->text();
+        QVERIFY2(text.contains(QStringLiteral("logit(class_2) − logit(class_0)")), qPrintable(text));
+        const Shown s = parseNumbers(text);
+        QVERIFY2(s.ok, qPrintable(text));
+        const auto z = pqw::Explainer::fromModel(*model, *bb, pqw::ExplainHead::Interpretable).logits(x.data(), 1, pp.size);
+        QVERIFY2(std::abs(s.logit - double(z[2] - z[0])) <= 2e-4 * std::max(1.0, std::abs(s.logit)), qPrintable(text));
+        QVERIFY(std::abs(s.weight + s.bias - s.logit) <= 2e-4 * std::max(1.0, std::abs(s.logit)));
+    }
+    w_->undoStack()->undo();
+    w_->undoStack()->undo();
+    w_->undoStack()->undo();
+    QCOMPARE(view()->settings().panes[1].head, PaneHead::Probe);
+    QCOMPARE(view()->settings().panes[1].contrast, -1);
+
     // The decomposition of the ProtoQuant logit: the same number, as a sum over prototypes.
     QTRY_VERIFY_WITH_TIMEOUT(view()->decompositionLabel()->text().contains(QStringLiteral("prototypes")) && !w_->jobs()->busy(), 60000);
     const QString dec = view()->decompositionLabel()->text();
@@ -190,13 +211,21 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     QVERIFY(std::abs(dm.captured(1).toDouble() - view()->pane(0)->shownOutput()) <= 2e-4);
     QVERIFY(std::abs(dm.captured(3).toDouble() - dm.captured(1).toDouble()) <= 2e-4);
     QVERIFY(view()->selectedPrototype() >= 0);  // the top bar is selected, its map shown
+    auto dec2 = view()->engine()->cachedDecomposition(view()->engine()->decompositionKey(-1));
+    QVERIFY(dec2 && dec2->decision.shares.size() >= 2);
+    QCOMPARE(view()->selectedPrototype(), dec2->decision.shares[0].prototype);
+    view()->selectShare(1);  // as a click on the second bar
+    QCOMPARE(view()->selectedPrototype(), dec2->decision.shares[1].prototype);
+    auto* shareText = view()->findChild<QLabel*>(QStringLiteral("shareText"));
+    QVERIFY(shareText->text().contains(QStringLiteral("Prototype %1").arg(dec2->decision.shares[1].prototype)));
+    QVERIFY(shareText->text().contains(QStringLiteral("nearest training patches")));
     shot(QStringLiteral("explain-two-panes"));
 }
 
 void TestExplainView::alphaDragIsOneUndoStep() {
     QVERIFY(waitForPane(0));
     auto* undo = w_->undoStack();
-    const int steps = undo->count();
+    const int steps = undo->index();
     const QImage before = view()->pane(0)->canvas()->image();
     const double alpha0 = view()->settings().overlay.alpha;
     QSlider* a = view()->alphaSlider();
@@ -204,7 +233,7 @@ void TestExplainView::alphaDragIsOneUndoStep() {
     a->setSliderDown(true);
     for (int v : {50, 40, 30, 20}) a->setValue(v);
     a->setSliderDown(false);
-    QCOMPARE(undo->count(), steps + 1);
+    QCOMPARE(undo->index(), steps + 1);
     QCOMPARE(view()->settings().overlay.alpha, 0.2);
     const QImage dragged = view()->pane(0)->canvas()->image();
     QVERIFY(dragged != before);
@@ -218,7 +247,7 @@ void TestExplainView::alphaDragIsOneUndoStep() {
     undo->undo();
     // A keyboard step is an undo step of its own.
     a->setValue(a->value() + 5);
-    QCOMPARE(undo->count(), steps + 1);
+    QCOMPARE(undo->index(), steps + 1);
     undo->undo();
     QCOMPARE(view()->settings().overlay.alpha, alpha0);
 }
@@ -242,6 +271,19 @@ void TestExplainView::switchingBackIsInstant() {
     QCOMPARE(view()->engine()->submitted(), jobs1);
     QCOMPARE(queued.size(), 0);
     QVERIFY(!w_->jobs()->busy());
+    // Auto-run off: a change queues nothing until Run.
+    view()->autoRunBox()->setChecked(false);
+    box->setCurrentIndex(box->findData(int(pqw::Method::Saliency)));
+    QCOMPARE(queued.size(), 0);
+    QVERIFY(view()->pane(0)->canvas()->image().isNull());
+    QVERIFY(view()->pane(0)->canvas()->message().contains(QStringLiteral("Run (F5)")));
+    view()->run();
+    QCOMPARE(queued.size(), 1);
+    QVERIFY(waitForPane(0));
+    view()->autoRunBox()->setChecked(true);
+    w_->undoStack()->undo();  // back to OMENN (cached)
+    QVERIFY(view()->pane(0)->canvas()->image() == omenn);
+    queued.clear();
     // Undo goes back to Gradient x Input, also from the cache.
     w_->undoStack()->undo();
     QCOMPARE(box->currentData().toInt(), int(pqw::Method::GradientInput));
@@ -264,6 +306,19 @@ void TestExplainView::badImageFileIsNamed() {
     QVERIFY(!view()->pane(0)->canvas()->image().isNull());
     auto* err = view()->findChild<QLabel*>(QStringLiteral("imageError"));
     QVERIFY(err && err->isVisible() && err->text().contains(QStringLiteral("broken-shirt.png")));
+    // Dropped on the view: the same message.
+    {
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(bad)});
+        QDropEvent drop(QPointF(50, 50), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        view()->setImageFile(tmp_.filePath(QStringLiteral("images/class_0/img_0.png")));
+        QVERIFY(!err->isVisible());
+        QDragEnterEvent enter(QPoint(50, 50), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(view(), &enter);
+        QVERIFY(enter.isAccepted());
+        QApplication::sendEvent(view(), &drop);
+        QVERIFY2(err->isVisible() && err->text().contains(QStringLiteral("broken-shirt.png")), qPrintable(view()->errorText() + QStringLiteral(" | ") + err->text()));
+    }
     // A missing file, too.
     QVERIFY(!view()->setImageFile(tmp_.filePath(QStringLiteral("nosuch.png"))));
     QVERIFY(view()->errorText().contains(QStringLiteral("nosuch.png")));
