@@ -231,8 +231,13 @@ void TestExplainView::alphaDragIsOneUndoStep() {
     QSlider* a = view()->alphaSlider();
     // A drag: press, several values, release.
     a->setSliderDown(true);
+    QElapsedTimer t;
+    t.start();
     for (int v : {50, 40, 30, 20}) a->setValue(v);
+    const double perStep = t.nsecsElapsed() / 4e6;
     a->setSliderDown(false);
+    qInfo("opacity drag: %.1f ms per step (two panes and the prototype map re-rendered at 448 px)", perStep);
+    QVERIFY2(perStep < 100, qPrintable(QString::number(perStep)));
     QCOMPARE(undo->index(), steps + 1);
     QCOMPARE(view()->settings().overlay.alpha, 0.2);
     const QImage dragged = view()->pane(0)->canvas()->image();
