@@ -227,6 +227,12 @@ QImage composeOverlay(const QImage& input, const std::vector<float>& map, int h,
 }
 
 // ---------------------------------------------------------------------------------------------
+QString ExplainPane::numbersTip() {
+    return tr("OMENN splits the logit exactly: C_w, each input pixel's contribution through the network's linear map "
+              "frozen at this input (the colours), plus C_b, the layers' bias terms, which do not depend on the pixels "
+              "(tick \"add bias terms\" on the left to spread them over the image too).");
+}
+
 ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(index) {
     auto* v = new QVBoxLayout(this);
     v->setContentsMargins(2, 2, 2, 2);
@@ -269,9 +275,7 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
     numbers_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     numbers_->setMinimumHeight(numbers_->fontMetrics().height() * 3);
     numbers_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-    numbers_->setToolTip(tr("OMENN splits the logit exactly: C_w, each input pixel's contribution through the network's "
-                            "linear map frozen at this input (the colours), plus C_b, the layers' bias terms, which do not "
-                            "depend on the pixels (tick \"add bias terms\" on the left to spread them over the image too)."));
+    numbers_->setToolTip(numbersTip());
     v->addWidget(numbers_);
     for (auto* c : {method_, head_, target_, contrast_}) {
         c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
@@ -349,6 +353,16 @@ void ExplainPane::showResult(const std::shared_ptr<const MapResult>& r, const QI
             t += tr("<br><span style='color:gray'>this method's map does not add up to the logit · %1 s</span>")
                      .arg(r->seconds, 0, 'f', 1);
     }
+    // The tooltip names the layers whose bias terms weigh most.
+    QString tip = numbersTip();
+    if (!a.biasByLayer.empty()) {
+        auto layers = a.biasByLayer;
+        std::sort(layers.begin(), layers.end(), [](const auto& x, const auto& y) { return std::abs(x.second) > std::abs(y.second); });
+        tip += tr("\n\nLargest bias terms (of %1 layers):").arg(layers.size());
+        for (size_t k = 0; k < std::min<size_t>(6, layers.size()); ++k)
+            tip += QStringLiteral("\n  %1: %2").arg(QString::fromStdString(layers[k].first), num(layers[k].second));
+    }
+    numbers_->setToolTip(tip);
     bool zero = true;
     for (float x : a.map) zero = zero && x == 0.f;
     if (zero) t += tr("<br><b>This map is zero everywhere</b>: the method finds nothing for this class here.");

@@ -98,6 +98,7 @@ Q_SIGNALS:
     void activated();
 
 private:
+    static QString numbersTip();
     int index_;
     QLabel* title_;
     QComboBox *method_, *target_, *contrast_, *head_;
