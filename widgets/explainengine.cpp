@@ -270,7 +270,7 @@ void ExplainEngine::store(const QString& key, EngineResult r) {
 }
 
 int ExplainEngine::submit(const QString& key, const QString& title,
-                          std::function<std::function<void()>(pqw::JobContext&)> work) {
+                          std::function<std::function<void()>(pqw::JobContext&)> work, bool quiet) {
     // The finisher runs only while the engine lives (a view may close before its job ends).
     QPointer<ExplainEngine> guard(this);
     auto wrapped = [guard, work = std::move(work)](pqw::JobContext& ctx) -> std::function<void()> {
@@ -279,7 +279,7 @@ int ExplainEngine::submit(const QString& key, const QString& title,
             if (guard && fin) fin();
         };
     };
-    const int id = jobs_->submit(title, std::move(wrapped));
+    const int id = jobs_->submit(title, std::move(wrapped), quiet);
     pending_.insert(key, id);
     ++submitted_;
     // Failure and cancellation clear the pending mark (success clears it in the finisher).
@@ -328,6 +328,10 @@ int ExplainEngine::requestMap(const PaneSpec& p, const ComputeOptions& o) {
     const QString title = tr("Explain %1: %2 for %3%4")
                               .arg(imageLabel(), QString::fromLatin1(pqw::methodName(p.method)), what,
                                    p.contrast >= 0 ? tr(" vs %1").arg(names.value(p.contrast)) : QString());
+    // Maps of one forward + one backward pass are quiet jobs (not listed in the Jobs panel; the
+    // view's Cancel still reaches them); the slow methods are listed with their progress.
+    const bool quick = p.method == pqw::Method::Omenn || p.method == pqw::Method::GradientInput ||
+                       p.method == pqw::Method::Saliency || p.method == pqw::Method::GradCam;
     return submit(key, title, [this, key, models, rgb, opt, p](pqw::JobContext& ctx) {
         QElapsedTimer clock;
         clock.start();
@@ -356,7 +360,7 @@ int ExplainEngine::requestMap(const PaneSpec& p, const ComputeOptions& o) {
             store(key, er);
             Q_EMIT resultReady(key);
         });
-    });
+    }, quick);
 }
 
 int ExplainEngine::requestDecomposition(int cls) {

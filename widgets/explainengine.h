@@ -179,7 +179,8 @@ Q_SIGNALS:
 private:
     struct Models;
     void syncModel() const;
-    int submit(const QString& key, const QString& title, std::function<std::function<void()>(pqw::JobContext&)> work);
+    int submit(const QString& key, const QString& title, std::function<std::function<void()>(pqw::JobContext&)> work,
+               bool quiet = false);
     void store(const QString& key, EngineResult r);
     const EngineResult* find(const QString& key) const;
     QString base(PaneHead h) const;
