@@ -1534,6 +1534,25 @@ void ExplainView::restoreState(const QJsonObject& o) {
     applySettings(settingsFromJson(o));
 }
 
+std::vector<pqw::ProjectExplanation> ExplainView::chosenExplanations() const {
+    std::vector<pqw::ProjectExplanation> out;
+    if (settings_.image.kind == ExplainImageRef::Kind::None) return out;
+    for (const auto& p : settings_.panes) {
+        if (p.head != PaneHead::ProtoQuant) continue;  // the report explains the project's active head
+        pqw::ProjectExplanation e;
+        if (settings_.image.kind == ExplainImageRef::Kind::File) e.image = settings_.image.path.toStdString();
+        else e.sample = static_cast<long long>(settings_.image.sample);
+        e.method = pqw::methodName(p.method);
+        e.target = p.target;
+        e.contrast = p.contrast;
+        bool seen = false;
+        for (const auto& o : out)
+            seen = seen || (o.method == e.method && o.target == e.target && o.contrast == e.contrast);
+        if (!seen) out.push_back(e);
+    }
+    return out;
+}
+
 bool ExplainView::prepareScreenshot() {
     side_->setCurrentIndex(0);
     pickStartImage();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "explainengine.h"
+#include "pqw/project.h"
 
 class QCheckBox;
 class QComboBox;
@@ -132,6 +133,10 @@ public:
     /// and keeps defaults for missing ones.
     QJsonObject saveState() const;
     void restoreState(const QJsonObject& o);
+
+    /// The explanations shown, for the project file and its report: the panes on the
+    /// ProtoQuant head (the image, method, class and contrast of each).
+    std::vector<pqw::ProjectExplanation> chosenExplanations() const;
 
     /// Screenshot mode: picks a test image when none is shown, shows the decomposition tab.
     /// Returns whether computations were requested.
