@@ -35,6 +35,7 @@
 #include "fixtures.h"
 #include "qcp.h"
 #include "mainwindow.h"
+#include "project.h"
 #include "prototypeview.h"
 #include "session.h"
 #include "theme.h"
@@ -74,6 +75,7 @@ private Q_SLOTS:
     void badImageFileIsNamed();
     void stateRoundTrips();
     void swipeAllClassesAndFaithfulness();
+    void projectKeepsTheView();
     void reachableFromTheDatasetView();
     void cleanupTestCase();
 
@@ -453,6 +455,40 @@ void TestExplainView::swipeAllClassesAndFaithfulness() {
     QVERIFY2(residual.section(QLatin1Char(' '), 0, 0).toDouble() < 1e-3, qPrintable(residual));
     shot(QStringLiteral("explain-faithfulness"));
     view()->sideTabs()->setCurrentIndex(0);
+}
+
+void TestExplainView::projectKeepsTheView() {
+    w_->showView(QStringLiteral("explain"));
+    ExplainSettings s = view()->settings();
+    s.panes[1].head = PaneHead::ProtoQuant;
+    s.panes[1].method = pqw::Method::Saliency;
+    s.panes[1].target = 1;
+    s.overlay.alpha = 0.45;
+    s.overlay.colormap = QStringLiteral("magma");
+    view()->edit(s, QStringLiteral("for the project"));
+    QVERIFY(waitForPane(1));
+    const QJsonObject state = view()->saveState();
+    const QString path = tmp_.filePath(QStringLiteral("explain.pqwproj"));
+    bool saved = false;
+    w_->project()->save(path, [&](bool ok, const QString& msg) { saved = ok; QVERIFY2(ok, qPrintable(msg)); });
+    QTRY_VERIFY_WITH_TIMEOUT(saved && !w_->jobs()->busy(), 60000);
+    // The panes are the project's chosen explanations.
+    const auto chosen = w_->project()->capture().explanations;
+    QCOMPARE(int(chosen.size()), 2);
+    QCOMPARE(chosen[1].method, std::string("saliency"));
+    QCOMPARE(chosen[1].target, 1);
+    QCOMPARE(chosen[0].sample == -1 ? QString::fromStdString(chosen[0].image) : QString::number(chosen[0].sample),
+             s.image.kind == ExplainImageRef::Kind::File ? s.image.path : QString::number(s.image.sample));
+
+    MainWindow w2;
+    bool opened = false;
+    w2.project()->open(path, [&](bool ok, const QString& msg) { opened = ok; QVERIFY2(ok, qPrintable(msg)); });
+    QTRY_VERIFY_WITH_TIMEOUT(opened && !w2.jobs()->busy(), 120000);
+    QVERIFY(w2.explainView()->settings() == view()->settings());
+    QCOMPARE(w2.explainView()->saveState().value(QStringLiteral("panes")), state.value(QStringLiteral("panes")));
+    QCOMPARE(w2.explainView()->alphaSlider()->value(), 45);
+    w2.jobs()->cancelAll();
+    QTRY_VERIFY_WITH_TIMEOUT(!w2.jobs()->busy(), 60000);
 }
 
 void TestExplainView::reachableFromTheDatasetView() {
