@@ -17,6 +17,7 @@ class QMenu;
 namespace pqwgui {
 
 class DatasetView;
+class ExplainView;
 class ProjectController;
 class JobsPanel;
 class LogPanel;
@@ -37,6 +38,7 @@ public:
     ModelFeaturesView* modelView() const { return model_; }
     TrainingView* trainingView() const { return training_; }
     PrototypeView* prototypeView() const { return prototypes_; }
+    ExplainView* explainView() const { return explain_; }
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
@@ -51,7 +53,7 @@ public:
     void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
     const DemoConfig& demoConfig() const { return demoConfig_; }
 
-    /// View names for --view: start, dataset, model, training, prototypes.
+    /// View names for --view: start, dataset, model, training, prototypes, explain.
     static QStringList viewNames();
     /// Restores the window geometry and dock layout saved at the last close.
     void restoreLayout();
@@ -99,6 +101,8 @@ private:
     ModelFeaturesView* model_;
     TrainingView* training_;
     PrototypeView* prototypes_;
+    ExplainView* explain_;
+    QString lastExplained_;  ///< the image file last sent to "This looks like that"
     JobsPanel* jobsPanel_;
     LogPanel* log_;
     QPushButton* demoButton_ = nullptr;
