@@ -26,6 +26,7 @@
 #include "modelview.h"
 #include "panels.h"
 #include "prototypeview.h"
+#include "pruningview.h"
 #include "theme.h"
 #include "trainingview.h"
 
@@ -67,6 +68,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(model_, tr("Model && Features"));
     tabs_->addTab(training_, tr("Training"));
     tabs_->addTab(prototypes_, tr("Prototypes"));
+    pruning_ = new PruningView(session_);
+    tabs_->addTab(pruning_, tr("Pruning"));
+    tabs_->setTabToolTip(tabs_->indexOf(pruning_), tr("Pruning sweeps: design, run, compare schedules (Ctrl+7)"));
     tabs_->setTabToolTip(DatasetTab, tr("The images and their classes (Ctrl+2)"));
     tabs_->setTabToolTip(ModelTab, tr("The backbone and the feature cache (Ctrl+3)"));
     tabs_->setTabToolTip(TrainingTab, tr("Train ProtoQuant with live plots (Ctrl+4)"));
@@ -250,6 +254,8 @@ void MainWindow::buildMenus() {
     for (int i = 0; i < names.size(); ++i)
         connect(withShortcut(view->addAction(names[i]), QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1))),
                 &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
+    connect(withShortcut(view->addAction(tr("P&runing")), QKeySequence(QStringLiteral("Ctrl+7"))), &QAction::triggered, this,
+            [this] { tabs_->setCurrentWidget(pruning_); });
     view->addSeparator();
     auto* theme = view->addMenu(tr("T&heme"));
     auto* group = new QActionGroup(this);
@@ -278,10 +284,14 @@ void MainWindow::buildMenus() {
 
 QStringList MainWindow::viewNames() {
     return {QStringLiteral("start"), QStringLiteral("dataset"), QStringLiteral("model"), QStringLiteral("training"),
-            QStringLiteral("prototypes")};
+            QStringLiteral("prototypes"), QStringLiteral("pruning")};
 }
 
 bool MainWindow::showView(const QString& name) {
+    if (name.toLower() == QLatin1String("pruning")) {
+        tabs_->setCurrentWidget(pruning_);
+        return true;
+    }
     const int i = int(viewNames().indexOf(name.toLower()));
     if (i < 0) return false;
     tabs_->setCurrentIndex(i);

@@ -21,6 +21,7 @@ class JobsPanel;
 class LogPanel;
 class ModelFeaturesView;
 class PrototypeView;
+class PruningView;
 class TrainingView;
 
 class MainWindow : public QMainWindow {
@@ -36,6 +37,7 @@ public:
     ModelFeaturesView* modelView() const { return model_; }
     TrainingView* trainingView() const { return training_; }
     PrototypeView* prototypeView() const { return prototypes_; }
+    PruningView* pruningView() const { return pruning_; }
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
@@ -44,7 +46,7 @@ public:
     void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
     const DemoConfig& demoConfig() const { return demoConfig_; }
 
-    /// View names for --view: start, dataset, model, training, prototypes.
+    /// View names for --view: start, dataset, model, training, prototypes, pruning.
     static QStringList viewNames();
     /// Restores the window geometry and dock layout saved at the last close.
     void restoreLayout();
@@ -84,6 +86,7 @@ private:
     ModelFeaturesView* model_;
     TrainingView* training_;
     PrototypeView* prototypes_;
+    PruningView* pruning_;
     JobsPanel* jobsPanel_;
     LogPanel* log_;
     QPushButton* demoButton_ = nullptr;

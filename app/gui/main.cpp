@@ -12,9 +12,11 @@
 #include "datasetview.h"
 #include "mainwindow.h"
 #include "prototypeview.h"
+#include "pruningview.h"
 #include "pqw/util.h"
 #include "theme.h"
 
+#include <QLabel>
 #include <QLayout>
 #include <QListView>
 
@@ -41,7 +43,11 @@ int main(int argc, char** argv) {
     const QCommandLineOption explain(QStringLiteral("explain"), QStringLiteral("Explain this image once the model is ready."), QStringLiteral("IMAGE"));
     const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
     const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel}) p.addOption(o);
+    const QCommandLineOption sweep(QStringLiteral("sweep"), QStringLiteral("Open this pruning sweep folder in the Pruning view."), QStringLiteral("DIR"));
+    const QCommandLineOption sweepCompare(QStringLiteral("sweep-compare"),
+                                          QStringLiteral("With --sweep: compare the dense model and run RUN on test image N with METHOD."),
+                                          QStringLiteral("RUN:N:METHOD"));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, sweep, sweepCompare}) p.addOption(o);
     p.process(app);
 
     pqw::initTorchThreads();
@@ -133,6 +139,19 @@ int main(int argc, char** argv) {
             }
         });
 
+    if (p.isSet(sweep))
+        QTimer::singleShot(0, &w, [&] {
+            if (!w.pruningView()->openSweep(p.value(sweep))) {
+                std::fprintf(stderr, "--sweep: %s\n", qPrintable(w.pruningView()->statusLabel()->text()));
+                if (screenshot) QApplication::exit(1);
+                return;
+            }
+            const QStringList c = p.value(sweepCompare).split(QLatin1Char(':'));
+            if (c.size() == 3) {
+                w.pruningView()->selectRun(c[0]);
+                w.pruningView()->compare(c[0], c[1].toInt(), c[2]);
+            }
+        });
     if (p.isSet(demo)) {
         QObject::connect(w.session(), &Session::demoFinished, &w, [&](bool ok) {
             if (ok) ready();
