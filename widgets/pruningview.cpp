@@ -983,14 +983,20 @@ void PruningView::buildResults(QWidget* host) {
     sparsity_->setObjectName(QStringLiteral("accVsSparsity"));
     sparsity_->xAxis->setLabel(tr("sparsity, %"));
     sparsity_->yAxis->setLabel(tr("test top-1, %"));
-    // The legend sits inside, bottom left: accuracy stays near the dense model at low sparsity.
+    // The legend goes below the axes and names the encodings (colour: schedule, line: fine-
+    // tuning, marker: criterion) rather than every curve, so it stays short.
     sparsity_->legend->setVisible(true);
-    sparsity_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
+    sparsity_->axisRect()->insetLayout()->take(sparsity_->legend);
+    sparsity_->plotLayout()->addElement(2, 0, sparsity_->legend);
+    sparsity_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    sparsity_->legend->setWrap(4);
+    sparsity_->plotLayout()->setRowStretchFactor(2, 0.001);
     {
         QFont lf = sparsity_->font();
         lf.setPointSizeF(lf.pointSizeF() * 0.85);
         sparsity_->legend->setFont(lf);
-        sparsity_->legend->setRowSpacing(-2);
+        sparsity_->legend->setIconSize(22, 10);
+        sparsity_->legend->setColumnSpacing(4);
     }
     sparsity_->setToolTip(tr("One curve per strategy: a point per pruning step, as steps finish"));
     epochs_ = makePlot(tr("Accuracy vs total fine-tuning epochs"));
@@ -1020,12 +1026,12 @@ void PruningView::buildResults(QWidget* host) {
     runPlot_->plotLayout()->setRowStretchFactor(2, 0.001);
     runPlot_->setToolTip(tr("The current run (or the run selected in the table): validation accuracy right after each "
                             "pruning step and after each fine-tuning epoch; the best epoch's weights are kept"));
-    pg->addWidget(sparsity_, 0, 0, 2, 1);
+    pg->addWidget(sparsity_, 0, 0);
     pg->addWidget(epochs_, 0, 1);
-    pg->addWidget(runPlot_, 1, 1);
-    pg->setColumnStretch(0, 3);
-    pg->setColumnStretch(1, 2);
+    pg->setColumnStretch(0, 11);
+    pg->setColumnStretch(1, 9);
     vsplit->addWidget(plots);
+    auto* bottom = new QSplitter(Qt::Horizontal);
 
     lower_ = new QTabWidget;
     // results table
@@ -1113,9 +1119,14 @@ void PruningView::buildResults(QWidget* host) {
         }
         compare(results_->run(proxy_->mapToSource(cur).row()).s.id, image_->value(), method_->currentData().toString());
     });
-    vsplit->addWidget(lower_);
+    bottom->addWidget(lower_);
+    bottom->addWidget(runPlot_);
+    bottom->setStretchFactor(0, 3);
+    bottom->setStretchFactor(1, 2);
+    vsplit->addWidget(bottom);
     vsplit->setStretchFactor(0, 3);
     vsplit->setStretchFactor(1, 2);
+    vsplit->setSizes({580, 420});  // scaled to the height at the first show
 }
 
 void PruningView::clearResults() {
@@ -1124,6 +1135,8 @@ void PruningView::clearResults() {
         epochs_->removeGraph(s.epochs);
     }
     series_.clear();
+    for (auto* g : legendOnly_) sparsity_->removeGraph(g);
+    legendOnly_.clear();
     if (denseLine_) sparsity_->removeGraph(denseLine_), denseLine_ = nullptr;
     stepEvents_.clear();
     runEvents_.clear();
@@ -1180,20 +1193,105 @@ void PruningView::prepareSeries(const std::map<QString, SweepRunSettings>& setti
         keys.push_back({{si, s.steps, seriesKey(s)}, seriesKey(s)});
     }
     std::sort(keys.begin(), keys.end());
+    // Style indices of the variants, in sorted order.
+    schedules_.clear();
+    fineTunes_.clear();
+    criteria2_.clear();
+    std::vector<std::tuple<int, int, QString>> sched;
+    for (const auto& [id, st] : settings) {
+        int si = 4;
+        for (int i = 0; i < 4; ++i)
+            if (st.strategy == QLatin1String(kStrategies[i])) si = i;
+        sched.push_back({si, st.steps, st.strategy});
+        fineTunes_[st.fineTune] = 0;
+        criteria2_[st.criterion + QLatin1Char('/') + st.modality] = 0;
+    }
+    std::sort(sched.begin(), sched.end());
+    for (const auto& [si, n, name] : sched)
+        if (!schedules_.count(name + QString::number(n))) schedules_[name + QString::number(n)] = int(schedules_.size());
+    int i = 0;
+    for (auto& [k, v] : fineTunes_) v = k.startsWith(QLatin1String("fixed")) ? 0 : 1 + i++;  // patience: dashed
+    i = 0;
+    for (auto& [k, v] : criteria2_) v = i++;
+    std::set<QString> made;
     for (const auto& [order, key] : keys)
-        if (!series_.count(key)) addSeries(key);
+        if (made.insert(key).second)
+            for (const auto& [id, st] : settings)
+                if (seriesKey(st) == key) {
+                    addSeries(key, &st);
+                    break;
+                }
+    buildLegend();
     rebuildSweepPlots();
 }
 
-void PruningView::addSeries(const QString& key) {
+void PruningView::buildLegend() {
+    for (auto* g : legendOnly_) sparsity_->removeGraph(g);
+    legendOnly_.clear();
+    for (const auto& [k, s] : series_) s.sparsity->removeFromLegend();
+    auto* t = Theme::instance();
+    const QColor grey = t->text();
+    auto entry = [&](const QString& name, const QPen& pen, const QCPScatterStyle& sc) {
+        auto* g = sparsity_->addGraph();
+        g->setName(name);
+        g->setPen(pen);
+        g->setScatterStyle(sc);
+        legendOnly_.push_back(g);
+    };
+    const QCPScatterStyle::ScatterShape shapes[] = {QCPScatterStyle::ssDisc, QCPScatterStyle::ssSquare,
+                                                    QCPScatterStyle::ssTriangle, QCPScatterStyle::ssDiamond,
+                                                    QCPScatterStyle::ssCross, QCPScatterStyle::ssPlus};
+    // Schedules in their colour order.
+    std::vector<std::pair<int, QString>> sched;
+    for (const auto& [key, idx] : schedules_) sched.push_back({idx, key});
+    std::sort(sched.begin(), sched.end());
+    auto split = [](QString key) {
+        QString steps;
+        while (!key.isEmpty() && key.back().isDigit()) steps.prepend(key.back()), key.chop(1);
+        return std::make_pair(key, steps);
+    };
+    std::map<QString, int> stepVariants;  // strategy -> how many step counts the grid has
+    for (const auto& [idx, key] : sched) stepVariants[split(key).first]++;
+    for (const auto& [idx, key] : sched) {
+        const auto [strategy, steps] = split(key);
+        const QColor c = t->series(idx);
+        // The step count only where one strategy has several (the table has them all).
+        entry(stepVariants[strategy] > 1 ? strategy + QStringLiteral(" n") + steps : strategy, QPen(c, 2.0),
+              QCPScatterStyle(QCPScatterStyle::ssNone));
+    }
+    if (fineTunes_.size() > 1) {
+        const Qt::PenStyle dashes[] = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine};
+        for (const auto& [ft, idx] : fineTunes_)
+            entry(fineTuneLabel(ft, true), QPen(grey, 1.4, dashes[idx % 4]), QCPScatterStyle(QCPScatterStyle::ssNone));
+    }
+    if (criteria2_.size() > 1)
+        for (const auto& [cm, idx] : criteria2_) {
+            const QString crit = cm.section(QLatin1Char('/'), 0, 0), mod = cm.section(QLatin1Char('/'), 1, 1);
+            const QString modShort = mod == QLatin1String("structured") ? tr("struct.") : tr("unstr.");
+            QString name = !multiModalities_ ? crit : !multiCriteria_ ? mod : crit + QStringLiteral(", ") + modShort;
+            QPen none(Qt::NoPen);
+            entry(name, none, QCPScatterStyle(shapes[idx % 6], grey, grey, 6));
+        }
+}
+
+void PruningView::addSeries(const QString& key, const SweepRunSettings* st) {
     Series s;
     s.colour = int(series_.size());
+    if (st) {
+        auto a = schedules_.find(st->strategy + QString::number(st->steps));
+        auto b = fineTunes_.find(st->fineTune);
+        auto c = criteria2_.find(st->criterion + QLatin1Char('/') + st->modality);
+        if (a != schedules_.end()) s.colour = a->second;
+        if (b != fineTunes_.end()) s.dash = b->second;
+        if (c != criteria2_.end()) s.shape = c->second;
+    }
     s.sparsity = sparsity_->addGraph();
     s.sparsity->setName(key);
     s.epochs = epochs_->addGraph();
     s.epochs->setName(key);
     s.epochs->setLineStyle(QCPGraph::lsNone);
     s.epochs->removeFromLegend();
+    s.sparsity->removeFromLegend();
     applySeriesStyle(s);
     series_[key] = s;
 }
@@ -1204,8 +1302,9 @@ void PruningView::applySeriesStyle(const Series& s) {
     const QCPScatterStyle::ScatterShape shapes[] = {QCPScatterStyle::ssDisc, QCPScatterStyle::ssSquare,
                                                     QCPScatterStyle::ssTriangle, QCPScatterStyle::ssDiamond,
                                                     QCPScatterStyle::ssCross, QCPScatterStyle::ssPlus};
-    const auto shape = shapes[s.colour % 6];
-    s.sparsity->setPen(QPen(c, 1.6));
+    const auto shape = shapes[s.shape % 6];
+    const Qt::PenStyle dashes[] = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine};
+    s.sparsity->setPen(QPen(c, 1.6, dashes[s.dash % 4]));
     s.sparsity->setScatterStyle(QCPScatterStyle(shape, c, c, 6));
     s.epochs->setPen(QPen(c, 1.6));
     s.epochs->setScatterStyle(QCPScatterStyle(shape, c, c, 6));
@@ -1225,7 +1324,7 @@ void PruningView::addStep(const QString& run, const pqw::Event& e) {
     stepEvents_.push_back({run, e});
     const auto s = settingsOf(run, &e);
     const QString key = seriesKey(s);
-    if (!series_.count(key)) addSeries(key);  // a run the grid does not list: the next colour
+    if (!series_.count(key)) addSeries(key, &s);  // a run the grid does not list
     const auto& sr = series_[key];
     const bool val = yAxis_->currentIndex() == 1 || !e.values.count("test_top1");
     const double acc = 100 * e.value(val ? "val_top1" : "test_top1");
@@ -1273,9 +1372,8 @@ void PruningView::rescaleSweepPlots() {
         for (auto it = s.epochs->data()->constBegin(); it != s.epochs->data()->constEnd(); ++it) ehi = std::max(ehi, it->key);
     }
     if (dense_ >= 0) lo = std::min(lo, dense_);
-    // Room below for the legend (a third of the height), a little above the best point.
     const double span = any ? std::max(5.0, hi - lo) : 100;
-    const double bottom = any ? std::max(0.0, lo - 0.6 * span) : 0;
+    const double bottom = any ? std::max(0.0, lo - 0.08 * span) : 0;
     const double top = any ? std::min(100.0, hi + 0.08 * span) + 0.5 : 100;
     sparsity_->xAxis->setRange(-2, any ? std::min(100.0, std::ceil(xhi / 10) * 10) + 2 : 100);
     sparsity_->yAxis->setRange(bottom, top);
@@ -1425,10 +1523,12 @@ std::map<QString, std::vector<std::pair<double, double>>> PruningView::sparsityP
 void PruningView::recolour() {
     auto* t = Theme::instance();
     for (const auto& [k, s] : series_) applySeriesStyle(s);
+    buildLegend();
     if (denseLine_) denseLine_->setPen(QPen(t->text(), 1, Qt::DashLine));
     runVal_->setPen(QPen(t->series(0), 2));
     runVal_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 5));
     runTrain_->setPen(QPen(t->series(1), 1.2, Qt::DotLine));
+    runTrain_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, t->series(1), 4));
     runPruned_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssTriangleInverted, t->series(3), t->series(3), 8));
     runPruned_->setPen(QPen(t->series(3)));
     runStep_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, t->series(2), t->series(2), 9));

@@ -122,10 +122,12 @@ Q_SIGNALS:
     void comparisonFinished(bool ok);
 
 private:
+    /// One curve: colour by schedule (strategy and steps), line style by fine-tuning, marker
+    /// by criterion and modality (the variants a grid sweeps).
     struct Series {
         QCPGraph* sparsity = nullptr;
         QCPGraph* epochs = nullptr;
-        int colour = 0;
+        int colour = 0, dash = 0, shape = 0;
     };
     struct DataCache;
 
@@ -138,8 +140,9 @@ private:
     // results
     void clearResults();
     void prepareSeries(const std::map<QString, SweepRunSettings>& settings);
-    void addSeries(const QString& key);
+    void addSeries(const QString& key, const SweepRunSettings* s = nullptr);
     QJsonArray formFineTune() const;
+    void buildLegend();
     QString seriesKey(const SweepRunSettings& s) const;
     SweepRunSettings settingsOf(const QString& run, const pqw::Event* e) const;
     void onEvent(const QString& run, const pqw::Event& e, bool live);
@@ -195,6 +198,8 @@ private:
     std::map<QString, SweepRunSettings> settings_;
     bool multiCriteria_ = false, multiModalities_ = false, multiFineTune_ = false;
     std::map<QString, Series> series_;
+    std::map<QString, int> schedules_, fineTunes_, criteria2_;  ///< variant -> index (styles)
+    std::vector<QCPGraph*> legendOnly_;  ///< empty graphs naming the colours, dashes, markers
     std::vector<std::pair<QString, pqw::Event>> stepEvents_;       ///< every step point shown
     std::map<QString, std::vector<pqw::Event>> runEvents_;     ///< steps and epochs per run
     std::vector<std::pair<QString, pqw::Event>> pending_;

@@ -211,26 +211,28 @@ QVariant SweepResultsModel::data(const QModelIndex& index, int role) const {
 
 QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role) const {
     if (o != Qt::Horizontal || section < 0 || section >= ColumnCount) return QAbstractTableModel::headerData(section, o, role);
-    static const char* names[] = {"Strategy", "Steps", "Target", "Modality", "Criterion", "Fine-tuning", "Sparsity",
-                                  "Channels removed", "Params", "MACs", "Val top-1", "Test top-1", "Δ test (points)",
-                                  "Epochs", "Time (s)", "Run"};
+    // Indexed by Column.
+    static const char* names[] = {"Strategy", "Steps", "Target", "Fine-tuning", "Test top-1", "Δ test (points)",
+                                  "Sparsity", "Epochs", "Modality", "Criterion", "Channels removed", "Params", "MACs",
+                                  "Val top-1", "Time (s)", "Run"};
     static const char* tips[] = {
         "The schedule: one-shot, iterative (equal steps), iterative-geometric (smaller and smaller steps), hybrid (a big first step, then geometric)",
         "Pruning steps (hybrid: the first step plus the geometric steps)",
         "Target sparsity of the run",
+        "Fine-tuning after each step",
+        "Test top-1 accuracy after the last step",
+        "Test top-1 minus the dense model's, in percentage points",
+        "Final share of conv and linear weights that are zero or removed",
+        "Fine-tuning epochs over all steps",
         "unstructured: single weights are masked; structured: whole channels are removed",
         "How weights or channels are ranked for removal",
-        "Fine-tuning after each step",
-        "Final share of conv and linear weights that are zero or removed",
         "Final share of the prunable channels removed (structured pruning)",
         "Parameters left (stored; masked weights still count)",
         "Multiply-accumulates per image",
         "Validation top-1 accuracy after the last step",
-        "Test top-1 accuracy after the last step",
-        "Test top-1 minus the dense model's, in percentage points",
-        "Fine-tuning epochs over all steps",
         "Wall-clock time of the run",
         "The run's id in log.jsonl and summary.csv"};
+    static_assert(sizeof(names) / sizeof(names[0]) == ColumnCount);
     if (role == Qt::DisplayRole) return tr(names[section]);
     if (role == Qt::ToolTipRole) return tr(tips[section]);
     return {};

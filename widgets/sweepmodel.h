@@ -48,8 +48,8 @@ class SweepResultsModel : public QAbstractTableModel {
     Q_OBJECT
 public:
     enum Column {
-        Strategy, Steps, Target, Modality, Criterion, FineTune, Sparsity, Channels, Params, Macs, ValTop1, TestTop1,
-        DeltaTest, Epochs, Seconds, RunId, ColumnCount
+        Strategy, Steps, Target, FineTune, TestTop1, DeltaTest, Sparsity, Epochs, Modality, Criterion, Channels,
+        Params, Macs, ValTop1, Seconds, RunId, ColumnCount
     };
     /// Qt::UserRole: the sortable value (a number, or the text).
     explicit SweepResultsModel(QObject* parent = nullptr);

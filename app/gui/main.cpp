@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
     const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
     const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
     const QCommandLineOption sweep(QStringLiteral("sweep"), QStringLiteral("Open this pruning sweep folder in the Pruning view."), QStringLiteral("DIR"));
-    const QCommandLineOption sweepCompare(QStringLiteral("sweep-compare"),
-                                          QStringLiteral("With --sweep: compare the dense model and run RUN on test image N with METHOD."),
-                                          QStringLiteral("RUN:N:METHOD"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, sweep, sweepCompare}) p.addOption(o);
+    const QCommandLineOption sweepRun(QStringLiteral("sweep-run"),
+                                      QStringLiteral("With --sweep: select run RUN; with N and METHOD, also compare it with the dense model on test image N."),
+                                      QStringLiteral("RUN[:N:METHOD]"));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, sweep, sweepRun}) p.addOption(o);
     p.process(app);
 
     pqw::initTorchThreads();
@@ -146,11 +146,9 @@ int main(int argc, char** argv) {
                 if (screenshot) QApplication::exit(1);
                 return;
             }
-            const QStringList c = p.value(sweepCompare).split(QLatin1Char(':'));
-            if (c.size() == 3) {
-                w.pruningView()->selectRun(c[0]);
-                w.pruningView()->compare(c[0], c[1].toInt(), c[2]);
-            }
+            const QStringList c = p.value(sweepRun).split(QLatin1Char(':'));
+            if (!c[0].isEmpty()) w.pruningView()->selectRun(c[0]);
+            if (c.size() == 3) w.pruningView()->compare(c[0], c[1].toInt(), c[2]);
         });
     if (p.isSet(demo)) {
         QObject::connect(w.session(), &Session::demoFinished, &w, [&](bool ok) {
