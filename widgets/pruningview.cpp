@@ -150,6 +150,35 @@ QString methodLabel(const QString& m) {
     return m;
 }
 
+/// An image label that scales its image to the space it gets (aspect kept), so a large map
+/// never pushes the captions around.
+class FitImage : public QLabel {
+public:
+    FitImage() {
+        setAlignment(Qt::AlignCenter);
+        setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored);
+        setMinimumSize(64, 64);
+    }
+    void setImage(const QImage& img) {
+        img_ = img;
+        refit();
+    }
+    QSize sizeHint() const override { return {180, 180}; }
+
+protected:
+    void resizeEvent(QResizeEvent* e) override {
+        QLabel::resizeEvent(e);
+        refit();
+    }
+
+private:
+    void refit() {
+        if (img_.isNull()) return clear();
+        setPixmap(QPixmap::fromImage(img_.scaled(size(), Qt::KeepAspectRatio, Qt::SmoothTransformation)));
+    }
+    QImage img_;
+};
+
 }  // namespace
 
 /// Decoded sweep data and models, kept between comparisons (filled on the worker thread,
@@ -1088,18 +1117,22 @@ void PruningView::buildResults(QWidget* host) {
     row->addStretch(1);
     cv->addLayout(row);
     auto* panes = new QHBoxLayout;
+    QFont small = font();
+    small.setPointSizeF(small.pointSizeF() * 0.9);
+    // Each model: its map with the numbers beside it (the tab gets the full width, see below).
     auto pane = [&](QLabel*& img, QLabel*& cap) {
-        auto* w = new QVBoxLayout;
-        img = new QLabel;
-        img->setAlignment(Qt::AlignCenter);
-        img->setMinimumSize(160, 160);
+        auto* w = new QHBoxLayout;
+        img = new FitImage;
         cap = new QLabel;
         cap->setWordWrap(true);
-        cap->setAlignment(Qt::AlignTop | Qt::AlignHCenter);
+        cap->setFont(small);
+        cap->setAlignment(Qt::AlignTop | Qt::AlignLeft);
         cap->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        w->addWidget(img, 1);
-        w->addWidget(cap);
+        cap->setMinimumWidth(150);
+        w->addWidget(img, 3);
+        w->addWidget(cap, 2);
         panes->addLayout(w, 1);
+        panes->addSpacing(8);
     };
     pane(denseImage_, denseCaption_);
     pane(prunedImage_, prunedCaption_);
@@ -1108,6 +1141,7 @@ void PruningView::buildResults(QWidget* host) {
     cv->addLayout(panes, 1);
     compareNote_ = new QLabel(tr("Select a finished run in Results, pick a test image and a method, then Compare."));
     compareNote_->setWordWrap(true);
+    compareNote_->setFont(small);
     compareNote_->setEnabled(false);
     cv->addWidget(compareNote_);
     lower_->addTab(cmp, tr("Dense vs pruned"));
@@ -1121,6 +1155,8 @@ void PruningView::buildResults(QWidget* host) {
     });
     bottom->addWidget(lower_);
     bottom->addWidget(runPlot_);
+    // The comparison needs the width; the run's epochs belong to the results table.
+    connect(lower_, &QTabWidget::currentChanged, this, [this](int i) { runPlot_->setVisible(i == 0); });
     bottom->setStretchFactor(0, 3);
     bottom->setStretchFactor(1, 2);
     vsplit->addWidget(bottom);
@@ -1146,7 +1182,7 @@ void PruningView::clearResults() {
     shownRun_.clear();
     dense_ = -1;
     results_->clear();
-    table_->setColumnHidden(SweepResultsModel::Channels, true);  // shown once a structured run is there
+    updateColumns();
     for (auto* g : {runVal_, runTrain_, runPruned_, runStep_}) g->data()->clear();
     runPlot_->clearItems();
     setPlotTitle(runPlot_, tr("Run: accuracy per epoch"));
@@ -1396,7 +1432,7 @@ void PruningView::flush() {
     auto events = std::move(pending_);
     pending_.clear();
     QString showAfter;
-    bool stepsChanged = false;
+    bool stepsChanged = false, columnsChanged = false;
     for (const auto& [run, e] : events) {
         if (e.kind == "run.start") {
             currentRun_ = run;
@@ -1412,13 +1448,14 @@ void PruningView::flush() {
             if (live_ && run == currentRun_) showAfter = run;
         } else if (e.kind == "run.done") {
             results_->addRun(SweepRunResult::fromDone(e, run));
-            if (settingsOf(run, &e).modality == QLatin1String("structured")) table_->setColumnHidden(SweepResultsModel::Channels, false);
+            columnsChanged = true;
         } else if (e.kind == "cnn.epoch") {
             baseEpochs_.push_back(e);
             showAfter = QStringLiteral("<base>");
         }
     }
     if (stepsChanged) rescaleSweepPlots();
+    if (columnsChanged) updateColumns();
     if (!showAfter.isEmpty()) showRunEpochs(showAfter);
     if (live_) ++liveReplots_;
 }
@@ -1442,7 +1479,10 @@ void PruningView::showRunEpochs(const QString& run) {
         runPlot_->xAxis->setLabel(tr("epoch"));
     } else {
         const auto s = settingsOf(run, nullptr);
-        QString title = tr("Run: %1 to %2").arg(seriesKey(s), pct(s.target, 0));
+        // Schedule and target; the other settings are in the selected table row and the tooltip.
+        QString title = s.strategy;
+        if (s.strategy != QLatin1String("one-shot") && s.steps > 0) title += QStringLiteral(" n%1").arg(s.steps);
+        title = tr("Run: %1 to %2").arg(title, pct(s.target, 0));
         runPlot_->setToolTip(tr("Run %1: validation accuracy right after each pruning step (triangles), after each "
                                 "fine-tuning epoch (line) and kept at the end of the step (diamonds: the best epoch's "
                                 "weights)").arg(run));
@@ -1495,6 +1535,23 @@ void PruningView::showRunEpochs(const QString& run) {
     runPlot_->yAxis->setRange(bottom, 100 + (100 - bottom) * 0.12);
     Theme::instance()->stylePlot(runPlot_);
     runPlot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void PruningView::updateColumns() {
+    // Settings every run shares are said once (status, legend), not in a column of equal values.
+    std::set<QString> ft, mod, crit;
+    bool structured = false;
+    for (int r = 0; r < results_->rowCount(); ++r) {
+        const auto& s = results_->run(r).s;
+        ft.insert(s.fineTune);
+        mod.insert(s.modality);
+        crit.insert(s.criterion);
+        structured = structured || s.modality == QLatin1String("structured");
+    }
+    table_->setColumnHidden(SweepResultsModel::FineTune, ft.size() == 1);
+    table_->setColumnHidden(SweepResultsModel::Modality, mod.size() == 1);
+    table_->setColumnHidden(SweepResultsModel::Criterion, crit.size() == 1);
+    table_->setColumnHidden(SweepResultsModel::Channels, !structured);
 }
 
 void PruningView::selectRun(const QString& id) {
@@ -1560,6 +1617,8 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
     const double logTest = logRow >= 0 ? results_->run(logRow).testTop1 : NAN;
     QPointer<PruningView> self(this);
     lower_->setCurrentIndex(1);
+    image_->setValue(image);
+    if (method_->findData(method) >= 0) method_->setCurrentIndex(method_->findData(method));
     compareNote_->setText(tr("Comparing: the pruned model is rebuilt first (once per run; it takes as long as the run took)..."));
     compareJob_ = session_->jobs()->submit(tr("Compare dense and pruned"), [=](pqw::JobContext& ctx) -> std::function<void()> {
         // Everything here runs on the worker thread; the cache is handed back in the finisher.
@@ -1630,17 +1689,20 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
             if (!self) return;
             self->cache_ = c;
             self->image_->setMaximum(int(n) - 1);
-            self->denseImage_->setPixmap(QPixmap::fromImage(imD));
-            self->prunedImage_->setPixmap(QPixmap::fromImage(imP));
+            static_cast<FitImage*>(self->denseImage_)->setImage(imD);
+            static_cast<FitImage*>(self->prunedImage_)->setImage(imP);
+            self->compared_[0].image = imD;
+            self->compared_[1].image = imP;
             auto caption = [&](const QString& who, const pqw::Attribution& a, const pqw::ModelCost& cost, const QString& pred,
                                double sparsity) {
-                QString s = tr("<b>%1</b>: %2 parameters (%3 non-zero weights, %4 sparse), predicts <b>%5</b>")
-                                .arg(who, QLocale().toString(qint64(cost.params)), QLocale().toString(qint64(cost.nonzeroPrunable)),
-                                     pct(sparsity), pred);
-                s += tr("<br>logit of <i>%1</i>: %2").arg(clsName).arg(a.output, 0, 'f', 3);
-                if (a.method == "omenn")
-                    s += tr(" = %1 (weights) + %2 (biases) = %3").arg(a.weightSum, 0, 'f', 3).arg(a.biasSum, 0, 'f', 3)
-                             .arg(a.weightSum + a.biasSum, 0, 'f', 3);
+                QString s = tr("<b>%1</b> (%2 parameters, %3 sparse): predicts <b>%4</b>")
+                                .arg(who, QLocale().toString(qint64(cost.params)), pct(sparsity, 0), pred);
+                s += tr("<br>logit of %1: %2").arg(clsName).arg(a.output, 0, 'f', 3);
+                if (a.method == "omenn")  // the exact split OMENN gives
+                    s += tr("<br>= %1 from the weights %2 %3 from the biases")
+                             .arg(a.weightSum, 0, 'f', 3)
+                             .arg(a.biasSum < 0 ? QStringLiteral("\u2212") : QStringLiteral("+"))
+                             .arg(std::abs(a.biasSum), 0, 'f', 3);
                 return s;
             };
             const double spD = 1.0 - double(costD.nonzeroPrunable) / double(c->base->originalPrunable());
@@ -1653,14 +1715,11 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
                 self->compared_[i].sum = a.weightSum + a.biasSum;
                 self->compared_[i].exact = a.method == "omenn";
             }
-            QString note = self->tr("Test image %1 (true class: %2). Both maps explain the dense model's class <i>%3</i> "
-                                    "with %4; red raises the logit, blue lowers it; each map is scaled to its own range.")
-                               .arg(image).arg(truth, clsName, methodLabel(QString::fromLatin1(pqw::methodName(m))));
-            if (!ho.signedMap) note = self->tr("Test image %1 (true class: %2). Both maps explain the dense model's class "
-                                               "<i>%3</i> with %4 (magnitude); each map is scaled to its own range.")
-                                          .arg(image).arg(truth, clsName, methodLabel(QString::fromLatin1(pqw::methodName(m))));
-            note += self->tr(" The pruned model was rebuilt from the base model with the run's settings: test top-1 %1 "
-                             "(the log says %2).").arg(pct(rebuilt, 2), std::isnan(logTest) ? QStringLiteral("-") : pct(logTest, 2));
+            QString note = self->tr("Test image %1, true class %2. Both maps explain %3 (the dense model's prediction)")
+                               .arg(image).arg(truth, clsName);
+            note += ho.signedMap ? self->tr("; red raises the logit, blue lowers it.") : self->tr("; brighter: more influence.");
+            note += self->tr(" Pruned model rebuilt from the base model: test top-1 %1 (log: %2).")
+                        .arg(pct(rebuilt, 2), std::isnan(logTest) ? QStringLiteral("-") : pct(logTest, 2));
             self->compareNote_->setText(note);
             self->compareNote_->setEnabled(true);
             Q_EMIT self->comparisonFinished(true);

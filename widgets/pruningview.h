@@ -111,6 +111,7 @@ public:
     struct Compared {
         double logit = 0, sum = 0;
         bool exact = false;
+        QImage image;  ///< the map over the image, as rendered (240 px)
     };
     const Compared& compared(int i) const { return compared_[i]; }
     QTabWidget* lowerTabs() const { return lower_; }
@@ -143,6 +144,7 @@ private:
     void addSeries(const QString& key, const SweepRunSettings* s = nullptr);
     QJsonArray formFineTune() const;
     void buildLegend();
+    void updateColumns();
     QString seriesKey(const SweepRunSettings& s) const;
     SweepRunSettings settingsOf(const QString& run, const pqw::Event* e) const;
     void onEvent(const QString& run, const pqw::Event& e, bool live);

@@ -212,21 +212,21 @@ QVariant SweepResultsModel::data(const QModelIndex& index, int role) const {
 QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role) const {
     if (o != Qt::Horizontal || section < 0 || section >= ColumnCount) return QAbstractTableModel::headerData(section, o, role);
     // Indexed by Column.
-    static const char* names[] = {"Strategy", "Steps", "Target", "Fine-tuning", "Test top-1", "Δ test (points)",
-                                  "Sparsity", "Epochs", "Modality", "Criterion", "Channels removed", "Params", "MACs",
+    static const char* names[] = {"Strategy", "Steps", "Target", "Modality", "Criterion", "Fine-tuning", "Test top-1",
+                                  "Δ test (points)", "Sparsity", "Channels removed", "Epochs", "Params", "MACs",
                                   "Val top-1", "Time (s)", "Run"};
     static const char* tips[] = {
         "The schedule: one-shot, iterative (equal steps), iterative-geometric (smaller and smaller steps), hybrid (a big first step, then geometric)",
         "Pruning steps (hybrid: the first step plus the geometric steps)",
         "Target sparsity of the run",
+        "unstructured: single weights are masked; structured: whole channels are removed",
+        "How weights or channels are ranked for removal",
         "Fine-tuning after each step",
         "Test top-1 accuracy after the last step",
         "Test top-1 minus the dense model's, in percentage points",
         "Final share of conv and linear weights that are zero or removed",
-        "Fine-tuning epochs over all steps",
-        "unstructured: single weights are masked; structured: whole channels are removed",
-        "How weights or channels are ranked for removal",
         "Final share of the prunable channels removed (structured pruning)",
+        "Fine-tuning epochs over all steps",
         "Parameters left (stored; masked weights still count)",
         "Multiply-accumulates per image",
         "Validation top-1 accuracy after the last step",

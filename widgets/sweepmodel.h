@@ -48,7 +48,8 @@ class SweepResultsModel : public QAbstractTableModel {
     Q_OBJECT
 public:
     enum Column {
-        Strategy, Steps, Target, FineTune, TestTop1, DeltaTest, Sparsity, Epochs, Modality, Criterion, Channels,
+        // The settings a grid varies first (the view hides those every run shares), then results.
+        Strategy, Steps, Target, Modality, Criterion, FineTune, TestTop1, DeltaTest, Sparsity, Channels, Epochs,
         Params, Macs, ValTop1, Seconds, RunId, ColumnCount
     };
     /// Qt::UserRole: the sortable value (a number, or the text).
