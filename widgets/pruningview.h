@@ -74,6 +74,8 @@ public:
     bool openSweep(const QString& dir, bool loadDesigner = true);
     /// The folder whose results are shown (empty before any sweep).
     QString sweepDir() const { return dir_; }
+    /// Sweep folders run or opened here (the shown one first), for project files.
+    QStringList sweepFolders() const { return recent_; }
 
     // ---- comparison
     /// Explains test image `image` with `method` ("omenn", "saliency", ...) on the dense base

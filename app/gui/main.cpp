@@ -11,6 +11,9 @@
 
 #include "datasetview.h"
 #include "mainwindow.h"
+#include <QStatusBar>
+
+#include "project.h"
 #include "prototypeview.h"
 #include "pruningview.h"
 #include "pqw/util.h"
@@ -47,7 +50,9 @@ int main(int argc, char** argv) {
     const QCommandLineOption sweepRun(QStringLiteral("sweep-run"),
                                       QStringLiteral("With --sweep: select run RUN; with N and METHOD, also compare it with the dense model on test image N."),
                                       QStringLiteral("RUN[:N:METHOD]"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, sweep, sweepRun}) p.addOption(o);
+    const QCommandLineOption project(QStringLiteral("project"), QStringLiteral("Open this project (.pqwproj)."), QStringLiteral("FILE"));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, project, sweep, sweepRun}) p.addOption(o);
+    p.addPositionalArgument(QStringLiteral("project"), QStringLiteral("A project file to open (.pqwproj), as from a file manager."), QStringLiteral("[FILE]"));
     p.process(app);
 
     pqw::initTorchThreads();
@@ -60,6 +65,9 @@ int main(int argc, char** argv) {
     w.setDemoConfig(dc);
 
     const bool screenshot = p.isSet(shot);
+    if (screenshot) w.setAskToSave(false);
+    QString projectFile = p.value(project);
+    if (projectFile.isEmpty() && !p.positionalArguments().isEmpty()) projectFile = p.positionalArguments().first();
     QSize winSize(1280, 800);
     {
         const QStringList wh = p.value(size).split(QLatin1Char('x'));
@@ -150,7 +158,19 @@ int main(int argc, char** argv) {
             if (!c[0].isEmpty()) w.pruningView()->selectRun(c[0]);
             if (c.size() == 3) w.pruningView()->compare(c[0], c[1].toInt(), c[2]);
         });
-    if (p.isSet(demo)) {
+    if (!projectFile.isEmpty()) {
+        QTimer::singleShot(0, &w, [&, projectFile] {
+            w.project()->open(projectFile, [&](bool ok, const QString& msg) {
+                if (ok) {
+                    ready();
+                    return;
+                }
+                std::fprintf(stderr, "%s\n", qPrintable(msg));
+                if (screenshot) QApplication::exit(1);
+                else w.statusBar()->showMessage(msg, 15000);
+            });
+        });
+    } else if (p.isSet(demo)) {
         QObject::connect(w.session(), &Session::demoFinished, &w, [&](bool ok) {
             if (ok) ready();
         }, Qt::SingleShotConnection);
@@ -165,6 +185,8 @@ int main(int argc, char** argv) {
         });
     } else if (screenshot) {
         QTimer::singleShot(0, &w, ready);
+    } else {
+        QTimer::singleShot(0, &w, &MainWindow::offerRecovery);
     }
     return app.exec();
 }
