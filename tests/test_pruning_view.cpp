@@ -352,6 +352,13 @@ private Q_SLOTS:
         QCOMPARE(b.sweepJson().value(QStringLiteral("grid")).toObject().value(QStringLiteral("target")), QJsonValue(QJsonArray{0.3, 0.6}));
         QCOMPARE(b.sparsityPoints(), a.sparsityPoints());
         QCOMPARE(b.outputDir(), tmp_.path() + QStringLiteral("/next"));
+        // A project saved before this view existed has no state for it: nothing changes.
+        PruningView c(session_);
+        c.setOutputDir(QStringLiteral("/somewhere"));
+        const QJsonObject designer = c.sweepJson();
+        c.restoreState(QJsonObject());
+        QCOMPARE(c.outputDir(), QStringLiteral("/somewhere"));
+        QCOMPARE(c.sweepJson(), designer);
     }
 
     void badFolders() {

@@ -560,6 +560,7 @@ void PruningView::buildDesigner(QWidget* host) {
 void PruningView::useOpenDataset() {
     auto ds = session_->dataset();
     if (!ds) return;
+    BatchEdit batch(this);
     const auto& s = ds->spec();
     dsPath_->setText(QString::fromStdString(s.path));
     dsKind_->setCurrentText(QString::fromStdString(s.kind));
@@ -649,69 +650,71 @@ bool PruningView::setSweepJson(const QJsonObject& j, QString* error) {
     }
     // Fill the form with the description's values (core's defaults where absent), then keep
     // it as the base so keys are written back as they were.
-    base_ = QJsonObject();
-    const QJsonObject ds = j.value(QStringLiteral("dataset")).toObject();
-    dsPath_->setText(ds.value(QStringLiteral("path")).toString(QStringLiteral("fashion-mnist")));
-    const QString kind = ds.value(QStringLiteral("kind")).toString(QStringLiteral("auto"));
-    if (dsKind_->findText(kind) < 0) dsKind_->addItem(kind);
-    dsKind_->setCurrentText(kind);
-    dsTrain_->setValue(ds.value(QStringLiteral("limit_train")).toInt(0));
-    dsTest_->setValue(ds.value(QStringLiteral("limit_test")).toInt(0));
-    dsVal_->setValue(ds.value(QStringLiteral("val")).toDouble(0.1));
-    dsSeed_->setValue(ds.value(QStringLiteral("seed")).toInt(0));
-    dsEdited_ = true;  // a loaded description keeps its dataset
-    const QJsonObject md = j.value(QStringLiteral("model")).toObject();
-    arch_->setCurrentText(md.value(QStringLiteral("arch")).toString(QStringLiteral("lenet")));
-    width_->setValue(md.value(QStringLiteral("width")).toInt(16));
-    depth_->setValue(md.value(QStringLiteral("depth")).toInt(1));
-    preEpochs_->setValue(md.value(QStringLiteral("pretrain_epochs")).toInt(5));
-    preLr_->setValue(md.value(QStringLiteral("lr")).toDouble(0.05));
-    modelSeed_->setValue(md.value(QStringLiteral("seed")).toInt(0));
-    const QString mp = j.value(QStringLiteral("model_path")).toString();
-    modelKind_->setCurrentIndex(mp.isEmpty() ? 0 : 1);
-    modelFile_->setText(mp);
-    ftLr_->setValue(j.value(QStringLiteral("fine_tune_defaults")).toObject().value(QStringLiteral("lr")).toDouble(1e-3));
-    latency_->setValue(j.value(QStringLiteral("latency_reps")).toInt(5));
-    evalTest_->setChecked(j.value(QStringLiteral("evaluate_test")).toBool(true));
-    const QJsonObject grid = j.value(QStringLiteral("grid")).toObject();
-    auto tick = [](std::map<QString, QCheckBox*>& boxes, const QJsonValue& v, const QString& dflt) {
-        QJsonArray a = asArray(v);
-        if (a.isEmpty() && !v.isArray()) a = QJsonArray{dflt};
-        for (auto& [k, c] : boxes) c->setChecked(a.contains(k));
-    };
-    tick(strategies_, grid.value(QStringLiteral("strategy")), QStringLiteral("one-shot"));
-    tick(modalities_, grid.value(QStringLiteral("modality")), QStringLiteral("unstructured"));
-    tick(criteria_, grid.value(QStringLiteral("criterion")), QStringLiteral("magnitude"));
-    auto list = [&](const char* key, double dflt) {
-        const QJsonValue v = grid.value(QString::fromLatin1(key));
-        return v.isUndefined() ? QString::number(dflt) : listText(v);
-    };
-    targets_->setText(list("target", 0.5));
-    steps_->setText(list("steps", 1));
-    firstSteps_->setText(list("first_step", 0.5));
-    seeds_->setText(list("seed", 0));
-    QJsonArray ft = asArray(grid.value(QStringLiteral("fine_tune")));
-    if (!grid.contains(QStringLiteral("fine_tune"))) ft = QJsonArray{QJsonObject{{QStringLiteral("epochs"), 5}}};
-    fixedOn_->setChecked(false);
-    patienceOn_->setChecked(false);
-    int extra = 0;
-    for (const auto& v : ft) {
-        const QJsonObject o = v.toObject();
-        if (o.value(QStringLiteral("patience")).toInt(0) > 0) {
-            if (patienceOn_->isChecked()) { ++extra; continue; }
-            patienceOn_->setChecked(true);
-            patience_->setValue(o.value(QStringLiteral("patience")).toInt());
-            patienceCap_->setValue(o.value(QStringLiteral("epochs")).toInt(5));
-            minDelta_->setValue(o.value(QStringLiteral("min_delta")).toDouble(0));
-        } else {
-            if (fixedOn_->isChecked()) { ++extra; continue; }
-            fixedOn_->setChecked(true);
-            fixedEpochs_->setValue(o.value(QStringLiteral("epochs")).toInt(5));
+    int extra = 0;  // fine-tuning settings beyond the form's one fixed and one patience
+    {
+        BatchEdit batch(this);
+        base_ = QJsonObject();
+        const QJsonObject ds = j.value(QStringLiteral("dataset")).toObject();
+        dsPath_->setText(ds.value(QStringLiteral("path")).toString(QStringLiteral("fashion-mnist")));
+        const QString kind = ds.value(QStringLiteral("kind")).toString(QStringLiteral("auto"));
+        if (dsKind_->findText(kind) < 0) dsKind_->addItem(kind);
+        dsKind_->setCurrentText(kind);
+        dsTrain_->setValue(ds.value(QStringLiteral("limit_train")).toInt(0));
+        dsTest_->setValue(ds.value(QStringLiteral("limit_test")).toInt(0));
+        dsVal_->setValue(ds.value(QStringLiteral("val")).toDouble(0.1));
+        dsSeed_->setValue(ds.value(QStringLiteral("seed")).toInt(0));
+        dsEdited_ = true;  // a loaded description keeps its dataset
+        const QJsonObject md = j.value(QStringLiteral("model")).toObject();
+        arch_->setCurrentText(md.value(QStringLiteral("arch")).toString(QStringLiteral("lenet")));
+        width_->setValue(md.value(QStringLiteral("width")).toInt(16));
+        depth_->setValue(md.value(QStringLiteral("depth")).toInt(1));
+        preEpochs_->setValue(md.value(QStringLiteral("pretrain_epochs")).toInt(5));
+        preLr_->setValue(md.value(QStringLiteral("lr")).toDouble(0.05));
+        modelSeed_->setValue(md.value(QStringLiteral("seed")).toInt(0));
+        const QString mp = j.value(QStringLiteral("model_path")).toString();
+        modelKind_->setCurrentIndex(mp.isEmpty() ? 0 : 1);
+        modelFile_->setText(mp);
+        ftLr_->setValue(j.value(QStringLiteral("fine_tune_defaults")).toObject().value(QStringLiteral("lr")).toDouble(1e-3));
+        latency_->setValue(j.value(QStringLiteral("latency_reps")).toInt(5));
+        evalTest_->setChecked(j.value(QStringLiteral("evaluate_test")).toBool(true));
+        const QJsonObject grid = j.value(QStringLiteral("grid")).toObject();
+        auto tick = [](std::map<QString, QCheckBox*>& boxes, const QJsonValue& v, const QString& dflt) {
+            QJsonArray a = asArray(v);
+            if (a.isEmpty() && !v.isArray()) a = QJsonArray{dflt};
+            for (auto& [k, c] : boxes) c->setChecked(a.contains(k));
+        };
+        tick(strategies_, grid.value(QStringLiteral("strategy")), QStringLiteral("one-shot"));
+        tick(modalities_, grid.value(QStringLiteral("modality")), QStringLiteral("unstructured"));
+        tick(criteria_, grid.value(QStringLiteral("criterion")), QStringLiteral("magnitude"));
+        auto list = [&](const char* key, double dflt) {
+            const QJsonValue v = grid.value(QString::fromLatin1(key));
+            return v.isUndefined() ? QString::number(dflt) : listText(v);
+        };
+        targets_->setText(list("target", 0.5));
+        steps_->setText(list("steps", 1));
+        firstSteps_->setText(list("first_step", 0.5));
+        seeds_->setText(list("seed", 0));
+        QJsonArray ft = asArray(grid.value(QStringLiteral("fine_tune")));
+        if (!grid.contains(QStringLiteral("fine_tune"))) ft = QJsonArray{QJsonObject{{QStringLiteral("epochs"), 5}}};
+        fixedOn_->setChecked(false);
+        patienceOn_->setChecked(false);
+        for (const auto& v : ft) {
+            const QJsonObject o = v.toObject();
+            if (o.value(QStringLiteral("patience")).toInt(0) > 0) {
+                if (patienceOn_->isChecked()) { ++extra; continue; }
+                patienceOn_->setChecked(true);
+                patience_->setValue(o.value(QStringLiteral("patience")).toInt());
+                patienceCap_->setValue(o.value(QStringLiteral("epochs")).toInt(5));
+                minDelta_->setValue(o.value(QStringLiteral("min_delta")).toDouble(0));
+            } else {
+                if (fixedOn_->isChecked()) { ++extra; continue; }
+                fixedOn_->setChecked(true);
+                fixedEpochs_->setValue(o.value(QStringLiteral("epochs")).toInt(5));
+            }
         }
-    }
-    base_ = j;
-    loadedFineTune_ = formFineTune();
-    designerChanged();
+        base_ = j;
+        loadedFineTune_ = formFineTune();
+    }  // one designerChanged() for all the fields
     if (extra > 0)
         status_->setText(tr("The description lists %1 more fine-tuning settings than the form shows; they are kept "
                             "unless you edit the fine-tuning fields.").arg(extra));
@@ -719,6 +722,7 @@ bool PruningView::setSweepJson(const QJsonObject& j, QString* error) {
 }
 
 void PruningView::designerChanged() {
+    if (batching_ > 0) return;  // a BatchEdit calls it once at its end
     QString err;
     int n = 0;
     std::vector<double> v;
@@ -806,7 +810,7 @@ void PruningView::updatePreview() {
     ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
     preview_->xAxis->setTicker(ticker);
     Theme::instance()->stylePlot(preview_);
-    preview_->replot();
+    preview_->replot(QCustomPlot::rpQueuedReplot);
 }
 
 void PruningView::updateButtons() {
@@ -1751,9 +1755,12 @@ void PruningView::restoreState(const QJsonObject& s) {
     const QString dir = s.value(QStringLiteral("sweep_dir")).toString();
     if (!dir.isEmpty() && QFileInfo(dir).isDir()) openSweep(dir, false);
     if (s.contains(QStringLiteral("designer"))) setSweepJson(s.value(QStringLiteral("designer")).toObject());
-    setOutputDir(s.value(QStringLiteral("output_dir")).toString());
-    recent_ = QStringList();
-    for (const auto& v : s.value(QStringLiteral("recent_sweeps")).toArray()) recent_ << v.toString();
+    // Keys absent (a project saved before this view existed) leave the view as it is.
+    if (s.contains(QStringLiteral("output_dir"))) setOutputDir(s.value(QStringLiteral("output_dir")).toString());
+    if (s.contains(QStringLiteral("recent_sweeps"))) {
+        recent_ = QStringList();
+        for (const auto& v : s.value(QStringLiteral("recent_sweeps")).toArray()) recent_ << v.toString();
+    }
     xAxis_->setCurrentIndex(std::clamp(s.value(QStringLiteral("x_axis")).toInt(0), 0, xAxis_->count() - 1));
     yAxis_->setCurrentIndex(std::clamp(s.value(QStringLiteral("y_axis")).toInt(0), 0, yAxis_->count() - 1));
     const QString run = s.value(QStringLiteral("selected_run")).toString();

@@ -133,6 +133,15 @@ private:
         int colour = 0, dash = 0, shape = 0;
     };
     struct DataCache;
+    /// Many field edits, one designerChanged() at the end.
+    struct BatchEdit {
+        explicit BatchEdit(PruningView* v) : v(v) { ++v->batching_; }
+        ~BatchEdit() {
+            if (--v->batching_ == 0) v->designerChanged();
+        }
+        PruningView* v;
+    };
+    int batching_ = 0;
 
     void buildDesigner(QWidget* host);
     void buildResults(QWidget* host);
