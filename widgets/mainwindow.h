@@ -17,6 +17,7 @@ class QMenu;
 namespace pqwgui {
 
 class DatasetView;
+class ExplainView;
 class ProjectController;
 class JobsPanel;
 class LogPanel;
@@ -38,6 +39,7 @@ public:
     ModelFeaturesView* modelView() const { return model_; }
     TrainingView* trainingView() const { return training_; }
     PrototypeView* prototypeView() const { return prototypes_; }
+    ExplainView* explainView() const { return explain_; }
     PruningView* pruningView() const { return pruning_; }
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
@@ -53,7 +55,7 @@ public:
     void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
     const DemoConfig& demoConfig() const { return demoConfig_; }
 
-    /// View names for --view: start, dataset, model, training, prototypes, pruning.
+    /// View names for --view: start, dataset, model, training, prototypes, explain, pruning.
     static QStringList viewNames();
     /// Restores the window geometry and dock layout saved at the last close.
     void restoreLayout();
@@ -101,6 +103,8 @@ private:
     ModelFeaturesView* model_;
     TrainingView* training_;
     PrototypeView* prototypes_;
+    ExplainView* explain_;
+    QString lastExplained_;  ///< the image file last sent to "This looks like that"
     PruningView* pruning_;
     JobsPanel* jobsPanel_;
     LogPanel* log_;

@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "datasetview.h"
+#include "explainview.h"
 #include "mainwindow.h"
 #include <QStatusBar>
 
@@ -116,11 +117,7 @@ int main(int argc, char** argv) {
         if (p.isSet(explain)) w.explainImage(p.value(explain));
         if (!screenshot) return;
         // Let the last queued results, thumbnails and layouts settle, then grab.
-        auto grab = [&] {
-            w.showView(p.value(view));
-            w.prototypeView()->selectFirst();
-            if (w.datasetView()->grid()->model()->rowCount() > 0 && !w.datasetView()->grid()->currentIndex().isValid())
-                w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
+        auto shoot = [&] {
             QTimer::singleShot(1200, &w, [&] {
                 const QImage img = w.grab().toImage();
                 QImageWriter writer(p.value(shot), "png");
@@ -133,6 +130,17 @@ int main(int argc, char** argv) {
                              qPrintable(p.value(shot)), img.width(), img.height(), maxGapMs);
                 QApplication::exit(0);
             });
+        };
+        auto grab = [&, shoot] {
+            w.showView(p.value(view));
+            w.prototypeView()->selectFirst();
+            if (w.datasetView()->grid()->model()->rowCount() > 0 && !w.datasetView()->grid()->currentIndex().isValid())
+                w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
+            // The Explain view computes its maps (on a test image it picks) before the grab.
+            if (p.value(view).toLower() == QLatin1String("explain") && w.explainView()->prepareScreenshot())
+                QObject::connect(w.jobs(), &JobRunner::idle, &w, shoot, Qt::SingleShotConnection);
+            else
+                shoot();
         };
         if (w.jobs()->busy())
             QObject::connect(w.jobs(), &JobRunner::idle, &w, grab, Qt::SingleShotConnection);
