@@ -5,7 +5,7 @@
 // shows the same points; a sweep cancelled after its first run resumes without re-running
 // finished runs; the dense-vs-pruned comparison is exact for OMENN; a loaded description is
 // written back unchanged (CLI folders resume); saveState / restoreState round-trip; bad
-// folders are refused with a message.
+// folders are refused with a message; the view's minimum width leaves the window on a 1280 px screen.
 #include <QAbstractItemModelTester>
 #include <QFile>
 #include <QJsonDocument>
@@ -101,6 +101,23 @@ private Q_SLOTS:
         sweepDir_ = tmp_.path() + QStringLiteral("/sweep");
         jobs_ = new JobRunner(this);
         session_ = new Session(jobs_, this);
+    }
+
+    void fitsTheScreen() {
+        // The window must fit a 1280 px screen beside the other tabs: the view leaves room.
+        PruningView v(session_);
+        v.resize(1200, 700);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        const auto dump = [&] {
+            QString s;
+            for (auto* w : v.findChildren<QWidget*>())
+                if (w->minimumSizeHint().width() > 250 && w->isVisibleTo(&v))
+                    s += QStringLiteral("\n%1 %2 %3 (parent %4)").arg(QString::fromLatin1(w->metaObject()->className()), w->objectName())
+                             .arg(w->minimumSizeHint().width()).arg(QString::fromLatin1(w->parentWidget()->metaObject()->className()));
+            return s;
+        };
+        QVERIFY2(v.minimumSizeHint().width() <= 1000, qPrintable(QString::number(v.minimumSizeHint().width()) + " " + dump()));
     }
 
     void previewShowsSchedules() {

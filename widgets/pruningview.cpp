@@ -993,6 +993,8 @@ void PruningView::buildResults(QWidget* host) {
     yAxis_->addItem(tr("test top-1"));
     yAxis_->addItem(tr("validation top-1"));
     yAxis_->setToolTip(tr("Accuracy shown (test when the sweep measured it)"));
+    // Combos may be narrower than their longest item (the window must fit a 1280 px screen).
+    for (auto* c : {xAxis_, yAxis_}) c->setMinimumWidth(110);  // full width when there is room
     axes->addWidget(status_, 1);
     axes->addSpacing(12);
     axes->addWidget(new QLabel(tr("Accuracy:")));
@@ -1054,8 +1056,8 @@ void PruningView::buildResults(QWidget* host) {
     runPlot_->legend->setVisible(true);
     runPlot_->axisRect()->insetLayout()->take(runPlot_->legend);
     runPlot_->plotLayout()->addElement(2, 0, runPlot_->legend);
-    runPlot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    runPlot_->legend->setWrap(4);
+    runPlot_->legend->setWrap(2);  // two rows: the plot may be narrow beside the table
+    runPlot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // re-flow the items added above
     runPlot_->plotLayout()->setRowStretchFactor(2, 0.001);
     runPlot_->setToolTip(tr("The current run (or the run selected in the table): validation accuracy right after each "
                             "pruning step and after each fine-tuning epoch; the best epoch's weights are kept"));
@@ -1109,6 +1111,7 @@ void PruningView::buildResults(QWidget* host) {
     for (const char* m : {"omenn", "saliency", "gxi", "ig", "smoothgrad", "gradcam", "occlusion"})
         method_->addItem(methodLabel(QString::fromLatin1(m)), QString::fromLatin1(m));
     method_->setToolTip(tr("Explanation method, the same for both models; the explained class is the dense model's prediction"));
+    method_->setMinimumWidth(130);
     explain_ = new QPushButton(tr("Compare"));
     explain_->setObjectName(QStringLiteral("compareButton"));
     explain_->setToolTip(tr("Explain the test image on the dense model and on the run selected in the Results table "
@@ -1132,7 +1135,7 @@ void PruningView::buildResults(QWidget* host) {
         cap->setFont(small);
         cap->setAlignment(Qt::AlignTop | Qt::AlignLeft);
         cap->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        cap->setMinimumWidth(150);
+        cap->setMinimumWidth(100);
         w->addWidget(img, 3);
         w->addWidget(cap, 2);
         panes->addLayout(w, 1);
@@ -1157,12 +1160,17 @@ void PruningView::buildResults(QWidget* host) {
         }
         compare(results_->run(proxy_->mapToSource(cur).row()).s.id, image_->value(), method_->currentData().toString());
     });
+    // Explicit minimum widths: the window must fit a 1280 px screen (the plot's and the tab's
+    // own hints add up to more; at the default size both get far more than this).
+    lower_->setMinimumWidth(320);
+    runPlot_->setMinimumWidth(220);
     bottom->addWidget(lower_);
     bottom->addWidget(runPlot_);
     // The comparison needs the width; the run's epochs belong to the results table.
     connect(lower_, &QTabWidget::currentChanged, this, [this](int i) { runPlot_->setVisible(i == 0); });
     bottom->setStretchFactor(0, 3);
     bottom->setStretchFactor(1, 2);
+    bottom->setSizes({560, 360});  // scaled to the width at the first show
     vsplit->addWidget(bottom);
     vsplit->setStretchFactor(0, 3);
     vsplit->setStretchFactor(1, 2);
@@ -1490,7 +1498,7 @@ void PruningView::showRunEpochs(const QString& run) {
         runPlot_->setToolTip(tr("Run %1: validation accuracy right after each pruning step (triangles), after each "
                                 "fine-tuning epoch (line) and kept at the end of the step (diamonds: the best epoch's "
                                 "weights)").arg(run));
-        runPlot_->xAxis->setLabel(tr("fine-tuning epoch in the run (dashed: pruning step k)"));
+        runPlot_->xAxis->setLabel(tr("fine-tuning epoch (dashed: pruning step k)"));
         double offset = 0;
         int step = 1, totalSteps = 0;
         bool stepStarted = false;
