@@ -297,10 +297,18 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
             const auto infos = buildPrototypeIndex(*active, *cache, o.patches, ctx);
             std::vector<size_t> order(infos.size());
             for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-            std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return infos[a].usage > infos[b].usage; });
+            // The prototypes that count most for some class first (the most used ones are often
+            // background, which every class shares with small weights).
+            auto strongest = [&](size_t i) {
+                float m = 0;
+                for (float v : infos[i].classWeights) m = std::max(m, v);
+                return m;
+            };
+            std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return strongest(a) > strongest(b); });
             const size_t n = std::min(order.size(), size_t(std::max(0, o.prototypes)));
-            w.body << "<p>The " << n << " most used of " << infos.size()
-                   << " prototypes, each with its nearest training patches (best first) and the classes it votes for.</p>\n";
+            w.body << "<p>The " << n << " of " << infos.size()
+                   << " prototypes with the largest weight for a class, each with its nearest training patches (best first), "
+                      "its usage and the classes it votes for.</p>\n";
             for (size_t k = 0; k < n; ++k) {
                 ctx.throwIfCancelled();
                 const auto& info = infos[order[k]];
