@@ -72,6 +72,7 @@ torch::Tensor occlusionMap(const Explainer::Impl& m, const torch::Tensor& x, con
 }
 
 torch::Tensor gradCam(const Explainer::Impl& m, const torch::Tensor& x, const Target& t, const std::string& layerName) {
+    m.requireGraph("Grad-CAM");
     const int layer = layerName.empty() ? m.trunk->outputIndex() : m.trunk->indexOf(layerName);
     if (layer < 0) throw Error("Grad-CAM: no layer named '" + layerName + "'");
     torch::Tensor act;
