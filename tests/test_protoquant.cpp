@@ -341,6 +341,7 @@ def forward(self, x):
         }
         // Training stage 0 natively replaces the TorchScript head.
         auto d = c;
+        s0.epochs = 1;
         pqw::trainStage0(d, cache, s0, ctx);
         QVERIFY(d.stage0TorchScript().empty());
         // A head with the wrong number of outputs, and a file that is not a module, are named.

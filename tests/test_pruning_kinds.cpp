@@ -244,6 +244,21 @@ private Q_SLOTS:
             cache_->read(i, f.data());
             QVERIFY(back.logits(f.data()) == pruned->logits(f.data()));
         }
+        // Without an interpretable head the quantised model is pruned: the codes are
+        // fine-tuned through the frozen stage-0 head, and it is what the events measure.
+        auto noHead = proto_;
+        noHead.impl().W = torch::Tensor();
+        auto q = pqw::prunableProto(noHead, cache_, pqw::PruneModelKind::ProtoCodebook);
+        const auto evq = pqw::pruneModel(*q,
+                                         options(pqw::PruneStrategy::OneShot, 0.5, 1, pqw::PruneModality::Structured,
+                                                 pqw::PruneCriterion::Usage, 1),
+                                         ctx);
+        const auto* qm = pqw::prunedProtoModel(*q);
+        QVERIFY(!qm->hasHead());
+        QCOMPARE(qm->numPrototypes(), 4);
+        QCOMPARE(evq.back().value("params"), double(4 * D));
+        QCOMPARE(evq.back().value("test_top1"),
+                 pqw::evaluate(*qm, *cache_, pqw::Split::Test, pqw::HeadKind::Quantised, ctx).top1);
         // Unstructured pruning of prototypes is refused with a reason.
         QVERIFY_THROWS_EXCEPTION(Error, p->pruneTo(0.9, pqw::PruneModality::Unstructured, pqw::PruneCriterion::Usage, 0, 0));
     }
