@@ -17,6 +17,8 @@ class QMenu;
 namespace pqwgui {
 
 class DatasetView;
+class ExplainView;
+class ProjectController;
 class JobsPanel;
 class LogPanel;
 class ModelFeaturesView;
@@ -36,15 +38,22 @@ public:
     ModelFeaturesView* modelView() const { return model_; }
     TrainingView* trainingView() const { return training_; }
     PrototypeView* prototypeView() const { return prototypes_; }
+    ExplainView* explainView() const { return explain_; }
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
+    ProjectController* project() const { return project_; }
+    /// Ask whether to save unsaved changes when the window closes (off in screenshot mode).
+    void setAskToSave(bool on) { askToSave_ = on; }
+    /// At start: when an autosaved recovery file exists (the last run did not exit cleanly),
+    /// asks whether to restore it.
+    void offerRecovery();
 
     /// The demo's settings (the tests use a tiny subset).
     void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
     const DemoConfig& demoConfig() const { return demoConfig_; }
 
-    /// View names for --view: start, dataset, model, training, prototypes.
+    /// View names for --view: start, dataset, model, training, prototypes, explain.
     static QStringList viewNames();
     /// Restores the window geometry and dock layout saved at the last close.
     void restoreLayout();
@@ -61,6 +70,13 @@ public Q_SLOTS:
     void loadCheckpoint(const QString& path = {});
     void saveCheckpoint(const QString& path = {});
     void explainImage(const QString& path = {});
+    void openProject(const QString& path = {});
+    /// Saves to the project's file (asks for one the first time). Returns false if cancelled.
+    bool saveProject();
+    bool saveProjectAs(const QString& path = {});
+    void exportViewPng(const QString& path = {});
+    /// Writes the project's report (HTML + PDF) as a job; asks for a folder when none is given.
+    void exportReport(const QString& dir = {});
 
 protected:
     void dragEnterEvent(QDragEnterEvent* e) override;
@@ -75,6 +91,7 @@ private:
     void openRecent(const QString& entry);
     void openDatasetSpec(const pqw::DatasetSpec& spec);
     void reportError(const QString& what);
+    void updateTitle();
 
     JobRunner* jobs_;
     Session* session_;
@@ -84,6 +101,8 @@ private:
     ModelFeaturesView* model_;
     TrainingView* training_;
     PrototypeView* prototypes_;
+    ExplainView* explain_;
+    QString lastExplained_;  ///< the image file last sent to "This looks like that"
     JobsPanel* jobsPanel_;
     LogPanel* log_;
     QPushButton* demoButton_ = nullptr;
@@ -93,6 +112,8 @@ private:
     QLabel* jobLabel_;
     QProgressBar* jobBar_;
     DemoConfig demoConfig_;
+    ProjectController* project_;
+    bool askToSave_ = true;
 };
 
 }  // namespace pqwgui

@@ -4,6 +4,7 @@
 // class-weight bar chart and usage; switching prototypes off (undoable) with the accuracy
 // change; and "This looks like that" for an image file.
 #include <QImage>
+#include <QJsonObject>
 #include <QWidget>
 
 class QCheckBox;
@@ -32,11 +33,19 @@ public:
     PrototypeSortProxy* proxy() const { return proxy_; }
     QListView* grid() const { return grid_; }
     QLabel* accuracyLabel() const { return accuracy_; }
+    QComboBox* sortCombo() const { return sort_; }
+    QComboBox* filterCombo() const { return filter_; }
+    QComboBox* sortClassCombo() const { return sortClass_; }
+    /// Sort, filter and the selected prototype, for the project file.
+    QJsonObject saveState() const;
+    void restoreState(const QJsonObject& o);
     /// Selects the first tile (used by screenshots and after a new index arrives).
     void selectFirst();
 
 Q_SIGNALS:
     void explainRequested();
+    /// "Open in the Explain view" under "This looks like that".
+    void openInExplainRequested();
 
 public Q_SLOTS:
     void showExplanation(const QImage& image, const QString& text);
@@ -68,6 +77,7 @@ private:
     QTabWidget* side_ = nullptr;
     QScrollArea* explainScroll_ = nullptr;
     QImage explanation_;
+    bool measuring_ = false;
     void fitExplanation();
 };
 

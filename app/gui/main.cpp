@@ -10,7 +10,11 @@
 #include <cstdio>
 
 #include "datasetview.h"
+#include "explainview.h"
 #include "mainwindow.h"
+#include <QStatusBar>
+
+#include "project.h"
 #include "prototypeview.h"
 #include "pqw/util.h"
 #include "theme.h"
@@ -41,7 +45,9 @@ int main(int argc, char** argv) {
     const QCommandLineOption explain(QStringLiteral("explain"), QStringLiteral("Explain this image once the model is ready."), QStringLiteral("IMAGE"));
     const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
     const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel}) p.addOption(o);
+    const QCommandLineOption project(QStringLiteral("project"), QStringLiteral("Open this project (.pqwproj)."), QStringLiteral("FILE"));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, project}) p.addOption(o);
+    p.addPositionalArgument(QStringLiteral("project"), QStringLiteral("A project file to open (.pqwproj), as from a file manager."), QStringLiteral("[FILE]"));
     p.process(app);
 
     pqw::initTorchThreads();
@@ -54,6 +60,9 @@ int main(int argc, char** argv) {
     w.setDemoConfig(dc);
 
     const bool screenshot = p.isSet(shot);
+    if (screenshot) w.setAskToSave(false);
+    QString projectFile = p.value(project);
+    if (projectFile.isEmpty() && !p.positionalArguments().isEmpty()) projectFile = p.positionalArguments().first();
     QSize winSize(1280, 800);
     {
         const QStringList wh = p.value(size).split(QLatin1Char('x'));
@@ -102,11 +111,7 @@ int main(int argc, char** argv) {
         if (p.isSet(explain)) w.explainImage(p.value(explain));
         if (!screenshot) return;
         // Let the last queued results, thumbnails and layouts settle, then grab.
-        auto grab = [&] {
-            w.showView(p.value(view));
-            w.prototypeView()->selectFirst();
-            if (w.datasetView()->grid()->model()->rowCount() > 0 && !w.datasetView()->grid()->currentIndex().isValid())
-                w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
+        auto shoot = [&] {
             QTimer::singleShot(1200, &w, [&] {
                 const QImage img = w.grab().toImage();
                 QImageWriter writer(p.value(shot), "png");
@@ -119,6 +124,17 @@ int main(int argc, char** argv) {
                              qPrintable(p.value(shot)), img.width(), img.height(), maxGapMs);
                 QApplication::exit(0);
             });
+        };
+        auto grab = [&, shoot] {
+            w.showView(p.value(view));
+            w.prototypeView()->selectFirst();
+            if (w.datasetView()->grid()->model()->rowCount() > 0 && !w.datasetView()->grid()->currentIndex().isValid())
+                w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
+            // The Explain view computes its maps (on a test image it picks) before the grab.
+            if (p.value(view).toLower() == QLatin1String("explain") && w.explainView()->prepareScreenshot())
+                QObject::connect(w.jobs(), &JobRunner::idle, &w, shoot, Qt::SingleShotConnection);
+            else
+                shoot();
         };
         if (w.jobs()->busy())
             QObject::connect(w.jobs(), &JobRunner::idle, &w, grab, Qt::SingleShotConnection);
@@ -133,7 +149,19 @@ int main(int argc, char** argv) {
             }
         });
 
-    if (p.isSet(demo)) {
+    if (!projectFile.isEmpty()) {
+        QTimer::singleShot(0, &w, [&, projectFile] {
+            w.project()->open(projectFile, [&](bool ok, const QString& msg) {
+                if (ok) {
+                    ready();
+                    return;
+                }
+                std::fprintf(stderr, "%s\n", qPrintable(msg));
+                if (screenshot) QApplication::exit(1);
+                else w.statusBar()->showMessage(msg, 15000);
+            });
+        });
+    } else if (p.isSet(demo)) {
         QObject::connect(w.session(), &Session::demoFinished, &w, [&](bool ok) {
             if (ok) ready();
         }, Qt::SingleShotConnection);
@@ -148,6 +176,8 @@ int main(int argc, char** argv) {
         });
     } else if (screenshot) {
         QTimer::singleShot(0, &w, ready);
+    } else {
+        QTimer::singleShot(0, &w, &MainWindow::offerRecovery);
     }
     return app.exec();
 }
