@@ -34,6 +34,7 @@
 #include "modelview.h"
 #include "panels.h"
 #include "prototypeview.h"
+#include "pruningview.h"
 #include "theme.h"
 #include "trainingview.h"
 
@@ -77,6 +78,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(training_, tr("Training"));
     tabs_->addTab(prototypes_, tr("Prototypes"));
     tabs_->addTab(explain_, tr("Explain"));
+    pruning_ = new PruningView(session_);
+    tabs_->addTab(pruning_, tr("Pruning"));
+    tabs_->setTabToolTip(tabs_->indexOf(pruning_), tr("Pruning sweeps: design, run, compare schedules (Ctrl+7)"));
     tabs_->setTabToolTip(DatasetTab, tr("The images and their classes (Ctrl+2)"));
     tabs_->setTabToolTip(ModelTab, tr("The backbone and the feature cache (Ctrl+3)"));
     tabs_->setTabToolTip(TrainingTab, tr("Train ProtoQuant with live plots (Ctrl+4)"));
@@ -171,6 +175,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     project_->addView(QStringLiteral("explain"), [this] { return explain_->saveState(); },
                       [this](const QJsonObject& o) { explain_->restoreState(o); });
     project_->setExplanationSource([this] { return explain_->chosenExplanations(); });
+    project_->addView(QStringLiteral("pruning"), [this] { return pruning_->saveState(); },
+                      [this](const QJsonObject& o) { pruning_->restoreState(o); });
+    project_->setSweepSource([this] { return pruning_->sweepFolders(); });
     connect(project_, &ProjectController::pathChanged, this, [this](const QString& p) {
         if (!p.isEmpty()) addRecent(QStringLiteral("project:") + p);
         updateTitle();
@@ -316,6 +323,8 @@ void MainWindow::buildMenus() {
     for (int i = 0; i < names.size(); ++i)
         connect(withShortcut(view->addAction(names[i]), QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1))),
                 &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
+    connect(withShortcut(view->addAction(tr("P&runing")), QKeySequence(QStringLiteral("Ctrl+7"))), &QAction::triggered, this,
+            [this] { tabs_->setCurrentWidget(pruning_); });
     view->addSeparator();
     auto* theme = view->addMenu(tr("T&heme"));
     auto* group = new QActionGroup(this);
@@ -344,10 +353,14 @@ void MainWindow::buildMenus() {
 
 QStringList MainWindow::viewNames() {
     return {QStringLiteral("start"), QStringLiteral("dataset"), QStringLiteral("model"), QStringLiteral("training"),
-            QStringLiteral("prototypes"), QStringLiteral("explain")};
+            QStringLiteral("prototypes"), QStringLiteral("explain"), QStringLiteral("pruning")};
 }
 
 bool MainWindow::showView(const QString& name) {
+    if (name.toLower() == QLatin1String("pruning")) {
+        tabs_->setCurrentWidget(pruning_);
+        return true;
+    }
     const int i = int(viewNames().indexOf(name.toLower()));
     if (i < 0) return false;
     tabs_->setCurrentIndex(i);

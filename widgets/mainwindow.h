@@ -23,6 +23,7 @@ class JobsPanel;
 class LogPanel;
 class ModelFeaturesView;
 class PrototypeView;
+class PruningView;
 class TrainingView;
 
 class MainWindow : public QMainWindow {
@@ -39,6 +40,7 @@ public:
     TrainingView* trainingView() const { return training_; }
     PrototypeView* prototypeView() const { return prototypes_; }
     ExplainView* explainView() const { return explain_; }
+    PruningView* pruningView() const { return pruning_; }
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
@@ -53,7 +55,7 @@ public:
     void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
     const DemoConfig& demoConfig() const { return demoConfig_; }
 
-    /// View names for --view: start, dataset, model, training, prototypes, explain.
+    /// View names for --view: start, dataset, model, training, prototypes, explain, pruning.
     static QStringList viewNames();
     /// Restores the window geometry and dock layout saved at the last close.
     void restoreLayout();
@@ -103,6 +105,7 @@ private:
     PrototypeView* prototypes_;
     ExplainView* explain_;
     QString lastExplained_;  ///< the image file last sent to "This looks like that"
+    PruningView* pruning_;
     JobsPanel* jobsPanel_;
     LogPanel* log_;
     QPushButton* demoButton_ = nullptr;
