@@ -3,6 +3,7 @@
 // pruning, top-k sparsification, cancellation, the baseline.
 #include <QtTest/QtTest>
 
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -18,57 +19,14 @@
 #include "pqw/proto_metrics.h"
 #include "pqw/protoquant.h"
 #include "pqw/util.h"
+#include "synthetic_cache.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
 
-constexpr int D = 8, H = 3, W = 3, NC = 3;
-
-/// Direction of "part" c (the class evidence) and of the background.
-torch::Tensor partVector(int c) {
-    auto v = torch::zeros({D});
-    v[c] = 4.0;
-    v[c + 4] = 1.0;
-    return v;
-}
-torch::Tensor backgroundVector() {
-    auto v = torch::zeros({D});
-    v[3] = 3.0;
-    v[7] = 1.0;
-    return v;
-}
-
-/// Writes a feature cache by hand: class c images have background cells everywhere except
-/// one random cell holding part c; small noise. Splits: 60 % train, 20 % val, 20 % test.
-void writeSyntheticCache(const std::string& dir, int n, uint64_t seed, std::vector<std::string> classes = {"a", "b", "c"},
-                         const std::string& backbone = "synthetic-backbone") {
-    fs::create_directories(dir);
-    torch::manual_seed(seed);
-    std::mt19937 rng(static_cast<unsigned>(seed));
-    auto feats = torch::empty({n, D, H * W});
-    json labels = json::array(), splits = json::array();
-    for (int i = 0; i < n; ++i) {
-        const int c = i % NC;
-        const int cell = static_cast<int>(rng() % (H * W));
-        for (int k = 0; k < H * W; ++k) {
-            auto v = (k == cell ? partVector(c) : backgroundVector()) + 0.1 * torch::randn({D});
-            feats[i].select(1, k).copy_(v);
-        }
-        labels.push_back(c);
-        const int r = i % 10;
-        splits.push_back(r < 6 ? 0 : (r < 8 ? 1 : 2));
-    }
-    auto half = feats.to(torch::kHalf).contiguous();
-    std::ofstream(dir + "/features.f16", std::ios::binary)
-        .write(reinterpret_cast<const char*>(half.data_ptr()), static_cast<std::streamsize>(half.numel() * 2));
-    json m = {{"format", "pqw-feature-cache"}, {"version", 1}, {"fingerprint", "synthetic-" + std::to_string(seed)},
-              {"backbone", {{"id", backbone}, {"cut", "cut"}, {"stride", 16}, {"receptive_field", 40}}},
-              {"input_size", 48}, {"shape", {D, H, W}}, {"count", n}, {"done", n}, {"classes", classes},
-              {"labels", labels}, {"splits", splits}, {"invalid", json::array()}};
-    std::ofstream(dir + "/meta.json") << m.dump();
-}
+using namespace synth;
 
 double cosine(const std::vector<float>& a, const torch::Tensor& b) {
     auto t = torch::tensor(a);
@@ -314,6 +272,92 @@ private Q_SLOTS:
         QVERIFY(pos != std::string::npos);
         newer[pos + 10] = '9';
         expectError(newer, "newer version");
+    }
+
+    void stage0FromTorchScript() {
+        const auto cache = pqw::FeatureCache::open(cacheDir_);
+        pqw::JobContext ctx;
+        auto a = pqw::ProtoModel::forCache(cache);
+        pqw::Stage0Options s0;
+        s0.epochs = 20;
+        s0.batchSize = 32;
+        s0.lr = 1e-2;
+        pqw::trainStage0(a, cache, s0, ctx);
+        // The same head written as TorchScript over the whole map [N, D, H, W].
+        const auto& ai = a.impl();
+        torch::jit::Module head("Stage0");
+        head.register_parameter("lw", ai.lnWeight.clone(), false);
+        head.register_parameter("lb", ai.lnBias.clone(), false);
+        head.register_parameter("fw", ai.fcWeight.clone(), false);
+        head.register_parameter("fb", ai.fcBias.clone(), false);
+        head.define(R"JIT(
+def forward(self, x):
+    p = torch.mean(x, [2, 3])
+    y = torch.layer_norm(p, [8], self.lw, self.lb, 1e-5, False)
+    return torch.linear(y, self.fw, self.fb)
+)JIT");
+        const std::string pt = (tmp_.path() + "/stage0.pt").toStdString();
+        head.save(pt);
+        auto b = pqw::ProtoModel::forCache(cache);
+        pqw::setStage0TorchScript(b, pt, cache);
+        QVERIFY(b.hasStage0());
+        QCOMPARE(b.stage0TorchScript(), std::string("stage0.pt"));
+        QVERIFY(a.stage0TorchScript().empty());
+        std::vector<float> f(size_t(D * H * W));
+        const auto test = cache.indices(pqw::Split::Test);
+        for (size_t i : test) {
+            cache.read(i, f.data());
+            const auto za = a.logits(f.data(), pqw::HeadKind::Stage0), zb = b.logits(f.data(), pqw::HeadKind::Stage0);
+            for (size_t k = 0; k < za.size(); ++k) QVERIFY(std::abs(za[k] - zb[k]) < 1e-5);
+        }
+        // Stage 1 through either head learns the same codebook.
+        pqw::CodebookOptions s1;
+        s1.codes = 6;
+        s1.epochs = 4;
+        s1.batchSize = 16;
+        s1.lr = 5e-3;
+        s1.seed = 3;
+        const auto ha = pqw::trainCodebook(a, cache, s1, ctx);
+        const auto hb = pqw::trainCodebook(b, cache, s1, ctx);
+        QCOMPARE(ha.size(), hb.size());
+        for (size_t e = 0; e < ha.size(); ++e) {
+            QCOMPARE(ha[e].valAccuracy, hb[e].valAccuracy);
+            QVERIFY(std::abs(ha[e].loss - hb[e].loss) < 1e-4);
+        }
+        QVERIFY(torch::allclose(a.impl().codes, b.impl().codes, 1e-4, 1e-4));
+        const auto ea = pqw::evaluate(a, cache, pqw::Split::Test, pqw::HeadKind::Quantised, ctx);
+        const auto eb = pqw::evaluate(b, cache, pqw::Split::Test, pqw::HeadKind::Quantised, ctx);
+        QCOMPARE(ea.top1, eb.top1);
+        // The checkpoint holds the module: it loads (and predicts the same) without the file.
+        const std::string ckpt = (tmp_.path() + "/script_head.pqwh").toStdString();
+        b.save(ckpt);
+        fs::remove(pt);
+        const auto c = pqw::ProtoModel::load(ckpt);
+        QCOMPARE(c.stage0TorchScript(), std::string("stage0.pt"));
+        for (size_t i : test) {
+            cache.read(i, f.data());
+            QVERIFY(c.logits(f.data(), pqw::HeadKind::Quantised) == b.logits(f.data(), pqw::HeadKind::Quantised));
+            QVERIFY(c.logits(f.data(), pqw::HeadKind::Stage0) == b.logits(f.data(), pqw::HeadKind::Stage0));
+        }
+        // Training stage 0 natively replaces the TorchScript head.
+        auto d = c;
+        s0.epochs = 1;
+        pqw::trainStage0(d, cache, s0, ctx);
+        QVERIFY(d.stage0TorchScript().empty());
+        // A head with the wrong number of outputs, and a file that is not a module, are named.
+        torch::jit::Module bad("Bad");
+        bad.register_parameter("w", torch::randn({5, D}), false);
+        bad.define("def forward(self, x):\n    return torch.linear(torch.mean(x, [2, 3]), self.w, None)\n");
+        const std::string badPt = (tmp_.path() + "/bad.pt").toStdString();
+        bad.save(badPt);
+        try {
+            pqw::setStage0TorchScript(b, badPt, cache);
+            QFAIL("a 5-way head for 3 classes must be refused");
+        } catch (const pqw::Error& e) {
+            QVERIFY2(QString(e.what()).contains("bad.pt") && QString(e.what()).contains("[2, 3]"), e.what());
+        }
+        QCOMPARE(b.stage0TorchScript(), std::string("stage0.pt"));  // unchanged by the failure
+        QVERIFY_THROWS_EXCEPTION(pqw::Error, pqw::setStage0TorchScript(b, cacheDir_ + "/meta.json", cache));
     }
 
     void codebookPruning() {

@@ -50,7 +50,7 @@ pqw::HeadKind parseHead(const std::string& s) {
 }
 
 struct TrainArgs {
-    std::string features, out, history, from;
+    std::string features, out, history, from, stage0Script;
     std::string stages = "0,1,2";
     bool baseline = false;
     pqw::Stage0Options s0;
@@ -78,7 +78,12 @@ pqw::ProtoModel runTraining(const pqw::FeatureCache& cache, TrainArgs a) {
             b.prototypes = a.baselinePrototypes;
             pqw::trainBaseline(m, cache, b, ctx);
         } else {
-            if (st0) pqw::trainStage0(m, cache, a.s0, ctx);
+            if (!a.stage0Script.empty()) {
+                pqw::setStage0TorchScript(m, a.stage0Script, cache);
+                std::cerr << "stage 0: TorchScript head " << a.stage0Script << " (frozen)\n";
+            } else if (st0) {
+                pqw::trainStage0(m, cache, a.s0, ctx);
+            }
             if (st1) pqw::trainCodebook(m, cache, a.s1, ctx);
             if (st1b || a.s1b.target > 0) {
                 if (a.s1b.target <= 0) throw pqw::Error("stage 1b needs --prune-target");
@@ -98,6 +103,10 @@ void addTrainOptions(CLI::App* c, TrainArgs& a) {
     c->add_flag("--baseline", a.baseline, "Train the non-quantised baseline (free prototypes) instead");
     c->add_option("--from", a.from, "Continue from this checkpoint (e.g. stage 2 on a saved codebook)");
     c->add_option("--seed", a.seed, "Seed of every stage")->capture_default_str();
+    c->add_option("--stage0-torchscript", a.stage0Script,
+                  "Use this TorchScript module (feature map [N, C, H, W] -> logits) as the frozen stage-0 head "
+                  "instead of training one; stored in the checkpoint")
+        ->check(CLI::ExistingFile);
     c->add_option("--epochs0", a.s0.epochs, "Stage 0 epochs")->capture_default_str()->check(CLI::PositiveNumber);
     c->add_option("--lr0", a.s0.lr, "Stage 0 learning rate (AdamW)")->capture_default_str();
     c->add_option("--codes", a.s1.codes, "Codebook size K")->capture_default_str()->check(CLI::PositiveNumber);

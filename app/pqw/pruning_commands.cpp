@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "pqw/protoquant.h"
 #include "pqw/pruning.h"
 
 namespace pqwcli {
@@ -20,7 +21,9 @@ std::string stepLine(const pqw::Event& e) {
     std::ostringstream o;
     o << std::fixed << "step " << int(e.value("step")) << "  sparsity " << std::setprecision(4)
       << e.value("sparsity_prunable") << " (all " << e.value("sparsity_all") << ")  params "
-      << int64_t(e.value("params")) << "  MACs " << int64_t(e.value("macs")) << "  val " << e.value("val_top1");
+      << int64_t(e.value("params"));
+    if (e.values.count("macs")) o << "  MACs " << int64_t(e.value("macs"));
+    o << "  val " << e.value("val_top1");
     if (e.values.count("test_top1")) o << "  test " << e.value("test_top1") << " (top-5 " << e.value("test_top5") << ")";
     if (e.values.count("latency_b64_ms"))
         o << std::setprecision(2) << "  latency b1 " << e.value("latency_b1_ms") << " ms, b64 "
@@ -37,7 +40,13 @@ void addTrainCnn(CLI::App& app) {
     auto opt = std::make_shared<pqw::CnnTrainOptions>();
     auto out = std::make_shared<std::string>();
     auto modelSeed = std::make_shared<uint64_t>(0);
-    c->add_option("--arch", spec->arch, "lenet or resnet")->check(CLI::IsMember({"lenet", "resnet"}))->capture_default_str();
+    auto features = std::make_shared<std::string>();
+    c->add_option("--arch", spec->arch, "lenet or resnet (images); feature-mlp or feature-conv (with --features)")
+        ->check(CLI::IsMember({"lenet", "resnet", "feature-mlp", "feature-conv"}))
+        ->capture_default_str();
+    c->add_option("--features", *features,
+                  "Train a classifier on this feature cache (the frozen trunk's features) instead of images")
+        ->check(CLI::ExistingDirectory);
     c->add_option("--width", spec->width, "lenet: first conv channels; resnet: stem channels")->capture_default_str();
     c->add_option("--depth", spec->depth, "resnet: basic blocks per stage")->capture_default_str();
     c->add_option("--epochs", opt->epochs, "Training epochs")->capture_default_str();
@@ -49,8 +58,13 @@ void addTrainCnn(CLI::App& app) {
     c->add_option("--threads", *threads, "LibTorch threads (0 = one per core)")->capture_default_str();
     c->callback([=] {
         pqw::initTorchThreads(*threads);
-        const auto dataset = pqw::Dataset::open(ds->spec());
-        const auto data = pqw::ImageTensors::fromDataset(dataset);
+        const bool featureArch = spec->arch.rfind("feature-", 0) == 0;
+        if (featureArch != !features->empty())
+            throw pqw::Error(featureArch ? "--arch " + spec->arch + " needs --features DIR"
+                                         : "--features needs --arch feature-mlp or feature-conv");
+        const auto data = features->empty()
+                              ? pqw::ImageTensors::fromDataset(pqw::Dataset::open(ds->spec()))
+                              : pqw::ImageTensors::fromFeatureCache(pqw::FeatureCache::open(*features), ds->maxTrain);
         pqw::CnnSpec s = *spec;
         s.inChannels = data.channels();
         s.inputSize = data.inputSize();
@@ -58,7 +72,8 @@ void addTrainCnn(CLI::App& app) {
         auto m = pqw::CnnModel::create(s, *modelSeed);
         opt->seed = *modelSeed;
         std::cerr << "training " << s.arch << " (" << m.cost().params << " parameters, " << m.cost().macs
-                  << " MACs) on " << data.count(pqw::Split::Train) << " images of " << s.inputSize << " px\n";
+                  << " MACs) on " << data.count(pqw::Split::Train) << (featureArch ? " feature maps of " : " images of ")
+                  << s.inputSize << " px\n";
         withJob([&](pqw::JobContext& ctx) {
             ctx.setEventHandler([](const pqw::Event& e) {
                 if (e.kind != "cnn.epoch") return;
@@ -121,15 +136,30 @@ void addPrune(CLI::App& app) {
     auto reps = std::make_shared<int>(5);
     auto taylor = std::make_shared<int>(8);
     auto seed = std::make_shared<uint64_t>(0);
-    c->add_option("--model,-m", *model, "Model file from train-cnn")->required()->check(CLI::ExistingFile);
+    auto kind = std::make_shared<std::string>("auto"), features = std::make_shared<std::string>();
+    auto channels = std::make_shared<int>(0), inputSize = std::make_shared<int>(0);
+    c->add_option("--model,-m", *model,
+                  "Model file: .pqwcnn (train-cnn), .pqwh (pqw train) or a TorchScript module (.pt)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    c->add_option("--model-kind", *kind,
+                  "auto (by file), cnn, feature-head, protoquant-codebook, protoquant-weights or torchscript")
+        ->check(CLI::IsMember({"auto", "cnn", "feature-head", "protoquant-codebook", "protoquant-weights", "torchscript"}))
+        ->capture_default_str();
+    c->add_option("--features", *features,
+                  "Feature cache (feature heads, ProtoQuant models; a TorchScript module on features)")
+        ->check(CLI::ExistingDirectory);
+    c->add_option("--channels", *channels, "TorchScript on images: image channels (0 = 1 for IDX data, else 3)");
+    c->add_option("--input-size", *inputSize, "TorchScript on images: resize to this side (0 = native)");
     ds->add(c);
     a->addSchedule(c);
     c->add_option("--modality", a->modality, "unstructured or structured")
         ->check(CLI::IsMember({"unstructured", "structured"}))
         ->capture_default_str();
     c->add_option("--criterion", a->criterion,
-                  "unstructured: magnitude, layerwise, random, taylor; structured: l1, l2, taylor, random")
-        ->check(CLI::IsMember({"magnitude", "layerwise", "random", "l1", "l2", "taylor"}))
+                  "unstructured: magnitude, layerwise, random, taylor; structured: l1, l2, taylor, random; "
+                  "prototypes (protoquant-codebook, structured): usage, random")
+        ->check(CLI::IsMember({"magnitude", "layerwise", "random", "l1", "l2", "taylor", "usage"}))
         ->capture_default_str();
     auto* pat = c->add_option("--patience", ft->patience, "Patience-based fine-tuning: stop after P epochs without a new best");
     c->add_option("--epochs", ft->epochs, "Fine-tuning epochs per step (with --patience: the cap)")->capture_default_str();
@@ -158,12 +188,45 @@ void addPrune(CLI::App& app) {
         o.taylorBatches = *taylor;
         o.seed = *seed;
         pqw::pruneSchedule(o.strategy, o.target, o.steps, o.firstStep);  // fail before loading anything
-        auto m = pqw::CnnModel::load(*model);
-        const auto dataset = pqw::Dataset::open(ds->spec());
-        const auto data = pqw::ImageTensors::fromDataset(dataset, m.spec().inChannels, m.spec().inputSize);
-        if (data.classes() != m.spec().classes)
-            throw pqw::Error(*model + ": the model has " + std::to_string(m.spec().classes) + " classes, the dataset " +
-                             std::to_string(data.classes()));
+        // Which kind of model: the flag, else the file.
+        std::string k = *kind;
+        const std::string ext = fs::path(*model).extension().string();
+        if (k == "auto") {
+            if (ext == ".pqwh") k = o.modality == pqw::PruneModality::Structured ? "protoquant-codebook" : "protoquant-weights";
+            else if (ext == ".pt" || ext == ".pth" || ext == ".ptl" || ext == ".torchscript") k = "torchscript";
+            else k = features->empty() ? "cnn" : "feature-head";
+        }
+        const auto mk = pqw::parseModelKind(k);
+        std::unique_ptr<pqw::Prunable> target;
+        pqw::CnnModel cnnModel;
+        if (mk == pqw::PruneModelKind::ProtoCodebook || mk == pqw::PruneModelKind::ProtoWeights) {
+            if (features->empty()) throw pqw::Error("--model-kind " + k + " needs --features (the model's feature cache)");
+            auto cache = std::make_shared<pqw::FeatureCache>(pqw::FeatureCache::open(*features));
+            target = pqw::prunableProto(pqw::ProtoModel::load(*model), cache, mk);
+        } else if (mk == pqw::PruneModelKind::TorchScript) {
+            const auto data = features->empty()
+                                  ? pqw::ImageTensors::fromDataset(pqw::Dataset::open(ds->spec()), *channels, *inputSize)
+                                  : pqw::ImageTensors::fromFeatureCache(pqw::FeatureCache::open(*features), ds->maxTrain);
+            target = pqw::prunableTorchScript(*model, data);
+        } else {
+            cnnModel = pqw::CnnModel::load(*model);
+            const bool featureArch = cnnModel.spec().arch.rfind("feature-", 0) == 0;
+            if (featureArch && features->empty())
+                throw pqw::Error(*model + ": a feature head (" + cnnModel.spec().arch + ") needs --features DIR");
+            const auto data =
+                featureArch ? pqw::ImageTensors::fromFeatureCache(pqw::FeatureCache::open(*features), ds->maxTrain)
+                            : pqw::ImageTensors::fromDataset(pqw::Dataset::open(ds->spec()), cnnModel.spec().inChannels,
+                                                             cnnModel.spec().inputSize);
+            if (data.classes() != cnnModel.spec().classes || data.channels() != cnnModel.spec().inChannels ||
+                data.inputSize() != cnnModel.spec().inputSize)
+                throw pqw::Error(*model + ": the model expects " + std::to_string(cnnModel.spec().inChannels) + "x" +
+                                 std::to_string(cnnModel.spec().inputSize) + " inputs and " +
+                                 std::to_string(cnnModel.spec().classes) + " classes; the data has " +
+                                 std::to_string(data.channels()) + "x" + std::to_string(data.inputSize()) + " and " +
+                                 std::to_string(data.classes()));
+            target = pqw::prunableCnn(cnnModel, data);
+        }
+        std::cerr << "pruning a " << pqw::modelKindName(target->kind()) << " model\n";
         std::unique_ptr<std::ofstream> logOut;
         if (!log->empty()) logOut = std::make_unique<std::ofstream>(*log);
         withJob([&](pqw::JobContext& ctx) {
@@ -174,10 +237,10 @@ void addPrune(CLI::App& app) {
                 }
                 if (e.kind == "prune.step") std::cout << stepLine(e) << std::endl;
             });
-            return pqw::pruneModel(m, data, o, ctx);
+            return pqw::pruneModel(*target, o, ctx);
         });
         if (!out->empty()) {
-            m.save(*out);
+            target->save(*out);
             std::cout << "pruned model: " << *out << "\n";
         }
     });

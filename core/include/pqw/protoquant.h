@@ -144,6 +144,8 @@ public:
     void checkCompatible(const FeatureCache& cache) const;
 
     bool hasStage0() const;
+    /// The file name a TorchScript stage-0 head came from; empty for the native head.
+    const std::string& stage0TorchScript() const;
     bool hasCodebook() const;
     bool hasHead() const;
     /// "protoquant" or "baseline" (free prototypes).
@@ -185,6 +187,12 @@ private:
 };
 
 std::vector<EpochRecord> trainStage0(ProtoModel& m, const FeatureCache& cache, const Stage0Options& opt, JobContext& ctx);
+/// Stage 0 supplied as a TorchScript module: forward maps the cached feature map
+/// [B, C, H, W] (float32) to logits [B, classes]. It is used frozen (stage 1 learns the codebook
+/// through it), validated on two training samples of the cache (errors name the file and say
+/// what does not fit), and stored inside the checkpoint. Replaces any stage 0 and clears a
+/// codebook and head trained through the previous one.
+void setStage0TorchScript(ProtoModel& m, const std::string& path, const FeatureCache& cache);
 std::vector<EpochRecord> trainCodebook(ProtoModel& m, const FeatureCache& cache, const CodebookOptions& opt,
                                        JobContext& ctx);
 /// Stage 1b: returns the code count after each step.

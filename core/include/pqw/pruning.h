@@ -11,6 +11,11 @@
 #include "pqw/job.h"
 
 namespace pqw {
+class FeatureCache;
+class ProtoModel;
+}  // namespace pqw
+
+namespace pqw {
 
 // ---------------------------------------------------------------------------------------
 // Schedules: step sizes as fractions of the ORIGINAL prunable count.
@@ -60,6 +65,10 @@ public:
     /// inputSize 0 = the first image's size (others resized to it). Pixels are scaled to
     /// [0,1] and standardised with the training split's mean and std.
     static ImageTensors fromDataset(const Dataset& ds, int channels = 0, int inputSize = 0);
+    /// The frozen trunk's cached feature maps as the "images" (C x H x W, H == W), as stored
+    /// (no standardisation), with the cache's labels and splits. maxTrain > 0 keeps the first
+    /// maxTrain training samples (validation and test whole). Throws when H != W.
+    static ImageTensors fromFeatureCache(const FeatureCache& cache, size_t maxTrain = 0);
     ImageTensors();
     ~ImageTensors();
     size_t count(Split s) const;
@@ -81,7 +90,11 @@ private:
 // The CNN family.
 
 struct CnnSpec {
-    std::string arch = "lenet";  ///< "lenet" (conv5-pool-conv5-pool-fc-fc-fc) or "resnet" (BN, basic blocks)
+    /// "lenet" (conv5-pool-conv5-pool-fc-fc-fc), "resnet" (BN, basic blocks), or a classifier
+    /// on cached trunk features: "feature-mlp" (flatten, `depth` hidden fc+ReLU of `width`,
+    /// fc) or "feature-conv" (conv1x1(width)-BN-ReLU, `depth` x conv3x3(width)-BN-ReLU, global
+    /// average pool, fc).
+    std::string arch = "lenet";
     int width = 16;              ///< lenet: first conv channels (second 2x, fc 120/84); resnet: stem channels
     int depth = 1;               ///< resnet: basic blocks per stage (3 stages, width x1/x2/x4)
     int inChannels = 1;
@@ -110,7 +123,7 @@ struct ModelCost {
     int64_t nonzeroPrunable = 0;  ///< of those, not masked out
     int64_t channels = 0;         ///< output channels / neurons in structurally prunable groups
     int64_t originalChannels = 0; ///< the same before any structured pruning
-    int64_t macs = 0;             ///< multiply-accumulates per image, from shapes
+    int64_t macs = 0;             ///< multiply-accumulates per image, from shapes (-1: unknown)
 };
 
 class CnnModel {
@@ -157,7 +170,8 @@ double measureLatencyMs(const CnnModel& m, int batch, int reps);
 enum class PruneModality { Unstructured, Structured };
 /// Unstructured: Magnitude (global |w|), LayerWise, Random, Taylor (|w dL/dw|).
 /// Structured: L1, L2 (filter norms), Taylor (sum over the filter of |w dL/dw|), Random.
-enum class PruneCriterion { Magnitude, LayerWise, Random, L1, L2, Taylor };
+/// Usage: ProtoQuant prototypes by how many training cells they are the nearest code of.
+enum class PruneCriterion { Magnitude, LayerWise, Random, L1, L2, Taylor, Usage };
 PruneModality parseModality(const std::string& s);
 const char* modalityName(PruneModality m);
 PruneCriterion parseCriterion(const std::string& s);
@@ -198,6 +212,67 @@ void pruneTo(CnnModel& m, double fraction, PruneModality mod, PruneCriterion cri
 /// any fine-tuning). Returns the epochs spent.
 int fineTune(CnnModel& m, const ImageTensors& data, const FineTuneOptions& opt, uint64_t seed, JobContext& ctx);
 
+// ---------------------------------------------------------------------------------------
+// Model kinds. Every kind is pruned by the same schedule runner through this interface.
+
+enum class PruneModelKind {
+    Cnn,                 ///< the CNN family on images (CnnModel)
+    FeatureHead,         ///< a CnnModel of arch feature-mlp / feature-conv on a feature cache
+    ProtoCodebook,       ///< a ProtoModel's prototypes, removed whole by usage (structured)
+    ProtoWeights,        ///< a ProtoModel's class-weight matrix (unstructured, masked)
+    TorchScript          ///< a TorchScript module's conv / linear weights (unstructured, masked)
+};
+/// "cnn", "feature-head", "protoquant-codebook", "protoquant-weights", "torchscript".
+PruneModelKind parseModelKind(const std::string& s);
+const char* modelKindName(PruneModelKind k);
+
+/// Something a schedule can prune: the model together with its data.
+class Prunable {
+public:
+    virtual ~Prunable() = default;
+    virtual PruneModelKind kind() const = 0;
+    virtual ModelCost cost() const = 0;
+    virtual int64_t originalParams() const = 0;
+    virtual int64_t originalPrunable() const = 0;
+    /// Prunes to cumulative fraction `fraction` of the original prunable count (no fine-tuning);
+    /// throws pqw::Error naming what is not supported for this kind.
+    virtual void pruneTo(double fraction, PruneModality mod, PruneCriterion crit, uint64_t seed, int taylorBatches) = 0;
+    /// Fine-tunes (fresh optimiser, masks re-applied after every step, best-validation state
+    /// restored), emitting "prune.epoch" events; returns the epochs spent.
+    virtual int fineTune(const FineTuneOptions& opt, uint64_t seed, JobContext& ctx) = 0;
+    virtual Accuracy evaluate(Split s) const = 0;
+    /// Median forward milliseconds for this batch size; < 0 when not measurable.
+    virtual double latencyMs(int batch, int reps) const = 0;
+    /// Records a finished schedule in the model's history (saved with it).
+    virtual void recordPruning(const PruneOptions& opt, int totalEpochs) = 0;
+    /// Writes the model in its own format (.pqwcnn, .pqwh checkpoint, TorchScript), atomically.
+    virtual void save(const std::string& path) const = 0;
+    /// An independent deep copy (the same data).
+    virtual std::unique_ptr<Prunable> clone() const = 0;
+};
+
+/// A CnnModel (CNN or feature head) with its data; `model` is pruned in place and must
+/// outlive the result.
+std::unique_ptr<Prunable> prunableCnn(CnnModel& model, const ImageTensors& data);
+/// A ProtoQuant model on its feature cache (kind ProtoCodebook or ProtoWeights). The model
+/// is copied. Codebook: evaluates the interpretable head when there is one (fine-tuning its
+/// class weights, codes frozen), else the quantised model (fine-tuning the codes through the
+/// frozen stage-0 head). Weights: needs the interpretable head. Fine-tuning uses Adam at
+/// FineTuneOptions::lr (the head's own optimiser), momentum / weight decay unused.
+std::unique_ptr<Prunable> prunableProto(const ProtoModel& model, std::shared_ptr<const FeatureCache> cache,
+                                        PruneModelKind kind);
+/// A TorchScript module (file) mapping data tensors [N, C, S, S] to logits [N, classes].
+/// Prunable weights: parameters named `weight` with 2 or 4 dimensions. Weights that are
+/// exactly zero in the file count as already pruned (a pruned module reloads with its masks).
+/// Throws pqw::Error naming the file when it cannot be loaded or does not fit the data.
+std::unique_ptr<Prunable> prunableTorchScript(const std::string& path, const ImageTensors& data);
+/// The pruned model inside a Prunable made by prunableProto (nullptr for other kinds).
+const ProtoModel* prunedProtoModel(const Prunable& p);
+
+/// Runs a whole schedule on any kind (see the CnnModel overload below for the events; every
+/// prune.step event also carries texts["model_kind"]).
+std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& ctx);
+
 /// Runs a whole schedule: step 0 is the unpruned model (measured, not fine-tuned), then for
 /// each step prune -> fine-tune -> measure. Emits one "prune.step" event per step (values:
 /// step, step_fraction, target_fraction, sparsity_prunable, sparsity_all, channel_sparsity,
@@ -215,10 +290,13 @@ struct SweepRun {
 };
 
 struct SweepSpec {
+    PruneModelKind kind = PruneModelKind::Cnn;  ///< JSON model.kind
+    std::string features;   ///< feature cache folder (feature-head, protoquant-*, optional torchscript)
     DatasetSpec dataset;
     CnnSpec model;
     CnnTrainOptions pretrain;
     std::string modelPath;  ///< optional: start from this model instead of training one
+                            ///< (required for protoquant-* and torchscript)
     std::vector<SweepRun> runs;
     std::string json;       ///< the normalised spec text (saved beside the log)
 };

@@ -72,6 +72,7 @@ torch::Tensor occlusionMap(const Explainer::Impl& m, const torch::Tensor& x, con
 }
 
 torch::Tensor gradCam(const Explainer::Impl& m, const torch::Tensor& x, const Target& t, const std::string& layerName) {
+    m.requireGraph("Grad-CAM");
     // Default: the last node with a spatial output (the trunk's output for a backbone; the
     // last convolution block of a CNN whose trunk ends in its classifier).
     const int layer = layerName.empty() ? -1 : m.trunk->indexOf(layerName);

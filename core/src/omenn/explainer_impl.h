@@ -15,6 +15,9 @@ namespace pqw {
 struct Explainer::Impl {
     nn::GraphPtr trunk;   ///< unfolded graph; its last node is the output (the cut)
     nn::GraphPtr fast;    ///< inference graph for batched no-grad forwards (may be null)
+    /// A TorchScript trunk instead of `trunk` (frozen with torch::jit::freeze, eval mode):
+    /// OMENN walks its aten ops (the same walker as explainTorchScript) into the head.
+    std::shared_ptr<torch::jit::Module> script;
     ExplainHead head = ExplainHead::None;
     std::vector<std::string> classes;
     int inputSize = 0;
@@ -27,6 +30,10 @@ struct Explainer::Impl {
     double tau = 0.1;
     float threshold = 0.f;
 
+    /// The trunk's output on x (the layer graph with the hook, or the TorchScript module).
+    torch::Tensor trunkForward(const torch::Tensor& x, const nn::NodeHook& hook = {}) const;
+    /// Throws pqw::Error naming `what` when the trunk is TorchScript (no layer graph).
+    void requireGraph(const std::string& what) const;
     /// Real model on x [B, 3, S, S]: logits [B, N] (None head: the trunk output flattened).
     /// hook: passed to the trunk's forward (nothing is done in place when given).
     torch::Tensor forward(const torch::Tensor& x, const nn::NodeHook& hook = {}) const;

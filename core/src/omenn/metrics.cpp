@@ -229,6 +229,7 @@ RandomisationCheck randomisationCheck(const Explainer& e, const ExplainFn& metho
     RandomisationCheck r;
     r.threshold = threshold;
     const auto ref = absMap(method(e, x, size, t));
+    e.impl().requireGraph("the model-randomisation check");
     // A copy whose head tensors are scrambled; the trunk is shared and scrambled in place.
     auto d = std::make_shared<Explainer::Impl>(e.impl());
     d->fast.reset();  // the inference graph holds its own conv copies: use the scrambled trunk only

@@ -72,20 +72,29 @@ std::vector<float> Explainer::logits(const float* x, int n, int size) const {
 
 Explainer Explainer::fromModel(const ProtoModel& m, const Backbone& bb, ExplainHead head) {
     const auto& b = bb.impl();
-    if (!b.graph)
-        throw Error("OMENN needs a layer-graph trunk; the TorchScript backbone '" + bb.spec().path +
-                    "' has none (use a TFJS / default backbone)");
+    if (!b.graph && !b.script) throw Error("the backbone '" + bb.spec().path + "' has neither a layer graph nor a module");
     if (!m.backboneId().empty() && m.backboneId() != bb.id())
         throw Error("the head was trained on backbone " + m.backboneId() + " but the backbone opened is " + bb.id());
     auto d = std::make_shared<Impl>();
-    d->trunk = b.graph;
-    d->fast = b.fast;
+    if (b.graph) {
+        d->trunk = b.graph;
+        d->fast = b.fast;
+    } else {
+        // TorchScript trunk: frozen (constants folded, eval mode) for the aten-op walker.
+        auto c = b.script->clone();
+        c.eval();
+        for (auto p : c.parameters()) p.set_requires_grad(false);  // only the input carries grad
+        d->script = std::make_shared<torch::jit::Module>(torch::jit::freeze(c));
+    }
     d->classes = m.classNames();
     d->inputSize = m.inputSize();
     if (head == ExplainHead::Auto) head = m.hasHead() ? ExplainHead::Interpretable : ExplainHead::Stage0;
     const auto& mi = m.impl();
     if (head == ExplainHead::Stage0) {
         if (!m.hasStage0()) throw Error("the model has no stage-0 head");
+        if (!m.stage0TorchScript().empty())
+            throw Error("the stage-0 head is a TorchScript module (" + m.stage0TorchScript() +
+                        "); OMENN explains the native stage-0 head or the interpretable head");
         d->lnWeight = mi.lnWeight.detach().clone();
         d->lnBias = mi.lnBias.detach().clone();
         d->fcWeight = mi.fcWeight.detach().clone();
@@ -111,7 +120,16 @@ int Explainer::Impl::numOutputs() const {
     // None: the flattened trunk output on a probe input.
     torch::NoGradGuard ng;
     const int s = inputSize > 0 ? inputSize : 32;
-    return static_cast<int>(trunk->forward(torch::zeros({1, channels, s, s})).numel());
+    return static_cast<int>(trunkForward(torch::zeros({1, channels, s, s})).numel());
+}
+
+torch::Tensor Explainer::Impl::trunkForward(const torch::Tensor& x, const nn::NodeHook& hook) const {
+    if (script) return script->forward({x}).toTensor();
+    return trunk->forward(x, -1, hook);
+}
+
+void Explainer::Impl::requireGraph(const std::string& what) const {
+    if (script) throw Error(what + " needs a layer-graph trunk; this trunk is a TorchScript module");
 }
 
 torch::Tensor Explainer::Impl::headForward(const torch::Tensor& f, torch::Tensor* presence) const {
@@ -132,14 +150,14 @@ torch::Tensor Explainer::Impl::headForward(const torch::Tensor& f, torch::Tensor
 }
 
 torch::Tensor Explainer::Impl::forward(const torch::Tensor& x, const nn::NodeHook& hook) const {
-    return headForward(trunk->forward(x, -1, hook));
+    return headForward(trunkForward(x, hook));
 }
 
 torch::Tensor Explainer::Impl::targetValue(const torch::Tensor& x, const Target& t, const nn::NodeHook& hook,
                                            bool inference) const {
     torch::Tensor pi;
     auto f = inference && fast && !hook ? fast->forward(x.contiguous(at::MemoryFormat::ChannelsLast)).contiguous()
-                                        : trunk->forward(x, -1, hook);
+                                        : trunkForward(x, hook);
     auto z = headForward(f, t.kind == Target::Kind::Presence ? &pi : nullptr);
     if (t.kind == Target::Kind::Presence) {
         if (head != ExplainHead::Interpretable) throw Error("prototype presence needs the interpretable head");
@@ -156,6 +174,7 @@ torch::Tensor Explainer::Impl::targetValue(const torch::Tensor& x, const Target&
 }
 
 void Explainer::Impl::checkSupported() const {
+    if (script) return;  // the TorchScript walker names an unsupported op when it meets one
     for (const auto& n : trunk->nodes()) {
         const nn::Layer* l = n.module.get();
         if (dynamic_cast<const nn::Identity*>(l) || dynamic_cast<const nn::Conv2d*>(l) ||
@@ -340,37 +359,9 @@ torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in
     throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ")");
 }
 
-FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool dbl) {
-    FrozenPass fp;
-    // The inference graph (BatchNorm folded into the convolutions: exact, the folded bias is
-    // the conv bias and the BN shift together; channels-last weights) is the same affine
-    // map per input and ~3x cheaper to differentiate on CPU; float32 only.
-    const bool useFast = m.fast && !dbl;
-    fp.x = x0.to(dbl ? torch::kDouble : torch::kFloat).detach().clone();
-    if (useFast) fp.x = fp.x.contiguous(at::MemoryFormat::ChannelsLast);
-    fp.x.requires_grad_(true);
-    const auto dt = fp.x.scalar_type();
-    const auto& g = useFast ? *m.fast : *m.trunk;
-    const int out = g.outputIndex();
-    const auto need = g.ancestors(out);
-    std::vector<torch::Tensor> vals(static_cast<size_t>(g.size()));
-    // Free each value after its last consumer (as Graph::forward does).
-    std::vector<int> remaining(static_cast<size_t>(g.size()), 0);
-    for (int i = 0; i < g.size(); ++i)
-        if (need[static_cast<size_t>(i)])
-            for (int j : g.node(i).inputs) remaining[static_cast<size_t>(j)]++;
-    vals[0] = fp.x;
-    for (int i = 1; i < g.size(); ++i) {
-        if (!need[static_cast<size_t>(i)]) continue;
-        const auto& n = g.node(i);
-        std::vector<torch::Tensor> in;
-        for (int j : n.inputs) in.push_back(vals[static_cast<size_t>(j)]);
-        vals[static_cast<size_t>(i)] = frozenNode(n, in, fp.biases);
-        for (int j : n.inputs)
-            if (--remaining[static_cast<size_t>(j)] == 0 && j != out) vals[static_cast<size_t>(j)] = torch::Tensor();
-    }
-    torch::Tensor f = vals[static_cast<size_t>(out)];
-
+/// The head's frozen pass on the trunk output f (a function of fp.x); sets logits / presence.
+void frozenHeadPass(const Explainer::Impl& m, const torch::Tensor& f, FrozenPass& fp) {
+    const auto dt = f.scalar_type();
     switch (m.head) {
         case ExplainHead::Stage0: {
             auto pooled = f.dim() == 4 ? f.mean({2, 3}) : f;
@@ -416,6 +407,49 @@ FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool db
         }
         default: fp.logits = f.flatten(); break;
     }
+}
+
+/// The frozen linear pass of a (frozen) TorchScript module on x (defined with the walker below).
+torch::Tensor scriptFrozenForward(const torch::jit::Module& frozen, const torch::Tensor& x,
+                                  std::vector<BiasTerm>& biases);
+
+FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool dbl) {
+    FrozenPass fp;
+    if (m.script) {
+        if (dbl) throw Error("OMENN in double precision needs a layer-graph trunk (this one is TorchScript)");
+        fp.x = x0.to(torch::kFloat).detach().clone().requires_grad_(true);
+        auto f = scriptFrozenForward(*m.script, fp.x, fp.biases);
+        frozenHeadPass(m, f, fp);
+        return fp;
+    }
+    // The inference graph (BatchNorm folded into the convolutions: exact, the folded bias is
+    // the conv bias and the BN shift together; channels-last weights) is the same affine
+    // map per input and ~3x cheaper to differentiate on CPU; float32 only.
+    const bool useFast = m.fast && !dbl;
+    fp.x = x0.to(dbl ? torch::kDouble : torch::kFloat).detach().clone();
+    if (useFast) fp.x = fp.x.contiguous(at::MemoryFormat::ChannelsLast);
+    fp.x.requires_grad_(true);
+    const auto& g = useFast ? *m.fast : *m.trunk;
+    const int out = g.outputIndex();
+    const auto need = g.ancestors(out);
+    std::vector<torch::Tensor> vals(static_cast<size_t>(g.size()));
+    // Free each value after its last consumer (as Graph::forward does).
+    std::vector<int> remaining(static_cast<size_t>(g.size()), 0);
+    for (int i = 0; i < g.size(); ++i)
+        if (need[static_cast<size_t>(i)])
+            for (int j : g.node(i).inputs) remaining[static_cast<size_t>(j)]++;
+    vals[0] = fp.x;
+    for (int i = 1; i < g.size(); ++i) {
+        if (!need[static_cast<size_t>(i)]) continue;
+        const auto& n = g.node(i);
+        std::vector<torch::Tensor> in;
+        for (int j : n.inputs) in.push_back(vals[static_cast<size_t>(j)]);
+        vals[static_cast<size_t>(i)] = frozenNode(n, in, fp.biases);
+        for (int j : n.inputs)
+            if (--remaining[static_cast<size_t>(j)] == 0 && j != out) vals[static_cast<size_t>(j)] = torch::Tensor();
+    }
+    torch::Tensor f = vals[static_cast<size_t>(out)];
+    frozenHeadPass(m, f, fp);
     return fp;
 }
 
@@ -528,7 +562,7 @@ DecisionExplanation explainDecision(const Explainer& e, const float* x, int size
     torch::Tensor logits, pi;
     {
         torch::NoGradGuard ng;
-        auto f = m.trunk->forward(xt, -1, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {});
+        auto f = m.trunkForward(xt, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {});
         logits = m.headForward(f, &pi)[0];
         pi = pi[0];
     }
@@ -782,6 +816,18 @@ private:
         throw Error("OMENN (TorchScript): unsupported op " + k + " (output " + n->output(0)->debugName() + ")");
     }
 };
+
+torch::Tensor scriptFrozenForward(const torch::jit::Module& frozen, const torch::Tensor& x,
+                                  std::vector<BiasTerm>& biases) {
+    auto graph = frozen.get_method("forward").graph();
+    ScriptEval ev(biases);
+    ev.env[graph->inputs()[0]] = frozen._ivalue();
+    ev.env[graph->inputs()[1]] = x;
+    ev.runBlock(graph->block());
+    auto out = ev.env.at(graph->outputs()[0]);
+    if (!out.isTensor()) throw Error("OMENN (TorchScript): forward must return one tensor");
+    return out.toTensor();
+}
 
 }  // namespace
 

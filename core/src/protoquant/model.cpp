@@ -43,10 +43,16 @@ torch::Tensor assign(const torch::Tensor& f, const torch::Tensor& codes) {
     return torch::matmul(fn, cn.t()).argmax(-1);
 }
 
+torch::Tensor stage0LogitsMap(const ProtoModel::Impl& m, const torch::Tensor& f) {
+    if (!m.stage0Script) return stage0Logits(m, f.mean(1));
+    const int64_t B = f.size(0);
+    return scriptHeadForward(*m.stage0Script, f.transpose(1, 2).reshape({B, m.D(), m.shape[1], m.shape[2]}));
+}
+
 torch::Tensor quantisedLogits(const ProtoModel::Impl& m, const torch::Tensor& f) {
     auto idx = assign(f, m.codes);
     auto q = m.codes.index_select(0, idx.reshape({-1})).view(f.sizes());
-    return stage0Logits(m, q.mean(1));
+    return stage0LogitsMap(m, q);
 }
 
 HeadOut headForward(const torch::Tensor& f, const torch::Tensor& codes, const torch::Tensor& W, double tau,
@@ -154,6 +160,7 @@ void ProtoModel::checkCompatible(const FeatureCache& cache) const {
 }
 
 bool ProtoModel::hasStage0() const { return d_->stage0; }
+const std::string& ProtoModel::stage0TorchScript() const { return d_->stage0ScriptName; }
 bool ProtoModel::hasCodebook() const { return d_->codes.defined() && d_->K() > 0; }
 bool ProtoModel::hasHead() const { return d_->W.defined(); }
 const std::string& ProtoModel::kind() const { return d_->kind; }
@@ -211,7 +218,7 @@ std::vector<float> ProtoModel::logits(const float* featureMap, HeadKind head) co
     switch (head) {
         case HeadKind::Stage0:
             if (!d.stage0) throw Error("the model has no stage-0 head");
-            z = pq::stage0Logits(d, f.mean(1));
+            z = pq::stage0LogitsMap(d, f);
             break;
         case HeadKind::Quantised:
             if (!d.stage0 || !hasCodebook()) throw Error("the model has no codebook");
@@ -231,7 +238,7 @@ std::vector<float> ProtoModel::logits(const float* featureMap, HeadKind head) co
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Q', 'W', 'H', 'E', 'A', 'D', '1'};
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // 2: may hold a TorchScript stage-0 head
 
 json recordToJson(const EpochRecord& r) {
     return {{"stage", r.stage}, {"epoch", r.epoch}, {"loss", r.loss}, {"ce", r.ceLoss}, {"mse", r.mseLoss},
@@ -265,7 +272,7 @@ void ProtoModel::save(const std::string& path) const {
     const auto& d = *d_;
     json meta;
     meta["format"] = "pqw-head";
-    meta["version"] = kVersion;
+    meta["version"] = 1;  // 2 when a TorchScript stage-0 head is stored (below)
     meta["kind"] = d.kind;
     meta["backbone"] = {{"id", d.backboneId}, {"cut", d.cutLayer}, {"stride", d.stride},
                         {"receptive_field", d.receptiveField}, {"kind", d.backboneSpec.kind},
@@ -285,7 +292,7 @@ void ProtoModel::save(const std::string& path) const {
         if (!d.enabled[p]) disabled.push_back(static_cast<int>(p));
     meta["disabled_prototypes"] = disabled;
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    if (d.stage0) {
+    if (d.stage0 && !d.stage0Script) {
         tensors.emplace_back("ln.weight", d.lnWeight);
         tensors.emplace_back("ln.bias", d.lnBias);
         tensors.emplace_back("fc.weight", d.fcWeight);
@@ -302,6 +309,16 @@ void ProtoModel::save(const std::string& path) const {
         payload.append(reinterpret_cast<const char*>(c.data_ptr<float>()), bytes);
     }
     meta["tensors"] = tj;
+    if (d.stage0Script) {
+        // The TorchScript stage-0 head is stored whole (the checkpoint stays self-contained);
+        // its source file name and FNV-1a hash are recorded. Version 2: older builds refuse it.
+        meta["version"] = 2;
+        meta["stage0_torchscript"] = {{"name", d.stage0ScriptName},
+                                      {"fnv1a64", hex64(fnv1a64(d.stage0ScriptBytes.data(), d.stage0ScriptBytes.size()))},
+                                      {"offset", payload.size()},
+                                      {"bytes", d.stage0ScriptBytes.size()}};
+        payload += d.stage0ScriptBytes;
+    }
     const std::string js = meta.dump();
     std::string file(kMagic, 8);
     uint64_t len = js.size();
@@ -383,7 +400,19 @@ ProtoModel ProtoModel::load(const std::string& path) {
             if (it->second.sizes().vec() != shape) throw Error(std::string("tensor '") + name + "' has the wrong shape");
             return it->second;
         };
-        if (d.stage0) {
+        if (meta.contains("stage0_torchscript")) {
+            const auto& sj = meta.at("stage0_torchscript");
+            const auto off = sj.at("offset").get<uint64_t>(), bytes = sj.at("bytes").get<uint64_t>();
+            if (off > payload.size() || bytes > payload.size() - off)
+                throw Error("the TorchScript stage-0 head lies beyond the end of the file (truncated?)");
+            d.stage0ScriptBytes = payload.substr(off, bytes);
+            d.stage0ScriptName = sj.value("name", "");
+            if (sj.contains("fnv1a64") &&
+                sj.at("fnv1a64").get<std::string>() != hex64(fnv1a64(d.stage0ScriptBytes.data(), bytes)))
+                throw Error("the TorchScript stage-0 head's hash does not match (corrupt file)");
+            d.stage0Script = pq::loadScriptHead(d.stage0ScriptBytes, d.stage0ScriptName);
+            if (!d.stage0) throw Error("a TorchScript stage-0 head in a model without stage 0");
+        } else if (d.stage0) {
             d.lnWeight = need("ln.weight", {D});
             d.lnBias = need("ln.bias", {D});
             d.fcWeight = need("fc.weight", {N, D});

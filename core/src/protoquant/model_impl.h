@@ -9,6 +9,12 @@
 
 namespace pqw {
 
+namespace pq {
+/// A frozen stage-0 head supplied as a TorchScript module (torch::jit::Module inside;
+/// defined in stage0_script.cpp so that only it pays for torch/script.h).
+struct ScriptHead;
+}  // namespace pq
+
 struct ProtoModel::Impl {
     std::string kind = "protoquant";
     // Where the features came from (compared on load against a cache).
@@ -20,9 +26,11 @@ struct ProtoModel::Impl {
     nlohmann::json hyper = nlohmann::json::object();  // options of every stage trained
     std::vector<EpochRecord> history;
 
-    // Stage 0: LayerNorm(D) -> Linear(D, N).
+    // Stage 0: LayerNorm(D) -> Linear(D, N), or a TorchScript module [B, D, H, W] -> [B, N].
     bool stage0 = false;
     torch::Tensor lnWeight, lnBias, fcWeight, fcBias;
+    std::shared_ptr<const pq::ScriptHead> stage0Script;  // frozen, shared by copies
+    std::string stage0ScriptBytes, stage0ScriptName;     // the module file as saved in checkpoints
     // Codebook / prototypes [K, D].
     torch::Tensor codes;
     // Interpretable head [N, K] (ReLU applied at use).
@@ -41,8 +49,15 @@ struct ProtoModel::Impl {
 
 namespace pq {
 
-/// Stage-0 logits of pooled features [B, D].
+/// Stage-0 logits of pooled features [B, D] (the native LayerNorm + Linear head only).
 torch::Tensor stage0Logits(const ProtoModel::Impl& m, const torch::Tensor& pooled);
+/// Stage-0 logits of cell features f [B, HW, D]: the TorchScript head on the map when there
+/// is one, else the native head on the average-pooled features. Differentiable in f.
+torch::Tensor stage0LogitsMap(const ProtoModel::Impl& m, const torch::Tensor& f);
+/// Loads a TorchScript stage-0 head from the module file's bytes (name: for messages).
+std::shared_ptr<const ScriptHead> loadScriptHead(const std::string& bytes, const std::string& name);
+/// Runs a TorchScript head on feature maps [B, D, H, W].
+torch::Tensor scriptHeadForward(const ScriptHead& h, const torch::Tensor& maps);
 /// Nearest code (cosine) of each cell: f [..., D] -> indices [...].
 torch::Tensor assign(const torch::Tensor& f, const torch::Tensor& codes);
 /// Quantised-model logits of cell features f [B, HW, D].

@@ -262,6 +262,9 @@ std::vector<EpochRecord> trainStage0(ProtoModel& m, const FeatureCache& cache, c
         ctx.progress(double(epoch) / opt.epochs, "training stage 0");
     }
     d.stage0 = true;
+    d.stage0Script.reset();  // a native stage 0 replaces a TorchScript one
+    d.stage0ScriptBytes.clear();
+    d.stage0ScriptName.clear();
     d.hyper["stage0"] = {{"epochs", opt.epochs}, {"batch_size", opt.batchSize}, {"lr", opt.lr},
                          {"weight_decay", opt.weightDecay}, {"seed", opt.seed}};
     d.history.insert(d.history.end(), out.begin(), out.end());
@@ -291,7 +294,8 @@ std::vector<EpochRecord> trainCodebook(ProtoModel& m, const FeatureCache& cache,
     std::vector<EpochRecord> out;
     torch::Tensor bestCodes;
     double bestVal = -1;
-    const auto frozenHead = [&](const torch::Tensor& pooledQ) { return pq::stage0Logits(d, pooledQ); };
+    // The frozen head sees the quantised map (TorchScript head) or its average pool (native).
+    const auto frozenHead = [&](const torch::Tensor& q) { return pq::stage0LogitsMap(d, q); };
     for (int epoch = 1; epoch <= opt.epochs; ++epoch) {
         const auto perm = permutation(train.size(), rng);
         std::vector<size_t> order;
@@ -319,7 +323,7 @@ std::vector<EpochRecord> trainCodebook(ProtoModel& m, const FeatureCache& cache,
                 idx = pq::assign(f, codes.detach());  // no gradient through the argmax
             }
             auto q = codes.index_select(0, idx.reshape({-1})).view(f.sizes());
-            auto logits = frozenHead(q.mean(1));
+            auto logits = frozenHead(q);
             auto ceOpts = F::CrossEntropyFuncOptions().label_smoothing(opt.labelSmoothing);
             auto ce = F::cross_entropy(logits, y, ceOpts);
             if (y2.defined()) ce = lam * ce + (1 - lam) * F::cross_entropy(logits, y2, ceOpts);
@@ -355,7 +359,7 @@ std::vector<EpochRecord> trainCodebook(ProtoModel& m, const FeatureCache& cache,
             auto cd = codes.detach();
             r.valAccuracy = splitAccuracy(b, val, ctx, [&](const torch::Tensor& f) {
                 auto idx = pq::assign(f, cd);
-                return frozenHead(cd.index_select(0, idx.reshape({-1})).view(f.sizes()).mean(1));
+                return frozenHead(cd.index_select(0, idx.reshape({-1})).view(f.sizes()));
             });
         }
         if (r.valAccuracy > bestVal) {
@@ -507,7 +511,7 @@ Evaluation evaluate(const ProtoModel& m, const FeatureCache& cache, Split split,
     forBatches(ids, 512, ctx, [&](const std::vector<size_t>& chunk) {
         auto f = b.features(chunk);
         torch::Tensor z;
-        if (head == HeadKind::Stage0) z = pq::stage0Logits(d, f.mean(1));
+        if (head == HeadKind::Stage0) z = pq::stage0LogitsMap(d, f);
         else if (head == HeadKind::Quantised) z = pq::quantisedLogits(d, f);
         else z = pq::headForward(d, f).logits;
         auto y = b.labels(chunk);

@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "pqw/error.h"
+#include "pqw/feature_cache.h"
 #include "pqw/util.h"
 #include "pruning/cnn_impl.h"
 
@@ -67,6 +68,36 @@ ImageTensors ImageTensors::fromDataset(const Dataset& ds, int channels, int inpu
     if (d->x[0].size(0) == 0) throw Error("dataset " + ds.name() + " has no training samples");
     const double mean = d->x[0].mean().item<double>(), sd = std::max(1e-6, d->x[0].std().item<double>());
     for (auto& x : d->x) x.sub_(mean).div_(sd);
+    ImageTensors t;
+    t.d_ = d;
+    return t;
+}
+
+ImageTensors ImageTensors::fromFeatureCache(const FeatureCache& cache, size_t maxTrain) {
+    const auto sh = cache.shape();
+    if (sh[1] != sh[2])
+        throw Error("the feature cache's maps are " + std::to_string(sh[1]) + "x" + std::to_string(sh[2]) +
+                    "; a feature head needs square maps");
+    auto d = std::make_shared<Impl>();
+    d->channels = int(sh[0]);
+    d->size = int(sh[1]);
+    d->classes = int(cache.classNames().size());
+    const int64_t per = sh[0] * sh[1] * sh[2];
+    for (int s = 0; s < 3; ++s) {
+        auto idx = cache.indices(Split(s));
+        if (s == int(Split::Train) && maxTrain > 0 && idx.size() > maxTrain) idx.resize(maxTrain);
+        auto x = torch::empty({int64_t(idx.size()), sh[0], sh[1], sh[2]});
+        auto y = torch::empty({int64_t(idx.size())}, torch::kLong);
+        float* px = x.data_ptr<float>();
+        int64_t* py = y.data_ptr<int64_t>();
+        for (size_t k = 0; k < idx.size(); ++k) {
+            cache.read(idx[k], px + int64_t(k) * per);
+            py[k] = int64_t(cache.label(idx[k]));
+        }
+        d->x[s] = x;
+        d->y[s] = y;
+    }
+    if (d->x[0].size(0) == 0) throw Error("the feature cache has no training samples");
     ImageTensors t;
     t.d_ = d;
     return t;
@@ -279,8 +310,10 @@ int64_t CnnModel::originalParams() const { return d_->origParams; }
 int64_t CnnModel::originalPrunable() const { return d_->origPrunable; }
 
 CnnModel CnnModel::create(const CnnSpec& spec, uint64_t seed) {
-    if (spec.width < 1 || spec.depth < 1 || spec.inChannels < 1 || spec.inputSize < 4 || spec.classes < 2)
-        throw Error("bad CNN spec (width, depth >= 1, input size >= 4, classes >= 2)");
+    const bool featureArch = spec.arch.rfind("feature-", 0) == 0;
+    if (spec.width < 1 || spec.depth < 1 || spec.inChannels < 1 || spec.inputSize < (featureArch ? 1 : 4) ||
+        spec.classes < 2)
+        throw Error("bad CNN spec (width, depth >= 1, input size >= 4 (1 for feature heads), classes >= 2)");
     CnnModel model;
     Impl& m = *model.d_;
     m.spec = spec;
@@ -329,8 +362,30 @@ CnnModel CnnModel::create(const CnnSpec& spec, uint64_t seed) {
         }
         x = m.add(Op::GlobalAvgPool, "gap", {x});
         linear(m, "fc", x, cin, spec.classes, gen);
+    } else if (spec.arch == "feature-mlp") {
+        // A classifier on cached trunk features: every hidden layer is a prunable group.
+        x = m.add(Op::Flatten, "flatten", {x});
+        int64_t fin = int64_t(spec.inChannels) * spec.inputSize * spec.inputSize;
+        for (int k = 1; k <= spec.depth; ++k) {
+            x = linear(m, "fc" + std::to_string(k), x, fin, w, gen);
+            x = m.add(Op::ReLU, "relu" + std::to_string(k), {x});
+            fin = w;
+        }
+        linear(m, "classifier", x, fin, spec.classes, gen);
+    } else if (spec.arch == "feature-conv") {
+        x = conv(m, "reduce", x, spec.inChannels, w, 1, 1, 0, false, gen);
+        x = bn(m, "reduce_bn", x, w);
+        x = m.add(Op::ReLU, "reduce_relu", {x});
+        for (int k = 1; k <= spec.depth; ++k) {
+            const std::string p = "conv" + std::to_string(k);
+            x = conv(m, p, x, w, w, 3, 1, 1, false, gen);
+            x = bn(m, p + "_bn", x, w);
+            x = m.add(Op::ReLU, p + "_relu", {x});
+        }
+        x = m.add(Op::GlobalAvgPool, "gap", {x});
+        linear(m, "classifier", x, w, spec.classes, gen);
     } else {
-        throw Error("unknown CNN architecture '" + spec.arch + "' (lenet, resnet)");
+        throw Error("unknown CNN architecture '" + spec.arch + "' (lenet, resnet, feature-mlp, feature-conv)");
     }
     for (auto& n : m.nodes)
         if (n.prunesWeight()) n.origOut = n.w.size(0);

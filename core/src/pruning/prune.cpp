@@ -207,6 +207,7 @@ void pruneStructured(CnnModel::Impl& m, double fraction, PruneCriterion crit, co
 void pruneTo(CnnModel& model, double fraction, PruneModality mod, PruneCriterion crit, const ImageTensors* data,
              uint64_t seed, int taylorBatches) {
     auto& m = model.impl();
+    if (crit == PruneCriterion::Usage) throw Error("criterion usage is for ProtoQuant prototypes (protoquant-codebook)");
     if (mod == PruneModality::Unstructured &&
         (crit == PruneCriterion::L1 || crit == PruneCriterion::L2))
         throw Error(std::string("criterion ") + criterionName(crit) + " is for structured pruning");
@@ -247,44 +248,95 @@ int fineTune(CnnModel& model, const ImageTensors& data, const FineTuneOptions& o
     return es.epochs();
 }
 
-std::vector<Event> pruneModel(CnnModel& model, const ImageTensors& data, const PruneOptions& opt, JobContext& ctx) {
+namespace {
+
+/// A CnnModel (CNN family or feature head) with its data.
+class CnnPrunable : public Prunable {
+public:
+    CnnPrunable(CnnModel* m, ImageTensors d, std::shared_ptr<CnnModel> own = nullptr)
+        : m_(m), own_(std::move(own)), data_(std::move(d)) {}
+    PruneModelKind kind() const override {
+        return m_->spec().arch.rfind("feature-", 0) == 0 ? PruneModelKind::FeatureHead : PruneModelKind::Cnn;
+    }
+    ModelCost cost() const override { return m_->cost(); }
+    int64_t originalParams() const override { return m_->originalParams(); }
+    int64_t originalPrunable() const override { return m_->originalPrunable(); }
+    void pruneTo(double f, PruneModality mod, PruneCriterion crit, uint64_t seed, int tb) override {
+        pqw::pruneTo(*m_, f, mod, crit, &data_, seed, tb);
+    }
+    int fineTune(const FineTuneOptions& o, uint64_t seed, JobContext& ctx) override {
+        return pqw::fineTune(*m_, data_, o, seed, ctx);
+    }
+    Accuracy evaluate(Split s) const override { return evaluateCnn(*m_, data_, s); }
+    double latencyMs(int batch, int reps) const override { return measureLatencyMs(*m_, batch, reps); }
+    void recordPruning(const PruneOptions& opt, int total) override {
+        m_->impl().history.push_back({{"pruned",
+                                      {{"strategy", strategyName(opt.strategy)},
+                                       {"target", opt.target},
+                                       {"steps", opt.steps},
+                                       {"modality", modalityName(opt.modality)},
+                                       {"criterion", criterionName(opt.criterion)},
+                                       {"total_epochs", total}}}});
+    }
+    void save(const std::string& path) const override { m_->save(path); }
+    std::unique_ptr<Prunable> clone() const override {
+        auto c = std::make_shared<CnnModel>(*m_);
+        return std::make_unique<CnnPrunable>(c.get(), data_, c);
+    }
+
+private:
+    CnnModel* m_;
+    std::shared_ptr<CnnModel> own_;
+    ImageTensors data_;
+};
+
+}  // namespace
+
+std::unique_ptr<Prunable> prunableCnn(CnnModel& model, const ImageTensors& data) {
+    return std::make_unique<CnnPrunable>(&model, data);
+}
+
+std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& ctx) {
     const auto steps = pruneSchedule(opt.strategy, opt.target, opt.steps, opt.firstStep);
-    auto& m = model.impl();
     std::vector<Event> out;
     int total = 0;
     double cum = 0;
+    const double origPrunable = double(std::max<int64_t>(1, m.originalPrunable()));
+    const double origParams = double(std::max<int64_t>(1, m.originalParams()));
     auto measure = [&](int k, double stepFrac, int epochs) {
         const auto c = m.cost();
         Event e;
         e.kind = "prune.step";
         e.texts = {{"strategy", strategyName(opt.strategy)},
                    {"modality", modalityName(opt.modality)},
-                   {"criterion", criterionName(opt.criterion)}};
+                   {"criterion", criterionName(opt.criterion)},
+                   {"model_kind", modelKindName(m.kind())}};
         const double zeros = double(c.prunableParams - c.nonzeroPrunable);
         e.values = {{"step", k},
                     {"steps", double(steps.size())},
                     {"step_fraction", stepFrac},
                     {"target_fraction", cum},
-                    {"sparsity_prunable", 1.0 - double(c.nonzeroPrunable) / double(m.origPrunable)},
-                    {"sparsity_all", 1.0 - (double(c.params) - zeros) / double(m.origParams)},
+                    {"sparsity_prunable", 1.0 - double(c.nonzeroPrunable) / origPrunable},
+                    {"sparsity_all", 1.0 - (double(c.params) - zeros) / origParams},
                     {"params", double(c.params)},
                     {"nonzero_params", double(c.params) - zeros},
                     {"channels", double(c.channels)},
                     {"channel_sparsity", c.originalChannels ? 1.0 - double(c.channels) / double(c.originalChannels) : 0.0},
-                    {"macs", double(c.macs)},
                     {"epochs", epochs},
                     {"total_epochs", total}};
-        const auto val = cnn::evaluate(m, *data.impl(), Split::Val);
+        if (c.macs >= 0) e.values["macs"] = double(c.macs);
+        const auto val = m.evaluate(Split::Val);
         e.values["val_top1"] = val.top1;
         e.values["val_top5"] = val.top5;
         if (opt.evaluateTest) {
-            const auto te = cnn::evaluate(m, *data.impl(), Split::Test);
+            const auto te = m.evaluate(Split::Test);
             e.values["test_top1"] = te.top1;
             e.values["test_top5"] = te.top5;
         }
         if (opt.latencyReps > 0) {
-            e.values["latency_b1_ms"] = measureLatencyMs(model, 1, opt.latencyReps * 4);
-            e.values["latency_b64_ms"] = measureLatencyMs(model, 64, opt.latencyReps);
+            const double l1 = m.latencyMs(1, opt.latencyReps * 4), l64 = m.latencyMs(64, opt.latencyReps);
+            if (l1 >= 0) e.values["latency_b1_ms"] = l1;
+            if (l64 >= 0) e.values["latency_b64_ms"] = l64;
         }
         ctx.emit(e);
         out.push_back(e);
@@ -295,20 +347,19 @@ std::vector<Event> pruneModel(CnnModel& model, const ImageTensors& data, const P
         cum += steps[k];
         ctx.progress(double(k) / double(steps.size()), "step " + std::to_string(k + 1) + "/" +
                                                           std::to_string(steps.size()));
-        pruneTo(model, cum, opt.modality, opt.criterion, &data, opt.seed + k, opt.taylorBatches);
-        const int ep = fineTune(model, data, opt.fineTune, opt.seed * 1000 + k, ctx);
+        m.pruneTo(cum, opt.modality, opt.criterion, opt.seed + k, opt.taylorBatches);
+        const int ep = m.fineTune(opt.fineTune, opt.seed * 1000 + k, ctx);
         total += ep;
         measure(int(k + 1), steps[k], ep);
     }
     ctx.progress(1.0, "done");
-    m.history.push_back({{"pruned",
-                          {{"strategy", strategyName(opt.strategy)},
-                           {"target", opt.target},
-                           {"steps", opt.steps},
-                           {"modality", modalityName(opt.modality)},
-                           {"criterion", criterionName(opt.criterion)},
-                           {"total_epochs", total}}}});
+    m.recordPruning(opt, total);
     return out;
+}
+
+std::vector<Event> pruneModel(CnnModel& model, const ImageTensors& data, const PruneOptions& opt, JobContext& ctx) {
+    CnnPrunable p(&model, data);
+    return pruneModel(p, opt, ctx);
 }
 
 }  // namespace pqw

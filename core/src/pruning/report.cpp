@@ -54,7 +54,10 @@ std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std
         const std::string suffix = modalities.size() > 1 || mod == "structured" ? "_" + mod : "";
         PlotSpec ps;
         ps.title = "Accuracy vs sparsity (" + mod + ")";
-        ps.xLabel = mod == "structured" ? "fraction of channels removed" : "sparsity of prunable weights";
+        bool prototypes = false;  // a protoquant-codebook sweep removes prototypes, not channels
+        for (auto* e : done) prototypes = prototypes || text(*e, "model_kind") == "protoquant-codebook";
+        ps.xLabel = mod == "structured" ? (prototypes ? "fraction of prototypes removed" : "fraction of channels removed")
+                                        : "sparsity of prunable weights";
         ps.yLabel = "test top-1 accuracy";
         int color = 0;
         double xlo = INFINITY, xhi = -INFINITY;
@@ -114,7 +117,8 @@ std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std
     for (auto* e : done)
         md << "| " << e->run << " | " << e->event.value("sparsity_prunable") << " | " << e->event.value("test_top1", NAN)
            << " | " << e->event.value("val_top1") << " | " << int(e->event.value("total_epochs")) << " | "
-           << int64_t(e->event.value("params")) << " | " << int64_t(e->event.value("macs")) << " | "
+           << int64_t(e->event.value("params")) << " | "
+           << (std::isfinite(e->event.value("macs", NAN)) ? std::to_string(int64_t(e->event.value("macs"))) : "-") << " | "
            << std::setprecision(3) << e->event.value("latency_b64_ms", NAN) << std::setprecision(4) << " |\n";
     md << "\n| modality | fine-tuning | target | best strategy | test top-1 | one-shot | total epochs (best) |\n"
        << "|---|---|---|---|---|---|---|\n";

@@ -38,7 +38,8 @@ PruneCriterion parseCriterion(const std::string& s) {
     if (s == "l1") return PruneCriterion::L1;
     if (s == "l2") return PruneCriterion::L2;
     if (s == "taylor") return PruneCriterion::Taylor;
-    throw Error("unknown pruning criterion '" + s + "' (magnitude, layerwise, random, l1, l2, taylor)");
+    if (s == "usage") return PruneCriterion::Usage;
+    throw Error("unknown pruning criterion '" + s + "' (magnitude, layerwise, random, l1, l2, taylor, usage)");
 }
 const char* criterionName(PruneCriterion c) {
     switch (c) {
@@ -48,6 +49,27 @@ const char* criterionName(PruneCriterion c) {
     case PruneCriterion::L1: return "l1";
     case PruneCriterion::L2: return "l2";
     case PruneCriterion::Taylor: return "taylor";
+    case PruneCriterion::Usage: return "usage";
+    }
+    return "?";
+}
+
+PruneModelKind parseModelKind(const std::string& s) {
+    if (s == "cnn") return PruneModelKind::Cnn;
+    if (s == "feature-head") return PruneModelKind::FeatureHead;
+    if (s == "protoquant-codebook") return PruneModelKind::ProtoCodebook;
+    if (s == "protoquant-weights") return PruneModelKind::ProtoWeights;
+    if (s == "torchscript") return PruneModelKind::TorchScript;
+    throw Error("unknown model kind '" + s +
+                "' (cnn, feature-head, protoquant-codebook, protoquant-weights, torchscript)");
+}
+const char* modelKindName(PruneModelKind k) {
+    switch (k) {
+    case PruneModelKind::Cnn: return "cnn";
+    case PruneModelKind::FeatureHead: return "feature-head";
+    case PruneModelKind::ProtoCodebook: return "protoquant-codebook";
+    case PruneModelKind::ProtoWeights: return "protoquant-weights";
+    case PruneModelKind::TorchScript: return "torchscript";
     }
     return "?";
 }

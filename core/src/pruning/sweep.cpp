@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "pqw/error.h"
+#include "pqw/feature_cache.h"
+#include "pqw/protoquant.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
 
@@ -68,7 +70,17 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
         s.dataset.maxTrain = ds.value("limit_train", size_t(0));
         s.dataset.maxTest = ds.value("limit_test", size_t(0));
         const json md = j.value("model", json::object());
-        s.model.arch = md.value("arch", "lenet");
+        s.kind = parseModelKind(md.value("kind", "cnn"));
+        if (j.contains("features")) {
+            const json& fj = j.at("features");
+            if (fj.is_string()) {
+                s.features = fj.get<std::string>();
+            } else {
+                s.features = fj.at("path").get<std::string>();
+                s.dataset.maxTrain = fj.value("limit_train", size_t(0));
+            }
+        }
+        s.model.arch = md.value("arch", s.kind == PruneModelKind::FeatureHead ? "feature-mlp" : "lenet");
         s.model.width = md.value("width", 16);
         s.model.depth = md.value("depth", 1);
         s.pretrain.epochs = md.value("pretrain_epochs", 5);
@@ -76,6 +88,29 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
         s.pretrain.batch = md.value("batch", 64);
         s.pretrain.seed = md.value("seed", uint64_t(0));
         s.modelPath = j.value("model_path", "");
+        if (s.kind == PruneModelKind::TorchScript) {  // image tensors for the module (0 = as decoded)
+            s.model.inChannels = md.value("in_channels", 0);
+            s.model.inputSize = md.value("input_size", 0);
+        }
+        const bool proto = s.kind == PruneModelKind::ProtoCodebook || s.kind == PruneModelKind::ProtoWeights;
+        if ((proto || s.kind == PruneModelKind::FeatureHead) && s.features.empty())
+            throw Error(std::string("model kind ") + modelKindName(s.kind) + " needs \"features\" (a feature cache folder)");
+        if ((proto || s.kind == PruneModelKind::TorchScript) && s.modelPath.empty())
+            throw Error(std::string("model kind ") + modelKindName(s.kind) + " needs \"model_path\"");
+        if (s.kind == PruneModelKind::FeatureHead && s.model.arch.rfind("feature-", 0) != 0)
+            throw Error("a feature-head model's arch is feature-mlp or feature-conv, not " + s.model.arch);
+        // Cells of the grid a kind cannot run are dropped like other non-existent cells.
+        auto kindAccepts = [&](const PruneOptions& o) {
+            const bool structured = o.modality == PruneModality::Structured;
+            switch (s.kind) {
+            case PruneModelKind::ProtoCodebook:
+                return structured && (o.criterion == PruneCriterion::Usage || o.criterion == PruneCriterion::Random);
+            case PruneModelKind::ProtoWeights:
+                return !structured && o.criterion != PruneCriterion::Taylor && o.criterion != PruneCriterion::Usage;
+            case PruneModelKind::TorchScript: return !structured && o.criterion != PruneCriterion::Usage;
+            default: return o.criterion != PruneCriterion::Usage;
+            }
+        };
         const json ftd = j.value("fine_tune_defaults", json::object());
         const int latencyReps = j.value("latency_reps", 5);
         const bool evalTest = j.value("evaluate_test", true);
@@ -104,6 +139,7 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                             (o.criterion == PruneCriterion::LayerWise ||
                                              o.criterion == PruneCriterion::Magnitude))
                                             continue;
+                                        if (!kindAccepts(o)) continue;
                                         o.fineTune.lr = ftd.value("lr", 1e-3);
                                         o.fineTune.momentum = ftd.value("momentum", 0.9);
                                         o.fineTune.weightDecay = ftd.value("weight_decay", 5e-4);
@@ -131,7 +167,10 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
     } catch (const std::exception& e) {
         throw Error(origin + ": bad sweep description (" + e.what() + ")");
     }
-    if (s.runs.empty()) throw Error(origin + ": the grid has no runs");
+    if (s.runs.empty())
+        throw Error(origin + ": the grid has no runs" +
+                    (s.kind == PruneModelKind::Cnn ? std::string()
+                                                   : std::string(" a ") + modelKindName(s.kind) + " model can run"));
     s.json = j.dump(2);
     return s;
 }
@@ -240,7 +279,7 @@ std::string sweepSummaryCsv(const std::vector<SweepLogEntry>& log) {
     std::ostringstream o;
     o << "run,strategy,modality,criterion,fine_tune,target,steps,first_step,seed";
     for (const char* k : kCsvValues) o << "," << k;
-    o << "\n";
+    o << ",model_kind\n";
     const auto fin = finishedRunEntries(log);
     std::set<std::string> written;
     for (const auto& e : fin) {
@@ -256,7 +295,7 @@ std::string sweepSummaryCsv(const std::vector<SweepLogEntry>& log) {
             o << ",";
             if (e.event.values.count(k) && std::isfinite(e.event.value(k))) o << num(e.event.value(k));
         }
-        o << "\n";
+        o << "," << (t("model_kind").empty() ? std::string("cnn") : t("model_kind")) << "\n";
     }
     return o.str();
 }
@@ -281,7 +320,8 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
     auto base = [](const json& j) {
         return json{{"dataset", j.value("dataset", json::object())},
                     {"model", j.value("model", json::object())},
-                    {"model_path", j.value("model_path", "")}};
+                    {"model_path", j.value("model_path", "")},
+                    {"features", j.value("features", json())}};
     };
     if (fs::exists(specPath)) {
         const json old = json::parse(readFile(specPath), nullptr, false);
@@ -305,27 +345,52 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
     if (status.skipped == status.total) return status;
 
     ctx.progress(0.0, "loading data");
-    const Dataset ds = Dataset::open(spec.dataset);
-    const ImageTensors data = ImageTensors::fromDataset(ds);
-    CnnModel baseModel;
     LogWriter writer(logPath);
-    if (fs::exists(modelPath)) {
-        baseModel = CnnModel::load(modelPath);
-    } else if (!spec.modelPath.empty()) {
-        baseModel = CnnModel::load(spec.modelPath);
-        baseModel.save(modelPath);
-    } else {
-        CnnSpec ms = spec.model;
-        ms.inChannels = data.channels();
-        ms.inputSize = data.inputSize();
-        ms.classes = data.classes();
-        baseModel = CnnModel::create(ms, spec.pretrain.seed);
-        ctx.progress(0.0, "training the base model");
-        trainCnn(baseModel, data, spec.pretrain, ctx);
-        baseModel.save(modelPath);
+    std::unique_ptr<Prunable> baseModel;
+    CnnModel baseCnn;
+    ImageTensors data;
+    std::shared_ptr<FeatureCache> cache;
+    if (!spec.features.empty()) cache = std::make_shared<FeatureCache>(FeatureCache::open(spec.features));
+    switch (spec.kind) {
+    case PruneModelKind::ProtoCodebook:
+    case PruneModelKind::ProtoWeights: {
+        const std::string path = dir + "/base_model.pqwh";
+        if (!fs::exists(path)) ProtoModel::load(spec.modelPath).save(path);
+        baseModel = prunableProto(ProtoModel::load(path), cache, spec.kind);
+        break;
     }
-    const Accuracy denseVal = evaluateCnn(baseModel, data, Split::Val);
-    const Accuracy denseTest = evaluateCnn(baseModel, data, Split::Test);
+    case PruneModelKind::TorchScript: {
+        data = cache ? ImageTensors::fromFeatureCache(*cache, spec.dataset.maxTrain)
+                     : ImageTensors::fromDataset(Dataset::open(spec.dataset), spec.model.inChannels, spec.model.inputSize);
+        const std::string path = dir + "/base_model.pt";
+        if (!fs::exists(path)) writeFileAtomic(path, readFile(spec.modelPath));
+        baseModel = prunableTorchScript(path, data);
+        break;
+    }
+    default: {
+        data = spec.kind == PruneModelKind::FeatureHead ? ImageTensors::fromFeatureCache(*cache, spec.dataset.maxTrain)
+                                                        : ImageTensors::fromDataset(Dataset::open(spec.dataset));
+        if (fs::exists(modelPath)) {
+            baseCnn = CnnModel::load(modelPath);
+        } else if (!spec.modelPath.empty()) {
+            baseCnn = CnnModel::load(spec.modelPath);
+            baseCnn.save(modelPath);
+        } else {
+            CnnSpec ms = spec.model;
+            ms.inChannels = data.channels();
+            ms.inputSize = data.inputSize();
+            ms.classes = data.classes();
+            baseCnn = CnnModel::create(ms, spec.pretrain.seed);
+            ctx.progress(0.0, "training the base model");
+            trainCnn(baseCnn, data, spec.pretrain, ctx);
+            baseCnn.save(modelPath);
+        }
+        baseModel = prunableCnn(baseCnn, data);
+        break;
+    }
+    }
+    const Accuracy denseVal = baseModel->evaluate(Split::Val);
+    const Accuracy denseTest = baseModel->evaluate(Split::Test);
 
     size_t index = 0;
     for (const auto& r : spec.runs) {
@@ -366,8 +431,8 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
         } join{stop, watcher};
 
         const auto t0 = std::chrono::steady_clock::now();
-        CnnModel m = baseModel;
-        const auto steps = pruneModel(m, data, r.options, inner);
+        auto m = baseModel->clone();
+        const auto steps = pruneModel(*m, r.options, inner);
         Event done = steps.back();
         done.kind = "run.done";
         done.values["dense_val_top1"] = denseVal.top1;
