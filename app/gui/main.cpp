@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QImageWriter>
+#include <QSaveFile>
 #include <QTimer>
 
 #include <cstdio>
@@ -109,9 +110,12 @@ int main(int argc, char** argv) {
                 w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
             QTimer::singleShot(1200, &w, [&] {
                 const QImage img = w.grab().toImage();
-                QImageWriter writer(p.value(shot), "png");
-                if (!writer.write(img)) {
-                    std::fprintf(stderr, "cannot write %s: %s\n", qPrintable(p.value(shot)), qPrintable(writer.errorString()));
+                // QSaveFile: a temporary file renamed over the target once complete (atomic).
+                QSaveFile file(p.value(shot));
+                QImageWriter writer(&file, "png");
+                if (!file.open(QIODevice::WriteOnly) || !writer.write(img) || !file.commit()) {
+                    const QString why = writer.error() != QImageWriter::UnknownError ? writer.errorString() : file.errorString();
+                    std::fprintf(stderr, "cannot write %s: %s\n", qPrintable(p.value(shot)), qPrintable(why));
                     QApplication::exit(1);
                     return;
                 }

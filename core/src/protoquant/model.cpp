@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "model_impl.h"
+#include "checkpoint_format.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -228,36 +229,9 @@ std::vector<float> ProtoModel::logits(const float* featureMap, HeadKind head) co
 
 // ---------------------------------------------------------------------------------------
 // Checkpoint: "PQWHEAD1" | uint64 LE json length | JSON | float32 LE tensor payloads.
-namespace {
-
-constexpr char kMagic[8] = {'P', 'Q', 'W', 'H', 'E', 'A', 'D', '1'};
-constexpr int kVersion = 1;
-
-json recordToJson(const EpochRecord& r) {
-    return {{"stage", r.stage}, {"epoch", r.epoch}, {"loss", r.loss}, {"ce", r.ceLoss}, {"mse", r.mseLoss},
-            {"train_accuracy", r.trainAccuracy}, {"val_accuracy", r.valAccuracy}, {"lr", r.lr},
-            {"dead_codes", r.deadCodes}, {"perplexity", r.perplexity}};
-}
-EpochRecord recordFromJson(const json& j) {
-    EpochRecord r;
-    r.stage = j.value("stage", "");
-    r.epoch = j.value("epoch", 0);
-    r.loss = j.value("loss", 0.0);
-    r.ceLoss = j.value("ce", 0.0);
-    r.mseLoss = j.value("mse", 0.0);
-    r.trainAccuracy = j.value("train_accuracy", 0.0);
-    r.valAccuracy = j.value("val_accuracy", 0.0);
-    r.lr = j.value("lr", 0.0);
-    r.deadCodes = j.value("dead_codes", -1);
-    r.perplexity = j.value("perplexity", -1.0);
-    return r;
-}
-
-}  // namespace
-
 json historyToJson(const std::vector<EpochRecord>& h) {
     json a = json::array();
-    for (const auto& r : h) a.push_back(recordToJson(r));
+    for (const auto& r : h) a.push_back(detail::epochRecordToJson(r));
     return a;
 }
 
@@ -265,7 +239,7 @@ void ProtoModel::save(const std::string& path) const {
     const auto& d = *d_;
     json meta;
     meta["format"] = "pqw-head";
-    meta["version"] = kVersion;
+    meta["version"] = detail::kCheckpointVersion;
     meta["kind"] = d.kind;
     meta["backbone"] = {{"id", d.backboneId}, {"cut", d.cutLayer}, {"stride", d.stride},
                         {"receptive_field", d.receptiveField}, {"kind", d.backboneSpec.kind},
@@ -303,7 +277,7 @@ void ProtoModel::save(const std::string& path) const {
     }
     meta["tensors"] = tj;
     const std::string js = meta.dump();
-    std::string file(kMagic, 8);
+    std::string file(detail::kCheckpointMagic, 8);
     uint64_t len = js.size();
     for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
     file += js;
@@ -312,102 +286,41 @@ void ProtoModel::save(const std::string& path) const {
 }
 
 ProtoModel ProtoModel::load(const std::string& path) {
-    const std::string file = readFile(path);
-    if (file.size() < 16 || std::memcmp(file.data(), kMagic, 8) != 0)
-        throw Error(path + ": not a ProtoQuant Workbench head checkpoint (bad magic)");
-    uint64_t len = 0;
-    for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(static_cast<unsigned char>(file[8 + i])) << (8 * i);
-    if (len > file.size() - 16) throw Error(path + ": metadata length " + std::to_string(len) + " exceeds the file");
-    json meta;
-    try {
-        meta = json::parse(file.substr(16, len));
-    } catch (const json::exception& e) {
-        throw Error(path + ": metadata is not valid JSON (" + e.what() + ")");
-    }
-    const std::string payload = file.substr(16 + len);
+    // Every check on the bytes lives in the torch-free parser (fuzzed on its own).
+    detail::CheckpointData c = detail::parseCheckpoint(readFile(path), path);
     ProtoModel m;
     auto& d = *m.d_;
-    try {
-        if (meta.value("format", "") != "pqw-head") throw Error("format is not pqw-head");
-        const int v = meta.value("version", 0);
-        if (v > kVersion)
-            throw Error("written by a newer version (checkpoint version " + std::to_string(v) + ", this build reads " +
-                        std::to_string(kVersion) + ")");
-        d.kind = meta.at("kind").get<std::string>();
-        if (d.kind != "protoquant" && d.kind != "baseline") throw Error("unknown kind '" + d.kind + "'");
-        d.backboneId = meta.at("backbone").at("id").get<std::string>();
-        d.cutLayer = meta.at("backbone").at("cut").get<std::string>();
-        d.stride = meta.at("backbone").value("stride", 0);
-        d.receptiveField = meta.at("backbone").value("receptive_field", 0);
-        d.backboneSpec.kind = meta.at("backbone").value("kind", "default");
-        d.backboneSpec.path = meta.at("backbone").value("path", "");
-        d.backboneSpec.cutLayer = d.cutLayer;
-        d.backboneSpec.randomWeights = meta.at("backbone").value("random_weights", false);
-        d.backboneSpec.randomSeed = meta.at("backbone").value("random_seed", uint64_t(0));
-        d.inputSize = meta.at("input_size").get<int>();
-        const auto fs = meta.at("feature_shape").get<std::vector<int64_t>>();
-        if (fs.size() != 3 || fs[0] <= 0 || fs[1] <= 0 || fs[2] <= 0) throw Error("feature_shape must be 3 positive sizes");
-        d.shape = {fs[0], fs[1], fs[2]};
-        d.classes = meta.at("classes").get<std::vector<std::string>>();
-        if (d.classes.empty()) throw Error("no classes");
-        d.cacheFingerprint = meta.value("cache_fingerprint", "");
-        d.hyper = meta.value("hyper_parameters", json::object());
-        for (const auto& r : meta.value("history", json::array())) d.history.push_back(recordFromJson(r));
-        d.tau = meta.at("tau").get<double>();
-        if (!(d.tau > 0)) throw Error("tau must be positive");
-        d.presenceThreshold = meta.value("presence_threshold", 0.0f);
-        d.stage0 = meta.at("stage0").get<bool>();
-        std::map<std::string, torch::Tensor> t;
-        for (const auto& e : meta.at("tensors")) {
-            const auto name = e.at("name").get<std::string>();
-            const auto shape = e.at("shape").get<std::vector<int64_t>>();
-            const auto off = e.at("offset").get<uint64_t>();
-            const auto bytes = e.at("bytes").get<uint64_t>();
-            int64_t numel = 1;
-            for (auto s : shape) {
-                if (s < 0 || s > (int64_t(1) << 31)) throw Error("tensor '" + name + "' has a bad shape");
-                numel *= s;
-            }
-            if (bytes != static_cast<uint64_t>(numel) * sizeof(float)) throw Error("tensor '" + name + "' size mismatch");
-            if (off > payload.size() || bytes > payload.size() - off)
-                throw Error("tensor '" + name + "' lies beyond the end of the file (truncated?)");
-            auto ten = torch::empty(shape, torch::kFloat);
-            std::memcpy(ten.data_ptr<float>(), payload.data() + off, bytes);
-            if (!torch::isfinite(ten).all().item<bool>()) throw Error("tensor '" + name + "' holds NaN or Inf");
-            t[name] = ten;
-        }
-        const int64_t D = d.shape[0], N = static_cast<int64_t>(d.classes.size());
-        auto need = [&](const char* name, std::vector<int64_t> shape) {
-            auto it = t.find(name);
-            if (it == t.end()) throw Error(std::string("tensor '") + name + "' missing");
-            if (it->second.sizes().vec() != shape) throw Error(std::string("tensor '") + name + "' has the wrong shape");
-            return it->second;
-        };
-        if (d.stage0) {
-            d.lnWeight = need("ln.weight", {D});
-            d.lnBias = need("ln.bias", {D});
-            d.fcWeight = need("fc.weight", {N, D});
-            d.fcBias = need("fc.bias", {N});
-        }
-        if (t.count("codes")) {
-            d.codes = t["codes"];
-            if (d.codes.dim() != 2 || d.codes.size(1) != D) throw Error("tensor 'codes' has the wrong shape");
-        }
-        if (t.count("W")) {
-            if (!d.codes.defined()) throw Error("a head without prototypes");
-            d.W = need("W", {N, d.codes.size(0)});
-        }
-        d.enabled.assign(static_cast<size_t>(d.K()), 1);
-        for (const auto& p : meta.value("disabled_prototypes", json::array())) {
-            const int k = p.get<int>();
-            if (k < 0 || k >= d.K()) throw Error("disabled prototype index out of range");
-            d.enabled[static_cast<size_t>(k)] = 0;
-        }
-    } catch (const Error& e) {
-        throw Error(path + ": " + e.what());
-    } catch (const json::exception& e) {
-        throw Error(path + ": malformed metadata (" + e.what() + ")");
+    d.kind = std::move(c.kind);
+    d.backboneId = std::move(c.backboneId);
+    d.cutLayer = std::move(c.cutLayer);
+    d.cacheFingerprint = std::move(c.cacheFingerprint);
+    d.backboneSpec = std::move(c.backboneSpec);
+    d.inputSize = c.inputSize;
+    d.stride = c.stride;
+    d.receptiveField = c.receptiveField;
+    d.shape = c.shape;
+    d.classes = std::move(c.classes);
+    d.hyper = std::move(c.hyper);
+    d.history = std::move(c.history);
+    d.tau = c.tau;
+    d.presenceThreshold = c.presenceThreshold;
+    d.stage0 = c.stage0;
+    auto tensor = [&](const char* name) {
+        auto it = c.tensors.find(name);
+        if (it == c.tensors.end()) return torch::Tensor();
+        auto& t = it->second;
+        return torch::from_blob(t.values.data(), t.shape, torch::kFloat).clone();
+    };
+    if (d.stage0) {
+        d.lnWeight = tensor("ln.weight");
+        d.lnBias = tensor("ln.bias");
+        d.fcWeight = tensor("fc.weight");
+        d.fcBias = tensor("fc.bias");
     }
+    d.codes = tensor("codes");
+    d.W = tensor("W");
+    d.enabled.assign(static_cast<size_t>(d.K()), 1);
+    for (int k : c.disabled) d.enabled[static_cast<size_t>(k)] = 0;
     return m;
 }
 
