@@ -1,6 +1,8 @@
 #include "pqw/util.h"
+#include "fs_util.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +56,24 @@ void writeFileAtomic(const std::string& path, std::string_view data) {
         ::fsync(dfd);
         ::close(dfd);
     }
+}
+
+int removeStaleTempFiles(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    int removed = 0;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        const size_t at = name.rfind(".tmp-");
+        if (at == std::string::npos) continue;
+        // ".tmp-<pid>-<random>"
+        char* end = nullptr;
+        const long pid = std::strtol(name.c_str() + at + 5, &end, 10);
+        if (pid <= 0 || !end || *end != '-') continue;
+        if (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // still running
+        if (fs::remove(e.path(), ec)) ++removed;
+    }
+    return removed;
 }
 
 std::string readFile(const std::string& path) {

@@ -153,6 +153,8 @@ private:
             collectRefs((*cfg)["output_layers"], outs);
             if (outs.size() > 1) fail("models with several outputs are not supported");
             if (outs.size() == 1) doc_.outputName = outs[0];
+            if (!doc_.byName.count(doc_.outputName))
+                fail("output_layers names an unknown layer '" + doc_.outputName + "'");
         }
         for (const auto& l : L)
             for (const auto& i : l.inputs)
