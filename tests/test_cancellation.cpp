@@ -170,6 +170,12 @@ private Q_SLOTS:
         }
         auto m = pqw::ProtoModel::forCache(cache);
         {
+            pqw::Stage0Options o;
+            o.epochs = 1;
+            pqw::JobContext quick;
+            pqw::trainStage0(m, cache, o, quick);
+        }
+        {
             pqw::CodebookOptions o;
             o.codes = 32;
             o.epochs = 10000;

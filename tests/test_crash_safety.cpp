@@ -6,6 +6,7 @@
 #include <QtTest/QtTest>
 
 #include <signal.h>
+#include <csignal>
 #include <sys/mount.h>
 #include <sys/resource.h>
 
