@@ -7,3 +7,8 @@ if(TARGET widgets)
     add_dependencies(test_gui protoquant-workbench)
   endif()
 endif()
+# Projects (save, reopen, recovery), export of plots and views, the report from the window,
+# undo of view choices, sorting prototypes by stability.
+if(TARGET widgets)
+  pqw_add_test(test_project_gui SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_project_gui.cpp LIBS widgets Qt6::Svg TIMEOUT 600 LABELS gui)
+endif()

@@ -122,6 +122,30 @@ void DatasetView::applyFilter() {
     showDetail();
 }
 
+QJsonObject DatasetView::saveState() const {
+    QJsonObject o;
+    o.insert(QStringLiteral("split"), split_->currentIndex());
+    o.insert(QStringLiteral("class"), cls_->currentIndex());
+    if (detailSample_ != size_t(-1)) o.insert(QStringLiteral("sample"), qint64(detailSample_));
+    return o;
+}
+
+void DatasetView::restoreState(const QJsonObject& o) {
+    auto set = [](QComboBox* c, int i) {
+        if (i >= 0 && i < c->count()) c->setCurrentIndex(i);
+    };
+    set(split_, o.value(QStringLiteral("split")).toInt(0));
+    set(cls_, o.value(QStringLiteral("class")).toInt(0));
+    const qint64 sample = o.value(QStringLiteral("sample")).toInteger(-1);
+    if (sample < 0) return;
+    for (int r = 0; r < model_->rowCount(); ++r)
+        if (model_->sampleAt(r) == size_t(sample)) {
+            grid_->setCurrentIndex(model_->index(r));
+            grid_->scrollTo(model_->index(r));
+            break;
+        }
+}
+
 void DatasetView::updateChart() {
     auto ds = session_->dataset();
     if (!ds) return;

@@ -1,6 +1,7 @@
 #pragma once
 // The Dataset view: a thumbnail grid with split/class filters, the class-count bar chart and
 // a detail pane for the selected image.
+#include <QJsonObject>
 #include <QWidget>
 
 class QComboBox;
@@ -21,6 +22,13 @@ public:
     DatasetListModel* model() const { return model_; }
     QListView* grid() const { return grid_; }
     QCustomPlot* classChart() const { return chart_; }
+    QComboBox* splitCombo() const { return split_; }
+    QComboBox* classCombo() const { return cls_; }
+    /// The filters and the selected image, for the project file.
+    QJsonObject saveState() const;
+    void restoreState(const QJsonObject& o);
+    /// The dataset sample shown in the detail pane (size_t(-1) = none).
+    size_t currentSample() const { return detailSample_; }
 
 private:
     void reload();

@@ -10,7 +10,9 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
+#include <QJsonObject>
 #include <QListWidget>
+#include <QMessageBox>
 #include <QMenuBar>
 #include <QMimeData>
 #include <QProgressBar>
@@ -23,6 +25,11 @@
 #include <QVBoxLayout>
 
 #include "datasetview.h"
+#include "export.h"
+#include "project.h"
+#include "undo.h"
+#include "reportpdf.h"
+#include "pqw/report.h"
 #include "modelview.h"
 #include "panels.h"
 #include "prototypeview.h"
@@ -115,10 +122,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         jobLabel_->clear();
         jobBar_->setVisible(false);
     });
-    connect(session_, &Session::datasetChanged, this, [this] {
-        if (auto ds = session_->dataset())
-            setWindowTitle(tr("%1 - ProtoQuant Workbench").arg(QString::fromStdString(ds->name())));
-    });
+    connect(session_, &Session::datasetChanged, this, [this] { updateTitle(); });
     connect(session_, &Session::demoStep, this, [this](const QString& step) {
         demoStatus_->setText(tr("Demo: %1...").arg(step));
         statusBar()->showMessage(tr("Demo: %1...").arg(step));
@@ -139,6 +143,38 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(training_, &TrainingView::loadRequested, this, [this] { loadCheckpoint(); });
     connect(prototypes_, &PrototypeView::explainRequested, this, [this] { explainImage(); });
     connect(Theme::instance(), &Theme::changed, this, [this] { update(); });
+
+    // The project: every view's state goes into the project file.
+    project_ = new ProjectController(session_, undo_, this);
+    project_->addView(QStringLiteral("window"), [this] { return QJsonObject{{QStringLiteral("tab"), tabs_->currentIndex()}}; },
+                      [this](const QJsonObject& o) {
+                          const int t = o.value(QStringLiteral("tab")).toInt(-1);
+                          if (t >= 0 && t < tabs_->count()) tabs_->setCurrentIndex(t);
+                      });
+    project_->addView(QStringLiteral("dataset"), [this] { return dataset_->saveState(); },
+                      [this](const QJsonObject& o) { dataset_->restoreState(o); });
+    project_->addView(QStringLiteral("training"), [this] { return training_->saveState(); },
+                      [this](const QJsonObject& o) { training_->restoreState(o); });
+    project_->addView(QStringLiteral("prototypes"), [this] { return prototypes_->saveState(); },
+                      [this](const QJsonObject& o) { prototypes_->restoreState(o); });
+    connect(project_, &ProjectController::pathChanged, this, [this](const QString& p) {
+        if (!p.isEmpty()) addRecent(QStringLiteral("project:") + p);
+        updateTitle();
+    });
+    connect(project_, &ProjectController::dirtyChanged, this, &MainWindow::updateTitle);
+    project_->autosaveTimer()->start();
+
+    // View choices (filters, sort orders) are undoable, one step per choice.
+    makeUndoable(dataset_->splitCombo(), undo_, tr("Dataset split filter"));
+    makeUndoable(dataset_->classCombo(), undo_, tr("Dataset class filter"));
+    makeUndoable(prototypes_->sortCombo(), undo_, tr("Prototype order"));
+    makeUndoable(prototypes_->sortClassCombo(), undo_, tr("Prototype order class"));
+    makeUndoable(prototypes_->filterCombo(), undo_, tr("Prototype filter"));
+
+    // Every plot: right-click to export it as PNG, SVG or PDF (plots made later get it on the
+    // next tab switch).
+    installPlotExportMenus(this);
+    connect(tabs_, &QTabWidget::currentChanged, this, [this] { installPlotExportMenus(this); });
 
     buildMenus();
     refreshRecent();
@@ -181,7 +217,9 @@ QWidget* MainWindow::buildStartPage() {
     cub->setToolTip(tr("The CUB_200_2011 folder with images.txt, classes.txt and the split file (Ctrl+Shift+O)"));
     auto* feats = new QPushButton(tr("Open features and a checkpoint..."));
     feats->setToolTip(tr("A feature cache folder made earlier (here or with `pqw extract`), then optionally a .pqwh checkpoint (Ctrl+L)"));
-    for (auto* b : {folder, cub, feats}) b->setMinimumHeight(32);
+    auto* proj = new QPushButton(tr("Open a project..."));
+    proj->setToolTip(tr("A .pqwproj file saved earlier: dataset, features, trained head, sweeps and the views as you left them (Ctrl+Shift+P)"));
+    for (auto* b : {folder, cub, feats, proj}) b->setMinimumHeight(32);
     col->addWidget(demoButton_);
     demoStatus_ = new QLabel;
     demoStatus_->setObjectName(QStringLiteral("demoStatus"));
@@ -189,6 +227,7 @@ QWidget* MainWindow::buildStartPage() {
     col->addWidget(folder);
     col->addWidget(cub);
     col->addWidget(feats);
+    col->addWidget(proj);
     col->addSpacing(16);
     col->addWidget(new QLabel(tr("<b>Recent</b>")));
     recent_ = new QListWidget;
@@ -203,6 +242,7 @@ QWidget* MainWindow::buildStartPage() {
     connect(folder, &QPushButton::clicked, this, [this] { openImageFolder(); });
     connect(cub, &QPushButton::clicked, this, [this] { openCub(); });
     connect(feats, &QPushButton::clicked, this, [this] { openFeatures(); });
+    connect(proj, &QPushButton::clicked, this, [this] { openProject(); });
     connect(recent_, &QListWidget::itemActivated, this, [this](QListWidgetItem* it) { openRecent(it->data(Qt::UserRole).toString()); });
     return page;
 }
@@ -217,12 +257,24 @@ void MainWindow::buildMenus() {
             &QAction::triggered, this, [this] { openCub(); });
     connect(withShortcut(file->addAction(tr("Open fea&tures and a checkpoint...")), QKeySequence(tr("Ctrl+L"))),
             &QAction::triggered, this, [this] { openFeatures(); });
+    connect(withShortcut(file->addAction(tr("Open a &project...")), QKeySequence(tr("Ctrl+Shift+P"))), &QAction::triggered,
+            this, [this] { openProject(); });
     recentMenu_ = file->addMenu(tr("Open &recent"));
+    file->addSeparator();
+    connect(withShortcut(file->addAction(tr("&Save project")), QKeySequence::Save), &QAction::triggered, this,
+            [this] { saveProject(); });
+    connect(withShortcut(file->addAction(tr("Save project &as...")), QKeySequence(tr("Ctrl+Shift+S"))), &QAction::triggered,
+            this, [this] { saveProjectAs(); });
     file->addSeparator();
     connect(withShortcut(file->addAction(tr("&Load checkpoint...")), QKeySequence(tr("Ctrl+Shift+L"))), &QAction::triggered,
             this, [this] { loadCheckpoint(); });
-    connect(withShortcut(file->addAction(tr("&Save checkpoint...")), QKeySequence::Save), &QAction::triggered, this,
+    connect(withShortcut(file->addAction(tr("Save chec&kpoint...")), QKeySequence(tr("Ctrl+Alt+S"))), &QAction::triggered, this,
             [this] { saveCheckpoint(); });
+    file->addSeparator();
+    connect(withShortcut(file->addAction(tr("Export the &view as PNG...")), QKeySequence(tr("Ctrl+Shift+E"))),
+            &QAction::triggered, this, [this] { exportViewPng(); });
+    connect(withShortcut(file->addAction(tr("Export the project &report (HTML + PDF)...")), QKeySequence(tr("Ctrl+R"))),
+            &QAction::triggered, this, [this] { exportReport(); });
     file->addSeparator();
     connect(withShortcut(file->addAction(tr("&Quit")), QKeySequence::Quit), &QAction::triggered, this, &QWidget::close);
 
@@ -424,6 +476,16 @@ void MainWindow::restoreLayout() {
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {
+    if (askToSave_ && project_->isDirty() && (session_->dataset() || session_->model())) {
+        const auto r = QMessageBox::question(this, tr("Unsaved changes"),
+                                             tr("Save the project before closing? Otherwise the changes since the last save are lost."),
+                                             QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel, QMessageBox::Save);
+        if (r == QMessageBox::Cancel || (r == QMessageBox::Save && !saveProject())) {
+            e->ignore();
+            return;
+        }
+    }
+    project_->clearRecovery();  // a clean exit
     QSettings s;
     s.setValue(QStringLiteral("ui/geometry"), saveGeometry());
     s.setValue(QStringLiteral("ui/state"), saveState());
@@ -450,6 +512,7 @@ void MainWindow::refreshRecent() {
         const QString kind = entry.left(colon), rest = entry.mid(colon + 1);
         QString label;
         if (kind == QLatin1String("demo")) label = tr("Demo (Fashion-MNIST)");
+        else if (kind == QLatin1String("project")) label = tr("Project: %1").arg(rest);
         else if (kind == QLatin1String("folder")) label = tr("Image folder: %1").arg(rest);
         else if (kind == QLatin1String("cub")) label = tr("CUB-200-2011: %1").arg(rest);
         else if (kind == QLatin1String("features")) label = tr("Features: %1").arg(rest.section(QLatin1Char('|'), 0, 0)) +
@@ -468,9 +531,99 @@ void MainWindow::openRecent(const QString& entry) {
     if (colon < 0) return;
     const QString kind = entry.left(colon), rest = entry.mid(colon + 1);
     if (kind == QLatin1String("demo")) startDemo();
+    else if (kind == QLatin1String("project")) openProject(rest);
     else if (kind == QLatin1String("folder")) openImageFolder(rest);
     else if (kind == QLatin1String("cub")) openCub(rest);
     else if (kind == QLatin1String("features")) openFeatures(rest.section(QLatin1Char('|'), 0, 0), rest.section(QLatin1Char('|'), 1));
+}
+
+void MainWindow::updateTitle() {
+    QString name;
+    if (!project_->path().isEmpty()) name = QFileInfo(project_->path()).completeBaseName();
+    else if (auto ds = session_->dataset()) name = QString::fromStdString(ds->name());
+    if (name.isEmpty()) {
+        setWindowTitle(tr("ProtoQuant Workbench"));
+        return;
+    }
+    setWindowTitle(tr("%1%2 - ProtoQuant Workbench").arg(name, project_->isDirty() ? QStringLiteral("*") : QString()));
+}
+
+void MainWindow::openProject(const QString& pathIn) {
+    const QString path = pathIn.isEmpty() ? QFileDialog::getOpenFileName(this, tr("Open a project"), {}, tr("ProtoQuant projects (*.pqwproj);;All files (*)")) : pathIn;
+    if (path.isEmpty()) return;
+    statusBar()->showMessage(tr("Opening %1...").arg(QFileInfo(path).fileName()));
+    project_->open(path, [this, path](bool ok, const QString& msg) {
+        if (ok) {
+            statusBar()->showMessage(msg, 8000);
+            addRecent(QStringLiteral("project:") + QFileInfo(path).absoluteFilePath());
+        } else {
+            reportError(msg);
+            log_->appendLine(tr("Could not open the project: %1").arg(msg));
+        }
+    });
+}
+
+bool MainWindow::saveProject() {
+    if (project_->path().isEmpty()) return saveProjectAs();
+    return saveProjectAs(project_->path());
+}
+
+bool MainWindow::saveProjectAs(const QString& pathIn) {
+    QString path = pathIn;
+    if (path.isEmpty()) {
+        path = QFileDialog::getSaveFileName(this, tr("Save the project"), QStringLiteral("project.pqwproj"), tr("ProtoQuant projects (*.pqwproj)"));
+        if (path.isEmpty()) return false;
+        if (!path.endsWith(QStringLiteral(".pqwproj"))) path += QStringLiteral(".pqwproj");
+    }
+    project_->save(path, [this](bool ok, const QString& msg) {
+        if (ok) statusBar()->showMessage(msg, 8000);
+        else reportError(msg);
+        log_->appendLine(msg);
+    });
+    return true;
+}
+
+void MainWindow::exportViewPng(const QString& pathIn) {
+    QWidget* view = tabs_->currentWidget();
+    const QString stem = tabs_->tabText(tabs_->currentIndex()).remove(QLatin1Char('&')).toLower().replace(QLatin1Char(' '), QLatin1Char('-'));
+    const QString path = pathIn.isEmpty() ? QFileDialog::getSaveFileName(this, tr("Export the view as PNG"), stem + QStringLiteral(".png"), tr("PNG images (*.png)")) : pathIn;
+    if (path.isEmpty()) return;
+    const QString err = exportWidgetPng(view, path);
+    if (err.isEmpty()) statusBar()->showMessage(tr("Wrote %1.").arg(path), 8000);
+    else reportError(err);
+}
+
+void MainWindow::exportReport(const QString& dirIn) {
+    const QString dir = dirIn.isEmpty() ? QFileDialog::getExistingDirectory(this, tr("Folder for the report (report.html, report.pdf, assets/)")) : dirIn;
+    if (dir.isEmpty()) return;
+    const pqw::Project p = project_->capture();
+    const std::string out = dir.toStdString();
+    jobs_->submit(tr("Write the report"), [this, p, out, dir](pqw::JobContext& ctx) {
+        const pqw::ReportResult r = pqw::writeReport(p, out, pqw::ReportOptions{}, ctx);
+        return std::function<void()>([this, r, dir, p] {
+            // The PDF is laid out by Qt's text engine: on the GUI thread (fonts), a second or two.
+            const QString err = pqwreport::writeReportPdf(QString::fromStdString(r.htmlPath), dir + QStringLiteral("/report.pdf"),
+                                                          QString::fromStdString(p.name));
+            for (const auto& w : r.warnings) log_->appendLine(tr("Report: %1").arg(QString::fromStdString(w)));
+            if (!err.isEmpty()) reportError(err);
+            else statusBar()->showMessage(tr("Report written to %1 (report.html, report.pdf).").arg(dir), 10000);
+        });
+    });
+}
+
+void MainWindow::offerRecovery() {
+    if (!project_->hasRecovery()) return;
+    const auto r = QMessageBox::question(this, tr("Restore unsaved work?"),
+                                         tr("The workbench did not close cleanly last time. Restore the project as it was "
+                                            "at the last autosave?"),
+                                         QMessageBox::Yes | QMessageBox::No, QMessageBox::Yes);
+    if (r == QMessageBox::Yes)
+        project_->restoreRecovery([this](bool ok, const QString& msg) {
+            if (ok) statusBar()->showMessage(tr("Restored the autosaved project. Save it to keep it."), 10000);
+            else reportError(msg);
+        });
+    else
+        project_->clearRecovery();
 }
 
 }  // namespace pqwgui

@@ -17,6 +17,7 @@ class QMenu;
 namespace pqwgui {
 
 class DatasetView;
+class ProjectController;
 class JobsPanel;
 class LogPanel;
 class ModelFeaturesView;
@@ -39,6 +40,12 @@ public:
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
+    ProjectController* project() const { return project_; }
+    /// Ask whether to save unsaved changes when the window closes (off in screenshot mode).
+    void setAskToSave(bool on) { askToSave_ = on; }
+    /// At start: when an autosaved recovery file exists (the last run did not exit cleanly),
+    /// asks whether to restore it.
+    void offerRecovery();
 
     /// The demo's settings (the tests use a tiny subset).
     void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
@@ -61,6 +68,13 @@ public Q_SLOTS:
     void loadCheckpoint(const QString& path = {});
     void saveCheckpoint(const QString& path = {});
     void explainImage(const QString& path = {});
+    void openProject(const QString& path = {});
+    /// Saves to the project's file (asks for one the first time). Returns false if cancelled.
+    bool saveProject();
+    bool saveProjectAs(const QString& path = {});
+    void exportViewPng(const QString& path = {});
+    /// Writes the project's report (HTML + PDF) as a job; asks for a folder when none is given.
+    void exportReport(const QString& dir = {});
 
 protected:
     void dragEnterEvent(QDragEnterEvent* e) override;
@@ -75,6 +89,7 @@ private:
     void openRecent(const QString& entry);
     void openDatasetSpec(const pqw::DatasetSpec& spec);
     void reportError(const QString& what);
+    void updateTitle();
 
     JobRunner* jobs_;
     Session* session_;
@@ -93,6 +108,8 @@ private:
     QLabel* jobLabel_;
     QProgressBar* jobBar_;
     DemoConfig demoConfig_;
+    ProjectController* project_;
+    bool askToSave_ = true;
 };
 
 }  // namespace pqwgui

@@ -1,6 +1,8 @@
 #include "prototypemodel.h"
 
 #include <QFont>
+
+#include <cmath>
 #include <QUndoStack>
 
 namespace pqwgui {
@@ -31,6 +33,11 @@ void PrototypeListModel::setWeightClass(int c) {
     if (rowCount() > 0) Q_EMIT dataChanged(index(0), index(rowCount() - 1), {WeightRole});
 }
 
+void PrototypeListModel::setStability(const std::vector<double>& s) {
+    stability_ = s;
+    if (rowCount() > 0) Q_EMIT dataChanged(index(0), index(rowCount() - 1), {StabilityRole, Qt::ToolTipRole});
+}
+
 int PrototypeListModel::rowCount(const QModelIndex& parent) const {
     return parent.isValid() || !index_ ? 0 : int(index_->infos.size());
 }
@@ -57,9 +64,15 @@ QVariant PrototypeListModel::data(const QModelIndex& ix, int role) const {
             return img;
         }
         case Qt::ToolTipRole:
-            return tr("Prototype %1: nearest code of %2 training cells; strongest class %3. Untick to switch it off (undoable).")
-                .arg(info.index).arg(info.usage)
-                .arg(topClass_[p] >= 0 && topClass_[p] < classes_.size() ? classes_[topClass_[p]] : tr("none"));
+        {
+            QString tip = tr("Prototype %1: nearest code of %2 training cells; strongest class %3.")
+                              .arg(info.index).arg(info.usage)
+                              .arg(topClass_[p] >= 0 && topClass_[p] < classes_.size() ? classes_[topClass_[p]] : tr("none"));
+            if (size_t(info.index) < stability_.size() && !std::isnan(stability_[size_t(info.index)]))
+                tip += tr(" Its presence changes by %1 on average when its images are shifted or noised (lower = more stable).")
+                           .arg(stability_[size_t(info.index)], 0, 'f', 3);
+            return tip + tr(" Untick to switch it off (undoable).");
+        }
         case Qt::CheckStateRole: return on ? Qt::Checked : Qt::Unchecked;
         case Qt::FontRole: {
             if (on) return {};
@@ -72,6 +85,7 @@ QVariant PrototypeListModel::data(const QModelIndex& ix, int role) const {
         case WeightRole:
             return weightClass_ >= 0 && size_t(weightClass_) < info.classWeights.size() ? double(info.classWeights[size_t(weightClass_)]) : 0.0;
         case TopClassRole: return topClass_[p];
+        case StabilityRole: return size_t(info.index) < stability_.size() ? stability_[size_t(info.index)] : std::nan("");
         case EnabledRole: return on;
         default: return {};
     }
@@ -119,6 +133,13 @@ bool PrototypeSortProxy::lessThan(const QModelIndex& a, const QModelIndex& b) co
         case ByUsage: return a.data(PrototypeListModel::UsageRole).toLongLong() < b.data(PrototypeListModel::UsageRole).toLongLong();
         case ByWeight: return a.data(PrototypeListModel::WeightRole).toDouble() < b.data(PrototypeListModel::WeightRole).toDouble();
         case ByIndex: return a.row() < b.row();
+        case ByStability: {
+            // Sorted descending like the others: the smallest change (most stable) first,
+            // prototypes not measured last.
+            const double x = a.data(PrototypeListModel::StabilityRole).toDouble(), y = b.data(PrototypeListModel::StabilityRole).toDouble();
+            if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && !std::isnan(y);
+            return x > y;
+        }
     }
     return false;
 }

@@ -20,7 +20,7 @@ namespace pqwgui {
 class PrototypeListModel : public QAbstractListModel {
     Q_OBJECT
 public:
-    enum Roles { PrototypeRole = Qt::UserRole + 1, UsageRole, WeightRole, TopClassRole, EnabledRole };
+    enum Roles { PrototypeRole = Qt::UserRole + 1, UsageRole, WeightRole, TopClassRole, EnabledRole, StabilityRole };
     explicit PrototypeListModel(QObject* parent = nullptr);
 
     void setIndex(std::shared_ptr<const PrototypeIndex> index, const std::vector<char>& enabled, const QStringList& classes);
@@ -32,6 +32,10 @@ public:
     int weightClass() const { return weightClass_; }
     const QStringList& classNames() const { return classes_; }
     const std::vector<char>& enabled() const { return enabled_; }
+    /// Each prototype's presence change under perturbation (lower = more stable; NaN = not
+    /// measured), from Session::measureStability.
+    void setStability(const std::vector<double>& s);
+    bool hasStability() const { return !stability_.empty(); }
     /// Sets the flag and notifies (used by the undo command).
     void applyEnabled(int prototype, bool on);
 
@@ -46,6 +50,7 @@ Q_SIGNALS:
 private:
     std::shared_ptr<const PrototypeIndex> index_;
     std::vector<char> enabled_;
+    std::vector<double> stability_;
     std::vector<int> topClass_;
     QStringList classes_;
     int weightClass_ = 0;
@@ -70,7 +75,7 @@ private:
 class PrototypeSortProxy : public QSortFilterProxyModel {
     Q_OBJECT
 public:
-    enum Mode { ByUsage, ByWeight, ByIndex };
+    enum Mode { ByUsage, ByWeight, ByIndex, ByStability };
     using QSortFilterProxyModel::QSortFilterProxyModel;
     void setMode(Mode m);
     void setClassFilter(int c);

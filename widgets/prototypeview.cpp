@@ -1,5 +1,7 @@
 #include "prototypeview.h"
 
+#include <QJsonObject>
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QGroupBox>
@@ -43,6 +45,8 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     sort_->addItem(tr("Largest weight for class"), int(PrototypeSortProxy::ByWeight));
     sort_->addItem(tr("Most used first"), int(PrototypeSortProxy::ByUsage));
     sort_->addItem(tr("By number"), int(PrototypeSortProxy::ByIndex));
+    sort_->addItem(tr("Most stable first"), int(PrototypeSortProxy::ByStability));
+    sort_->setObjectName(QStringLiteral("prototypeSort"));
     sort_->setToolTip(tr("Order of the tiles: how many training cells a prototype is nearest to, or how much it counts "
                          "for one class's score"));
     sortClass_ = new QComboBox;
@@ -173,6 +177,12 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
                                             .arg(d >= 0 ? QStringLiteral("+") : QString()).arg(d, 0, 'f', 2).arg(off));
     });
     connect(session_, &Session::indexChanged, this, &PrototypeView::reload);
+    connect(session_, &Session::stabilityChanged, this, [this] {
+        model_->setStability(session_->stability());
+        accuracy_->setText(tr("Stability measured: tiles ordered by how little each prototype's presence changes "
+                              "when its images are shifted or noised."));
+        applySort();
+    });
     connect(session_, &Session::explanationReady, this, &PrototypeView::showExplanation);
     connect(explain_, &QPushButton::clicked, this, &PrototypeView::explainRequested);
     reload();
@@ -199,8 +209,34 @@ void PrototypeView::reload() {
         }
     }
     proxy_->setClassFilter(-1);
+    measuring_ = false;
+    model_->setStability(session_->stability());
     applySort();
     selectFirst();
+}
+
+QJsonObject PrototypeView::saveState() const {
+    QJsonObject o;
+    o.insert(QStringLiteral("sort"), sort_->currentIndex());
+    o.insert(QStringLiteral("sort_class"), sortClass_->currentIndex());
+    o.insert(QStringLiteral("filter"), filter_->currentIndex());
+    const QModelIndex ix = proxy_->mapToSource(grid_->currentIndex());
+    if (ix.isValid()) o.insert(QStringLiteral("selected"), ix.row());
+    return o;
+}
+
+void PrototypeView::restoreState(const QJsonObject& o) {
+    auto set = [](QComboBox* c, int i) {
+        if (i >= 0 && i < c->count()) c->setCurrentIndex(i);
+    };
+    set(sort_, o.value(QStringLiteral("sort")).toInt(0));
+    set(sortClass_, o.value(QStringLiteral("sort_class")).toInt(0));
+    set(filter_, o.value(QStringLiteral("filter")).toInt(0));
+    const int sel = o.value(QStringLiteral("selected")).toInt(-1);
+    if (sel >= 0 && sel < model_->rowCount()) {
+        const QModelIndex pix = proxy_->mapFromSource(model_->index(sel));
+        if (pix.isValid()) grid_->setCurrentIndex(pix);
+    }
 }
 
 void PrototypeView::selectFirst() {
@@ -210,6 +246,18 @@ void PrototypeView::selectFirst() {
 
 void PrototypeView::applySort() {
     const auto mode = PrototypeSortProxy::Mode(sort_->currentData().toInt());
+    if (mode == PrototypeSortProxy::ByStability && !model_->hasStability() && model_->rowCount() > 0) {
+        // Measured on demand (a job): the tiles re-sort when it arrives.
+        if (session_->stability().empty()) {
+            if (!measuring_) {
+                measuring_ = true;
+                accuracy_->setText(tr("Measuring each prototype's stability (a job; see Jobs)..."));
+                session_->measureStability([this] { measuring_ = false; });
+            }
+        } else {
+            model_->setStability(session_->stability());
+        }
+    }
     sortClass_->setEnabled(mode == PrototypeSortProxy::ByWeight);
     model_->setWeightClass(std::max(0, sortClass_->currentData().toInt()));
     proxy_->setMode(mode);

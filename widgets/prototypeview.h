@@ -4,6 +4,7 @@
 // class-weight bar chart and usage; switching prototypes off (undoable) with the accuracy
 // change; and "This looks like that" for an image file.
 #include <QImage>
+#include <QJsonObject>
 #include <QWidget>
 
 class QCheckBox;
@@ -32,6 +33,12 @@ public:
     PrototypeSortProxy* proxy() const { return proxy_; }
     QListView* grid() const { return grid_; }
     QLabel* accuracyLabel() const { return accuracy_; }
+    QComboBox* sortCombo() const { return sort_; }
+    QComboBox* filterCombo() const { return filter_; }
+    QComboBox* sortClassCombo() const { return sortClass_; }
+    /// Sort, filter and the selected prototype, for the project file.
+    QJsonObject saveState() const;
+    void restoreState(const QJsonObject& o);
     /// Selects the first tile (used by screenshots and after a new index arrives).
     void selectFirst();
 
@@ -68,6 +75,7 @@ private:
     QTabWidget* side_ = nullptr;
     QScrollArea* explainScroll_ = nullptr;
     QImage explanation_;
+    bool measuring_ = false;
     void fitExplanation();
 };
 

@@ -1,5 +1,7 @@
 #include "session.h"
 
+#include "pqw/proto_metrics.h"
+
 #include <QDir>
 #include <QFileInfo>
 #include <QStandardPaths>
@@ -123,6 +125,7 @@ ModelSummary Session::summarise(const pqw::ProtoModel& m) {
 
 void Session::setModel(std::shared_ptr<const pqw::ProtoModel> m, const ModelSummary& s) {
     model_ = std::move(m);
+    stability_.clear();
     summary_ = s;
     Q_EMIT modelChanged();
 }
@@ -263,6 +266,7 @@ int Session::train(const TrainConfig& cfg, Then then) {
         return std::function<void()>([this, m, s, then] {
             setModel(m, s);
             modelPath_.clear();
+            modelSaved_ = false;
             index_.reset();
             val_.reset();
             test_.reset();
@@ -337,6 +341,7 @@ int Session::loadModel(const QString& path, Then then) {
         return std::function<void()>([this, m, s, path, then] {
             setModel(m, s);
             modelPath_ = path;
+            modelSaved_ = true;
             index_.reset();
             val_.reset();
             test_.reset();
@@ -348,14 +353,19 @@ int Session::loadModel(const QString& path, Then then) {
     });
 }
 
-int Session::saveModel(const QString& path) {
+int Session::saveModel(const QString& path, Then then, bool adopt) {
     if (!model_) throw pqw::Error("there is no model to save");
     auto m = model_;
     const std::string p = path.toStdString();
-    return jobs_->submit(tr("Save checkpoint %1").arg(QFileInfo(path).fileName()), [this, m, p, path](pqw::JobContext&) {
+    return jobs_->submit(tr("Save checkpoint %1").arg(QFileInfo(path).fileName()), [this, m, p, path, then, adopt](pqw::JobContext&) {
         m->save(p);
-        return std::function<void()>([this, path] { modelPath_ = path; });
-    });
+        return std::function<void()>([this, m, path, then, adopt] {
+            if (adopt) {
+                modelPath_ = path;
+                modelSaved_ = model_ == m;
+            }
+            if (then) then();
+        }); }, !adopt);
 }
 
 int Session::applyPrototypeMask(const std::vector<char>& enabled) {
@@ -373,10 +383,29 @@ int Session::applyPrototypeMask(const std::vector<char>& enabled) {
         return std::function<void()>([this, copy, s, val, before] {
             // The index (patches, usage, weights) does not depend on the mask: keep it.
             model_ = copy;
+            modelSaved_ = false;
             summary_ = s;
             val_ = val;
             Q_EMIT evaluationChanged();
             Q_EMIT prototypeMaskApplied(before, val.top1);
+        });
+    });
+}
+
+int Session::measureStability(Then then) {
+    if (!model_ || !index_ || !dataset_ || !backbone_) throw pqw::Error("stability needs a trained head, its prototype index, the dataset and the backbone");
+    auto m = model_;
+    auto idx = index_;
+    auto ds = dataset_;
+    auto bb = backbone_;
+    return jobs_->submit(tr("Measure prototype stability"), [this, m, idx, ds, bb, then](pqw::JobContext& ctx) {
+        pqw::StabilityOptions o;
+        auto s = pqw::perPrototypeStability(*m, idx->infos, *ds, *bb, o, 3, ctx);
+        return std::function<void()>([this, m, s, then] {
+            if (model_ != m) return;  // the model changed meanwhile
+            stability_ = s;
+            Q_EMIT stabilityChanged();
+            if (then) then();
         });
     });
 }

@@ -96,10 +96,21 @@ public:
     int evaluateModel(Then then = {});
     int buildIndex(int topK = 8, Then then = {});
     int loadModel(const QString& path, Then then = {});
-    int saveModel(const QString& path);
+    /// Saves the model. adopt: it becomes the model's file (modelPath(), modelSaved()); else a
+    /// copy (autosave).
+    int saveModel(const QString& path, Then then = {}, bool adopt = true);
+    /// Whether the model in memory is what modelPath() holds (false after training or a
+    /// prototype switch until saved).
+    bool modelSaved() const { return modelSaved_; }
+    void markModelUnsaved() { modelSaved_ = false; }
     /// Applies a prototype on/off mask to a copy of the model and re-evaluates validation
     /// accuracy; the copy replaces the model when done.
     int applyPrototypeMask(const std::vector<char>& enabled);
+    /// Measures each prototype's stability (pqw::perPrototypeStability over the images of its
+    /// best patches) as a job; stabilityChanged() when done.
+    int measureStability(Then then = {});
+    /// Per prototype number: presence change (lower = more stable), empty until measured.
+    const std::vector<double>& stability() const { return stability_; }
     /// Whether the model can predict dataset samples (its cache was made from this dataset).
     bool canPredictSamples() const;
     /// Predicts one dataset sample from its cached features (a quiet job); samplePredicted().
@@ -118,6 +129,7 @@ Q_SIGNALS:
     void indexChanged();
     void evaluationChanged();
     void prototypeMaskApplied(double valBefore, double valAfter);
+    void stabilityChanged();
     void explanationReady(const QImage& image, const QString& summary);
     void demoFinished(bool ok);
     void samplePredicted(size_t sample, const QString& text);
@@ -137,7 +149,9 @@ private:
     std::shared_ptr<const pqw::ProtoModel> model_;
     ModelSummary summary_;
     QString modelPath_;
+    bool modelSaved_ = false;
     std::shared_ptr<const PrototypeIndex> index_;
+    std::vector<double> stability_;
     std::optional<pqw::Evaluation> val_, test_;
     DemoConfig demo_;
     bool demoRunning_ = false;

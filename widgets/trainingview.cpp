@@ -552,3 +552,69 @@ void TrainingView::showEvaluation() {
 }
 
 }  // namespace pqwgui
+
+namespace pqwgui {
+
+QJsonObject TrainingView::saveState() const {
+    const TrainConfig c = config();
+    auto stage0 = QJsonObject{{QStringLiteral("on"), c.stage0}, {QStringLiteral("epochs"), c.s0.epochs},
+                              {QStringLiteral("batch"), c.s0.batchSize}, {QStringLiteral("lr"), c.s0.lr},
+                              {QStringLiteral("weight_decay"), c.s0.weightDecay}, {QStringLiteral("seed"), qint64(c.s0.seed)}};
+    auto stage1 = QJsonObject{{QStringLiteral("on"), c.stage1}, {QStringLiteral("codes"), c.s1.codes},
+                              {QStringLiteral("init"), QString::fromStdString(c.s1.init)}, {QStringLiteral("epochs"), c.s1.epochs},
+                              {QStringLiteral("batch"), c.s1.batchSize}, {QStringLiteral("lr"), c.s1.lr},
+                              {QStringLiteral("warmup"), c.s1.warmupEpochs}, {QStringLiteral("label_smoothing"), c.s1.labelSmoothing},
+                              {QStringLiteral("mixup"), c.s1.mixupAlpha}, {QStringLiteral("commitment"), c.s1.commitmentWeight},
+                              {QStringLiteral("seed"), qint64(c.s1.seed)}};
+    auto stage1b = QJsonObject{{QStringLiteral("on"), c.stage1b}, {QStringLiteral("target"), c.s1b.target},
+                               {QStringLiteral("steps"), c.s1b.steps}};
+    auto stage2 = QJsonObject{{QStringLiteral("on"), c.stage2}, {QStringLiteral("epochs"), c.s2.epochs},
+                              {QStringLiteral("batch"), c.s2.batchSize}, {QStringLiteral("lr"), c.s2.lr},
+                              {QStringLiteral("tau"), c.s2.tau}, {QStringLiteral("l1"), c.s2.l1},
+                              {QStringLiteral("finetune_codes"), c.s2.finetuneCodes}, {QStringLiteral("top_k"), c.s2.topKPerClass},
+                              {QStringLiteral("seed"), qint64(c.s2.seed)}};
+    return {{QStringLiteral("stage0"), stage0}, {QStringLiteral("stage1"), stage1}, {QStringLiteral("stage1b"), stage1b},
+            {QStringLiteral("stage2"), stage2}};
+}
+
+void TrainingView::restoreState(const QJsonObject& o) {
+    TrainConfig c = config();
+    const auto a = o.value(QStringLiteral("stage0")).toObject(), b = o.value(QStringLiteral("stage1")).toObject(),
+               bb = o.value(QStringLiteral("stage1b")).toObject(), d = o.value(QStringLiteral("stage2")).toObject();
+    auto i = [](const QJsonObject& x, const char* k, int def) { return x.value(QLatin1String(k)).toInt(def); };
+    auto f = [](const QJsonObject& x, const char* k, double def) { return x.value(QLatin1String(k)).toDouble(def); };
+    auto u = [](const QJsonObject& x, const char* k, uint64_t def) { return uint64_t(x.value(QLatin1String(k)).toInteger(qint64(def))); };
+    auto on = [](const QJsonObject& x, bool def) { return x.value(QStringLiteral("on")).toBool(def); };
+    c.stage0 = on(a, c.stage0);
+    c.s0.epochs = i(a, "epochs", c.s0.epochs);
+    c.s0.batchSize = i(a, "batch", c.s0.batchSize);
+    c.s0.lr = f(a, "lr", c.s0.lr);
+    c.s0.weightDecay = f(a, "weight_decay", c.s0.weightDecay);
+    c.s0.seed = u(a, "seed", c.s0.seed);
+    c.stage1 = on(b, c.stage1);
+    c.s1.codes = i(b, "codes", c.s1.codes);
+    c.s1.init = b.value(QStringLiteral("init")).toString(QString::fromStdString(c.s1.init)).toStdString();
+    c.s1.epochs = i(b, "epochs", c.s1.epochs);
+    c.s1.batchSize = i(b, "batch", c.s1.batchSize);
+    c.s1.lr = f(b, "lr", c.s1.lr);
+    c.s1.warmupEpochs = i(b, "warmup", c.s1.warmupEpochs);
+    c.s1.labelSmoothing = f(b, "label_smoothing", c.s1.labelSmoothing);
+    c.s1.mixupAlpha = f(b, "mixup", c.s1.mixupAlpha);
+    c.s1.commitmentWeight = f(b, "commitment", c.s1.commitmentWeight);
+    c.s1.seed = u(b, "seed", c.s1.seed);
+    c.stage1b = on(bb, c.stage1b);
+    c.s1b.target = i(bb, "target", c.s1b.target);
+    c.s1b.steps = i(bb, "steps", c.s1b.steps);
+    c.stage2 = on(d, c.stage2);
+    c.s2.epochs = i(d, "epochs", c.s2.epochs);
+    c.s2.batchSize = i(d, "batch", c.s2.batchSize);
+    c.s2.lr = f(d, "lr", c.s2.lr);
+    c.s2.tau = f(d, "tau", c.s2.tau);
+    c.s2.l1 = f(d, "l1", c.s2.l1);
+    c.s2.finetuneCodes = d.value(QStringLiteral("finetune_codes")).toBool(c.s2.finetuneCodes);
+    c.s2.topKPerClass = i(d, "top_k", c.s2.topKPerClass);
+    c.s2.seed = u(d, "seed", c.s2.seed);
+    setConfig(c);
+}
+
+}  // namespace pqwgui

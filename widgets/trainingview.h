@@ -5,6 +5,7 @@
 // Epoch events arrive as queued signals; repaints are coalesced by a 40 ms single-shot timer
 // (PlotJuggler's shape): many events, one replot.
 #include <QTimer>
+#include <QJsonObject>
 #include <QWidget>
 
 #include <vector>
@@ -34,6 +35,9 @@ public:
     /// The form's settings.
     TrainConfig config() const;
     void setConfig(const TrainConfig& c);
+    /// The form's values, for the project file.
+    QJsonObject saveState() const;
+    void restoreState(const QJsonObject& o);
 
     QCustomPlot* lossPlot() const { return loss_; }
     QCustomPlot* accuracyPlot() const { return acc_; }

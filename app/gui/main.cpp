@@ -12,6 +12,9 @@
 
 #include "datasetview.h"
 #include "mainwindow.h"
+#include <QStatusBar>
+
+#include "project.h"
 #include "prototypeview.h"
 #include "pqw/util.h"
 #include "theme.h"
@@ -42,7 +45,9 @@ int main(int argc, char** argv) {
     const QCommandLineOption explain(QStringLiteral("explain"), QStringLiteral("Explain this image once the model is ready."), QStringLiteral("IMAGE"));
     const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
     const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel}) p.addOption(o);
+    const QCommandLineOption project(QStringLiteral("project"), QStringLiteral("Open this project (.pqwproj)."), QStringLiteral("FILE"));
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, project}) p.addOption(o);
+    p.addPositionalArgument(QStringLiteral("project"), QStringLiteral("A project file to open (.pqwproj), as from a file manager."), QStringLiteral("[FILE]"));
     p.process(app);
 
     pqw::initTorchThreads();
@@ -55,6 +60,9 @@ int main(int argc, char** argv) {
     w.setDemoConfig(dc);
 
     const bool screenshot = p.isSet(shot);
+    if (screenshot) w.setAskToSave(false);
+    QString projectFile = p.value(project);
+    if (projectFile.isEmpty() && !p.positionalArguments().isEmpty()) projectFile = p.positionalArguments().first();
     QSize winSize(1280, 800);
     {
         const QStringList wh = p.value(size).split(QLatin1Char('x'));
@@ -137,7 +145,19 @@ int main(int argc, char** argv) {
             }
         });
 
-    if (p.isSet(demo)) {
+    if (!projectFile.isEmpty()) {
+        QTimer::singleShot(0, &w, [&, projectFile] {
+            w.project()->open(projectFile, [&](bool ok, const QString& msg) {
+                if (ok) {
+                    ready();
+                    return;
+                }
+                std::fprintf(stderr, "%s\n", qPrintable(msg));
+                if (screenshot) QApplication::exit(1);
+                else w.statusBar()->showMessage(msg, 15000);
+            });
+        });
+    } else if (p.isSet(demo)) {
         QObject::connect(w.session(), &Session::demoFinished, &w, [&](bool ok) {
             if (ok) ready();
         }, Qt::SingleShotConnection);
@@ -152,6 +172,8 @@ int main(int argc, char** argv) {
         });
     } else if (screenshot) {
         QTimer::singleShot(0, &w, ready);
+    } else {
+        QTimer::singleShot(0, &w, &MainWindow::offerRecovery);
     }
     return app.exec();
 }

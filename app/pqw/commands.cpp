@@ -148,6 +148,7 @@ void registerCommands(CLI::App& app) {
     registerPruningCommands(app);
 
     registerOmennCommands(app);
+    registerReportCommand(app);
     addDemo(app);
 }
 

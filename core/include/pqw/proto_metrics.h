@@ -55,6 +55,15 @@ struct StabilityRow {
 std::vector<StabilityRow> prototypeStability(const ProtoModel& m, const Dataset& ds, const Backbone& bb,
                                              const StabilityOptions& opt, JobContext& ctx);
 
+/// Each prototype's own stability: over the images holding its best training patches (at
+/// most imagesPerPrototype, from the prototype index), the mean change |pi_p' - pi_p| of its
+/// presence under the noise and the shift perturbation of opt (averaged). Lower = more
+/// stable. NaN for a prototype with no patches. Each image is observed once for all
+/// prototypes.
+std::vector<double> perPrototypeStability(const ProtoModel& m, const std::vector<PrototypeInfo>& index,
+                                          const Dataset& ds, const Backbone& bb, const StabilityOptions& opt,
+                                          int imagesPerPrototype, JobContext& ctx);
+
 /// Part purity (CUB): for each prototype, over its top-k training patches, the largest
 /// fraction of patches that contain one and the same visible part; the mean over prototypes.
 /// Returns -1 when the dataset has no part annotations.

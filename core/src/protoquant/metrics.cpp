@@ -86,15 +86,41 @@ cv::Mat resizeTo(const cv::Mat& rgb, int size) {
     return out;
 }
 
-}  // namespace
+/// The image plus Gaussian pixel noise (saturating to 8 bits).
+cv::Mat withNoise(const cv::Mat& img, std::normal_distribution<double>& gauss, std::mt19937_64& rng) {
+    cv::Mat f, out;
+    img.convertTo(f, CV_32FC3);
+    cv::Mat noise(f.size(), CV_32FC3);
+    for (int y = 0; y < noise.rows; ++y)
+        for (int x = 0; x < noise.cols; ++x)
+            noise.at<cv::Vec3f>(y, x) = cv::Vec3f(float(gauss(rng)), float(gauss(rng)), float(gauss(rng)));
+    f += noise;
+    f.convertTo(out, CV_8UC3);
+    return out;
+}
 
-std::vector<StabilityRow> prototypeStability(const ProtoModel& m, const Dataset& ds, const Backbone& bb,
-                                             const StabilityOptions& opt, JobContext& ctx) {
+/// The image moved right and down by px pixels, border replicated.
+cv::Mat shifted(const cv::Mat& img, int px) {
+    cv::Mat out;
+    cv::Mat M = (cv::Mat_<double>(2, 3) << 1, 0, px, 0, 1, px);
+    cv::warpAffine(img, out, M, img.size(), cv::INTER_NEAREST, cv::BORDER_REPLICATE);
+    return out;
+}
+
+void checkStabilityInputs(const ProtoModel& m, const Dataset& ds, const Backbone& bb) {
     if (!m.hasHead()) throw Error("stability needs an interpretable head");
     const auto& d = m.impl();
     if (bb.id() != d.backboneId)
         throw Error("stability: the backbone (" + bb.id() + ") is not the one the head was trained on (" + d.backboneId + ")");
     if (ds.classNames() != d.classes) throw Error("stability: the dataset's classes differ from the head's");
+}
+
+}  // namespace
+
+std::vector<StabilityRow> prototypeStability(const ProtoModel& m, const Dataset& ds, const Backbone& bb,
+                                             const StabilityOptions& opt, JobContext& ctx) {
+    checkStabilityInputs(m, ds, bb);
+    const auto& d = m.impl();
     if (opt.samples < 1 || opt.topPrototypes < 1) throw Error("stability: samples and top prototypes must be positive");
     auto test = ds.indices(Split::Test);
     if (test.empty()) throw Error("stability: the dataset has no test split");
@@ -122,17 +148,9 @@ std::vector<StabilityRow> prototypeStability(const ProtoModel& m, const Dataset&
         for (int kind = 0; kind < 3; ++kind) {
             cv::Mat pert;
             if (kind == 0) {
-                cv::Mat f;
-                img.convertTo(f, CV_32FC3);
-                cv::Mat noise(f.size(), CV_32FC3);
-                for (int y = 0; y < noise.rows; ++y)
-                    for (int x = 0; x < noise.cols; ++x)
-                        noise.at<cv::Vec3f>(y, x) = cv::Vec3f(float(gauss(rng)), float(gauss(rng)), float(gauss(rng)));
-                f += noise;
-                f.convertTo(pert, CV_8UC3);  // saturating
+                pert = withNoise(img, gauss, rng);
             } else if (kind == 1) {
-                cv::Mat M = (cv::Mat_<double>(2, 3) << 1, 0, opt.shiftPixels, 0, 1, opt.shiftPixels);
-                cv::warpAffine(img, pert, M, img.size(), cv::INTER_NEAREST, cv::BORDER_REPLICATE);
+                pert = shifted(img, opt.shiftPixels);
             } else {
                 // A square of noise in the image corner farthest from the top prototype's cell.
                 const Box b = cellBox(bestCell / W, bestCell % W, d.stride, d.receptiveField, S);
@@ -180,6 +198,55 @@ std::vector<StabilityRow> prototypeStability(const ProtoModel& m, const Dataset&
         rows.push_back(r);
     }
     return rows;
+}
+
+std::vector<double> perPrototypeStability(const ProtoModel& m, const std::vector<PrototypeInfo>& index,
+                                          const Dataset& ds, const Backbone& bb, const StabilityOptions& opt,
+                                          int imagesPerPrototype, JobContext& ctx) {
+    checkStabilityInputs(m, ds, bb);
+    if (imagesPerPrototype < 1) throw Error("stability: images per prototype must be positive");
+    const auto& d = m.impl();
+    const int K = static_cast<int>(d.K());
+    // The union of the images that hold each prototype's best patches: each is observed once.
+    std::map<size_t, size_t> slot;
+    std::vector<std::vector<size_t>> imagesOf(static_cast<size_t>(K));
+    for (const auto& info : index) {
+        if (info.index < 0 || info.index >= K) throw Error("stability: the prototype index does not match the head");
+        for (const auto& pr : info.topPatches) {
+            auto& v = imagesOf[static_cast<size_t>(info.index)];
+            if (int(v.size()) >= imagesPerPrototype) break;
+            if (pr.sample >= ds.size()) throw Error("stability: the prototype index refers to sample " + std::to_string(pr.sample) + " outside the dataset");
+            if (std::find(v.begin(), v.end(), pr.sample) != v.end()) continue;
+            v.push_back(pr.sample);
+            slot.emplace(pr.sample, slot.size());
+        }
+    }
+    std::vector<size_t> order(slot.size());
+    for (const auto& [sample, i] : slot) order[i] = sample;
+    const int S = d.inputSize;
+    const Preprocess pp = bb.preprocess(S);
+    std::mt19937_64 rng(opt.seed);
+    std::normal_distribution<double> gauss(0.0, opt.noiseSigma * 255.0);
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> change(order.size());  // [K]: mean over noise and shift of |pi' - pi|
+    for (size_t i = 0; i < order.size(); ++i) {
+        ctx.throwIfCancelled();
+        const cv::Mat img = resizeTo(ds.loadImage(order[i]), S);
+        const Observed base = observe(d, bb, img, pp);
+        const Observed noisy = observe(d, bb, withNoise(img, gauss, rng), pp);
+        const Observed moved = observe(d, bb, shifted(img, opt.shiftPixels), pp);
+        change[i] = 0.5 * ((noisy.presence - base.presence).abs() + (moved.presence - base.presence).abs());
+        ctx.progress(double(i + 1) / double(order.size()), "measuring each prototype's stability");
+    }
+    std::vector<double> out(static_cast<size_t>(K), std::nan(""));
+    for (int p = 0; p < K; ++p) {
+        const auto& v = imagesOf[static_cast<size_t>(p)];
+        if (v.empty()) continue;
+        double sum = 0;
+        for (size_t sample : v) sum += change[slot.at(sample)][p].item<double>();
+        out[static_cast<size_t>(p)] = sum / double(v.size());
+    }
+    return out;
 }
 
 double partPurity(const std::vector<PrototypeInfo>& index, const Dataset& ds, int inputSize) {

@@ -1,0 +1,40 @@
+#include "reportpdf.h"
+
+#include <QFile>
+#include <QFileInfo>
+#include <QPageLayout>
+#include <QPageSize>
+#include <QPdfWriter>
+#include <QSaveFile>
+#include <QTextDocument>
+#include <QUrl>
+
+namespace pqwreport {
+
+QString writeReportPdf(const QString& htmlPath, const QString& pdfPath, const QString& title) {
+    QFile in(htmlPath);
+    if (!in.open(QIODevice::ReadOnly)) return QStringLiteral("%1: cannot read (%2)").arg(htmlPath, in.errorString());
+    const QString html = QString::fromUtf8(in.readAll());
+    QTextDocument doc;
+    // Relative <img src> resolve against the report's folder.
+    doc.setBaseUrl(QUrl::fromLocalFile(QFileInfo(htmlPath).absolutePath() + QLatin1Char('/')));
+    doc.setDefaultStyleSheet(QStringLiteral("table { border-collapse: collapse; } th, td { border: 1px solid #bbbbbb; padding: 2px; }"
+                                            " th { background-color: #eeeeee; } .warn { color: #a40000; } .meta { color: #666666; }"));
+    doc.setHtml(html);
+
+    QSaveFile out(pdfPath);
+    if (!out.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write (%2)").arg(pdfPath, out.errorString());
+    {
+        QPdfWriter pdf(&out);
+        pdf.setTitle(title);
+        pdf.setCreator(QStringLiteral("ProtoQuant Workbench"));
+        pdf.setPageLayout(QPageLayout(QPageSize(QPageSize::A4), QPageLayout::Portrait, QMarginsF(15, 15, 15, 15),
+                                      QPageLayout::Millimeter));
+        pdf.setResolution(110);  // the document's pixel figures print at a readable size
+        doc.print(&pdf);
+    }
+    if (!out.commit()) return QStringLiteral("%1: cannot write (%2)").arg(pdfPath, out.errorString());
+    return {};
+}
+
+}  // namespace pqwreport
