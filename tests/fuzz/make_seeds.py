@@ -15,7 +15,8 @@ def put(target, name, data):
         f.write(data)
 
 
-shutil.rmtree(OUT, ignore_errors=True)
+for t in ("idx", "csv", "tfjs", "checkpoint"):
+    shutil.rmtree(os.path.join(OUT, t), ignore_errors=True)
 
 # IDX: valid images / labels, raw and gzip, and every IDX file of the bad corpus.
 img = struct.pack(">IIII", 0x803, 3, 4, 4) + bytes(range(48))
@@ -50,6 +51,7 @@ seq = {"modelTopology": {"model_config": {"class_name": "Sequential", "config": 
         {"name": "d/bias", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}}]}]}
 put("tfjs", "sequential_quantised", json.dumps(seq).encode() + b"\0" + bytes(range(6)) + struct.pack("<2e", 0.5, -2.0))
 
+# Project files: see corpus/project (hand-written seeds, kept as they are).
 # Checkpoints: every file of the bad corpus (several are valid files).
 for f in sorted(glob.glob(os.path.join(BAD, "checkpoints", "*.pqwh"))):
     put("checkpoint", os.path.basename(f), open(f, "rb").read())
