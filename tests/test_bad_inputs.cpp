@@ -17,6 +17,7 @@
 #include "pqw/dataset.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
+#include "pqw/project.h"
 #include "pqw/protoquant.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
@@ -217,6 +218,15 @@ private Q_SLOTS:
         std::ofstream(d + "/meta.json") << meta;
         msg = errorOf([&] { pqw::FeatureCache::open(d); });
         QVERIFY2(msg.find("meta.json: written by a newer version (cache version 7") != std::string::npos, msg.c_str());
+    }
+
+    /// A project file with a number too large for a double (found by fuzz_project): a
+    /// pqw::Error, not nlohmann's out_of_range escaping as an internal error.
+    void projectWithOverflowingNumber() {
+        const std::string path = (tmp_.path() + QStringLiteral("/big.pqwproj")).toStdString();
+        std::ofstream(path) << "{\"format\": \"protoquant-workbench-project\", \"version\": 1e999}";
+        const std::string msg = errorOf([&] { pqw::loadProject(path); });
+        QVERIFY2(msg.find("big.pqwproj: not valid JSON") != std::string::npos, msg.c_str());
     }
 
     /// A folder given where a file is expected (and the reverse) reads as a clear error.
