@@ -28,6 +28,7 @@
 #include "prototypeview.h"
 #include "qcp.h"
 #include "session.h"
+#include "tiny_pipeline.h"
 
 using namespace pqwgui;
 
@@ -49,6 +50,13 @@ void choose(QComboBox* c, int i) {
     Q_EMIT c->activated(i);
 }
 
+/// Pages of a PDF written by Qt (one "/Type /Page" object each).
+int pdfPages(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return 0;
+    return int(f.readAll().count("/Type /Page\n"));
+}
+
 bool isPdf(const QString& path) {
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly)) return false;
@@ -65,35 +73,11 @@ class TestProjectGui : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);
-        if (!QFileInfo::exists(QStringLiteral("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) ||
-            pqw::assetsDir().empty())
-            QSKIP("Fashion-MNIST or the default backbone missing");
+        if (!fixtures::tinyPipelineAvailable()) QSKIP("Fashion-MNIST or the default backbone missing");
         pqw::initTorchThreads(2);
-        // A tiny pipeline made with core: features (32 px) and a trained head.
-        pqw::DatasetSpec spec;
-        spec.path = "fashion-mnist";
-        spec.maxTrain = 300;
-        spec.maxTest = 60;
-        const auto ds = pqw::Dataset::open(spec);
-        const auto bb = pqw::Backbone::open(pqw::BackboneSpec{});
-        pqw::JobContext ctx;
-        pqw::ExtractOptions eo;
-        eo.inputSize = 32;
         cache_ = tmp_.filePath(QStringLiteral("feat"));
-        pqw::extractFeatures(ds, bb, cache_.toStdString(), ctx, eo);
-        const auto cache = pqw::FeatureCache::open(cache_.toStdString());
-        auto m = pqw::ProtoModel::forCache(cache);
-        pqw::Stage0Options s0;
-        s0.epochs = 2;
-        pqw::trainStage0(m, cache, s0, ctx);
-        pqw::CodebookOptions s1;
-        s1.codes = 10;
-        s1.epochs = 2;
-        pqw::trainCodebook(m, cache, s1, ctx);
-        pqw::HeadOptions s2;
-        s2.epochs = 3;
-        s2.lr = 0.01;
-        pqw::trainHead(m, cache, s2, ctx);
+        const auto t = fixtures::makeTinyPipeline(cache_.toStdString(), 32, 10);
+        const auto& m = t.model;
         head_ = tmp_.filePath(QStringLiteral("head.pqwh"));
         m.save(head_.toStdString());
     }
@@ -265,6 +249,10 @@ private Q_SLOTS:
         QVERIFY(waitIdle(w));
         QVERIFY(QFileInfo(rep + "/report.html").size() > 1000);
         QVERIFY(isPdf(rep + "/report.pdf"));
+        // The whole page made it into the PDF: several pages with the figures (an empty
+        // single page is about 1 KB).
+        QVERIFY2(pdfPages(rep + "/report.pdf") >= 2, qPrintable(QString::number(pdfPages(rep + "/report.pdf"))));
+        QVERIFY(QFileInfo(rep + "/report.pdf").size() > 30000);
         const QString html = QString::fromUtf8(pqw::readFile((rep + "/report.html").toStdString()));
         QVERIFY(html.contains(QStringLiteral("Prototype gallery")));
         QVERIFY(html.contains(QStringLiteral("Confusion matrix")));

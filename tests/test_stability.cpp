@@ -19,6 +19,7 @@
 #include "pqw/protoquant.h"
 #include "pqw/report.h"
 #include "pqw/util.h"
+#include "tiny_pipeline.h"
 
 namespace fs = std::filesystem;
 
@@ -44,33 +45,14 @@ class TestStability : public QObject {
 
 private Q_SLOTS:
     void initTestCase() {
-        if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") || pqw::assetsDir().empty())
-            QSKIP("Fashion-MNIST or the default backbone missing");
+        if (!fixtures::tinyPipelineAvailable()) QSKIP("Fashion-MNIST or the default backbone missing");
         pqw::initTorchThreads(2);
-        pqw::DatasetSpec spec;
-        spec.path = "fashion-mnist";
-        spec.maxTrain = 300;
-        spec.maxTest = 60;
-        ds_ = pqw::Dataset::open(spec);
-        bb_ = pqw::Backbone::open(pqw::BackboneSpec{});
+        auto t = fixtures::makeTinyPipeline(tmp_.path().toStdString() + "/feat", size_);
+        ds_ = t.dataset;
+        bb_ = std::move(t.backbone);
+        cache_ = std::move(t.cache);
+        m_ = t.model;
         pqw::JobContext ctx;
-        pqw::ExtractOptions eo;
-        eo.inputSize = size_;
-        const std::string dir = tmp_.path().toStdString() + "/feat";
-        pqw::extractFeatures(ds_, bb_, dir, ctx, eo);
-        cache_ = pqw::FeatureCache::open(dir);
-        m_ = pqw::ProtoModel::forCache(cache_);
-        pqw::Stage0Options s0;
-        s0.epochs = 3;
-        pqw::trainStage0(m_, cache_, s0, ctx);
-        pqw::CodebookOptions s1;
-        s1.codes = 12;
-        s1.epochs = 2;
-        pqw::trainCodebook(m_, cache_, s1, ctx);
-        pqw::HeadOptions s2;
-        s2.epochs = 4;
-        s2.lr = 0.01;
-        pqw::trainHead(m_, cache_, s2, ctx);
         index_ = pqw::buildPrototypeIndex(m_, cache_, 2, ctx);
         ready_ = true;
     }

@@ -6,6 +6,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListView>
+#include <QPushButton>
 #include <QSplitter>
 #include <QVBoxLayout>
 
@@ -82,7 +83,16 @@ DatasetView::DatasetView(Session* session, QWidget* parent) : QWidget(parent), s
     detailText_->setWordWrap(true);
     detailText_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     detailText_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-    dl->addWidget(detailImage_);
+    auto* dcol = new QVBoxLayout;
+    dcol->addWidget(detailImage_);
+    explainButton_ = new QPushButton(tr("Explain this image"));
+    explainButton_->setObjectName(QStringLiteral("explainSample"));
+    explainButton_->setToolTip(tr("Open it in the Explain view: OMENN and baseline attribution maps side by side "
+                                  "(or double-click a thumbnail)"));
+    explainButton_->setEnabled(false);
+    dcol->addWidget(explainButton_);
+    dcol->addStretch(1);
+    dl->addLayout(dcol);
     dl->addWidget(detailText_, 1);
     rv->addWidget(detailBox);
     split->addWidget(right);
@@ -92,6 +102,12 @@ DatasetView::DatasetView(Session* session, QWidget* parent) : QWidget(parent), s
     connect(split_, &QComboBox::currentIndexChanged, this, [this] { applyFilter(); updateChart(); });
     connect(cls_, &QComboBox::currentIndexChanged, this, [this] { applyFilter(); });
     connect(grid_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this] { showDetail(); });
+    connect(explainButton_, &QPushButton::clicked, this, [this] {
+        if (detailSample_ != size_t(-1)) Q_EMIT explainSampleRequested(detailSample_);
+    });
+    connect(grid_, &QListView::doubleClicked, this, [this](const QModelIndex& ix) {
+        if (ix.isValid()) Q_EMIT explainSampleRequested(model_->sampleAt(ix.row()));
+    });
     connect(session_, &Session::datasetChanged, this, &DatasetView::reload);
     connect(session_, &Session::modelChanged, this, &DatasetView::showDetail);
     connect(session_, &Session::samplePredicted, this, [this](size_t sample, const QString& text) {
@@ -173,6 +189,7 @@ void DatasetView::showDetail() {
     if (!ix.isValid() || !ds) {
         detailImage_->clear();
         detailSample_ = size_t(-1);
+        explainButton_->setEnabled(false);
         detailText_->setText(tr("Select an image to see its label, source and size."));
         return;
     }
@@ -195,6 +212,7 @@ void DatasetView::showDetail() {
     }
     detailBase_ = text;
     detailSample_ = i;
+    explainButton_->setEnabled(true);
     if (session_->canPredictSamples()) {
         text += tr("<br>prediction: <i>computing...</i>");
         session_->predictSample(i);

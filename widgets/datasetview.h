@@ -7,6 +7,7 @@
 class QComboBox;
 class QLabel;
 class QListView;
+class QPushButton;
 class QCustomPlot;
 class QCPBars;
 
@@ -30,6 +31,10 @@ public:
     /// The dataset sample shown in the detail pane (size_t(-1) = none).
     size_t currentSample() const { return detailSample_; }
 
+Q_SIGNALS:
+    /// "Explain this image" (the detail pane's button, or a double-click on a thumbnail).
+    void explainSampleRequested(size_t sample);
+
 private:
     void reload();
     void applyFilter();
@@ -43,6 +48,7 @@ private:
     QLabel* summary_;
     QLabel* detailImage_;
     QLabel* detailText_;
+    QPushButton* explainButton_;
     QString detailBase_;
     size_t detailSample_ = size_t(-1);
     QCustomPlot* chart_;

@@ -25,6 +25,7 @@
 #include <QVBoxLayout>
 
 #include "datasetview.h"
+#include "explainview.h"
 #include "export.h"
 #include "project.h"
 #include "undo.h"
@@ -33,13 +34,14 @@
 #include "modelview.h"
 #include "panels.h"
 #include "prototypeview.h"
+#include "pruningview.h"
 #include "theme.h"
 #include "trainingview.h"
 
 namespace pqwgui {
 
 namespace {
-enum Tab { StartTab, DatasetTab, ModelTab, TrainingTab, PrototypesTab };
+enum Tab { StartTab, DatasetTab, ModelTab, TrainingTab, PrototypesTab, ExplainTab };
 
 /// Sets an action's shortcut and a tooltip that names it ("Extract features (Ctrl+E)").
 QAction* withShortcut(QAction* a, const QKeySequence& k) {
@@ -69,15 +71,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     model_ = new ModelFeaturesView(session_);
     training_ = new TrainingView(session_);
     prototypes_ = new PrototypeView(session_, undo_);
+    explain_ = new ExplainView(session_, undo_);
     tabs_->addTab(buildStartPage(), tr("Start"));
     tabs_->addTab(dataset_, tr("Dataset"));
     tabs_->addTab(model_, tr("Model && Features"));
     tabs_->addTab(training_, tr("Training"));
     tabs_->addTab(prototypes_, tr("Prototypes"));
+    tabs_->addTab(explain_, tr("Explain"));
+    pruning_ = new PruningView(session_);
+    tabs_->addTab(pruning_, tr("Pruning"));
+    tabs_->setTabToolTip(tabs_->indexOf(pruning_), tr("Pruning sweeps: design, run, compare schedules (Ctrl+7)"));
     tabs_->setTabToolTip(DatasetTab, tr("The images and their classes (Ctrl+2)"));
     tabs_->setTabToolTip(ModelTab, tr("The backbone and the feature cache (Ctrl+3)"));
     tabs_->setTabToolTip(TrainingTab, tr("Train ProtoQuant with live plots (Ctrl+4)"));
     tabs_->setTabToolTip(PrototypesTab, tr("Browse the learned prototypes and explain images (Ctrl+5)"));
+    tabs_->setTabToolTip(ExplainTab, tr("Attribution maps side by side: OMENN and the baselines, exact sums, faithfulness (Ctrl+6)"));
     setCentralWidget(tabs_);
 
     jobsPanel_ = new JobsPanel(jobs_);
@@ -142,6 +150,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(training_, &TrainingView::saveRequested, this, [this] { saveCheckpoint(); });
     connect(training_, &TrainingView::loadRequested, this, [this] { loadCheckpoint(); });
     connect(prototypes_, &PrototypeView::explainRequested, this, [this] { explainImage(); });
+    connect(prototypes_, &PrototypeView::openInExplainRequested, this, [this] {
+        if (!lastExplained_.isEmpty() && explain_->setImageFile(lastExplained_)) tabs_->setCurrentIndex(ExplainTab);
+    });
+    connect(dataset_, &DatasetView::explainSampleRequested, this, [this](size_t sample) {
+        if (explain_->setImageSample(sample)) tabs_->setCurrentIndex(ExplainTab);
+    });
+    connect(explain_, &ExplainView::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 10000); });
     connect(Theme::instance(), &Theme::changed, this, [this] { update(); });
 
     // The project: every view's state goes into the project file.
@@ -157,6 +172,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
                       [this](const QJsonObject& o) { training_->restoreState(o); });
     project_->addView(QStringLiteral("prototypes"), [this] { return prototypes_->saveState(); },
                       [this](const QJsonObject& o) { prototypes_->restoreState(o); });
+    project_->addView(QStringLiteral("explain"), [this] { return explain_->saveState(); },
+                      [this](const QJsonObject& o) { explain_->restoreState(o); });
+    project_->setExplanationSource([this] { return explain_->chosenExplanations(); });
+    project_->addView(QStringLiteral("pruning"), [this] { return pruning_->saveState(); },
+                      [this](const QJsonObject& o) { pruning_->restoreState(o); });
+    project_->setSweepSource([this] { return pruning_->sweepFolders(); });
     connect(project_, &ProjectController::pathChanged, this, [this](const QString& p) {
         if (!p.isEmpty()) addRecent(QStringLiteral("project:") + p);
         updateTitle();
@@ -298,10 +319,12 @@ void MainWindow::buildMenus() {
             &JobRunner::cancelAll);
 
     auto* view = menuBar()->addMenu(tr("&View"));
-    const QStringList names = {tr("&Start"), tr("&Dataset"), tr("&Model && Features"), tr("&Training"), tr("&Prototypes")};
+    const QStringList names = {tr("&Start"), tr("&Dataset"), tr("&Model && Features"), tr("&Training"), tr("&Prototypes"), tr("E&xplain")};
     for (int i = 0; i < names.size(); ++i)
         connect(withShortcut(view->addAction(names[i]), QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1))),
                 &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
+    connect(withShortcut(view->addAction(tr("P&runing")), QKeySequence(QStringLiteral("Ctrl+7"))), &QAction::triggered, this,
+            [this] { tabs_->setCurrentWidget(pruning_); });
     view->addSeparator();
     auto* theme = view->addMenu(tr("T&heme"));
     auto* group = new QActionGroup(this);
@@ -330,10 +353,14 @@ void MainWindow::buildMenus() {
 
 QStringList MainWindow::viewNames() {
     return {QStringLiteral("start"), QStringLiteral("dataset"), QStringLiteral("model"), QStringLiteral("training"),
-            QStringLiteral("prototypes")};
+            QStringLiteral("prototypes"), QStringLiteral("explain"), QStringLiteral("pruning")};
 }
 
 bool MainWindow::showView(const QString& name) {
+    if (name.toLower() == QLatin1String("pruning")) {
+        tabs_->setCurrentWidget(pruning_);
+        return true;
+    }
     const int i = int(viewNames().indexOf(name.toLower()));
     if (i < 0) return false;
     tabs_->setCurrentIndex(i);
@@ -447,6 +474,7 @@ void MainWindow::explainImage(const QString& pathIn) {
     const QString path = pathIn.isEmpty() ? QFileDialog::getOpenFileName(this, tr("Image to explain"), {}, tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")) : pathIn;
     if (path.isEmpty()) return;
     tabs_->setCurrentIndex(PrototypesTab);
+    lastExplained_ = path;
     session_->explainImage(path);
 }
 

@@ -17,11 +17,13 @@ class QMenu;
 namespace pqwgui {
 
 class DatasetView;
+class ExplainView;
 class ProjectController;
 class JobsPanel;
 class LogPanel;
 class ModelFeaturesView;
 class PrototypeView;
+class PruningView;
 class TrainingView;
 
 class MainWindow : public QMainWindow {
@@ -37,6 +39,8 @@ public:
     ModelFeaturesView* modelView() const { return model_; }
     TrainingView* trainingView() const { return training_; }
     PrototypeView* prototypeView() const { return prototypes_; }
+    ExplainView* explainView() const { return explain_; }
+    PruningView* pruningView() const { return pruning_; }
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
@@ -51,7 +55,7 @@ public:
     void setDemoConfig(const DemoConfig& c) { demoConfig_ = c; }
     const DemoConfig& demoConfig() const { return demoConfig_; }
 
-    /// View names for --view: start, dataset, model, training, prototypes.
+    /// View names for --view: start, dataset, model, training, prototypes, explain, pruning.
     static QStringList viewNames();
     /// Restores the window geometry and dock layout saved at the last close.
     void restoreLayout();
@@ -99,6 +103,9 @@ private:
     ModelFeaturesView* model_;
     TrainingView* training_;
     PrototypeView* prototypes_;
+    ExplainView* explain_;
+    QString lastExplained_;  ///< the image file last sent to "This looks like that"
+    PruningView* pruning_;
     JobsPanel* jobsPanel_;
     LogPanel* log_;
     QPushButton* demoButton_ = nullptr;

@@ -136,7 +136,17 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     escroll->setWidget(explainImage_);
     escroll->setWidgetResizable(true);
     escroll->setMinimumHeight(120);
-    el->addWidget(explain_);
+    auto* toExplain = new QPushButton(tr("Open in the Explain view (attribution maps)"));
+    toExplain->setObjectName(QStringLiteral("openInExplain"));
+    toExplain->setToolTip(tr("The same image with OMENN and the baseline attribution maps side by side, and its decision "
+                             "split over prototypes (Ctrl+6)"));
+    toExplain->setEnabled(false);
+    connect(toExplain, &QPushButton::clicked, this, &PrototypeView::openInExplainRequested);
+    connect(session_, &Session::explanationReady, toExplain, [toExplain] { toExplain->setEnabled(true); });
+    auto* erow = new QHBoxLayout;
+    erow->addWidget(explain_);
+    erow->addWidget(toExplain);
+    el->addLayout(erow);
     el->addWidget(explainText_);
     el->addWidget(escroll, 1);
     auto* rightScroll = rightScroll_ = new QScrollArea;

@@ -44,6 +44,8 @@ public:
 
 Q_SIGNALS:
     void explainRequested();
+    /// "Open in the Explain view" under "This looks like that".
+    void openInExplainRequested();
 
 public Q_SLOTS:
     void showExplanation(const QImage& image, const QString& text);

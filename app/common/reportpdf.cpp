@@ -4,6 +4,8 @@
 #include <QFileInfo>
 #include <QPageLayout>
 #include <QPageSize>
+#include <QAbstractTextDocumentLayout>
+#include <QPainter>
 #include <QPdfWriter>
 #include <QSaveFile>
 #include <QTextDocument>
@@ -19,7 +21,8 @@ QString writeReportPdf(const QString& htmlPath, const QString& pdfPath, const QS
     // Relative <img src> resolve against the report's folder.
     doc.setBaseUrl(QUrl::fromLocalFile(QFileInfo(htmlPath).absolutePath() + QLatin1Char('/')));
     doc.setDefaultStyleSheet(QStringLiteral("table { border-collapse: collapse; } th, td { border: 1px solid #bbbbbb; padding: 2px; }"
-                                            " th { background-color: #eeeeee; } .warn { color: #a40000; } .meta { color: #666666; }"));
+                                            " th { background-color: #eeeeee; } .warn { color: #a40000; } .meta { color: #666666; }"
+                                            " .figure { margin-top: 6px; margin-bottom: 10px; } .caption { font-size: small; color: #555555; }"));
     doc.setHtml(html);
 
     QSaveFile out(pdfPath);
@@ -31,7 +34,22 @@ QString writeReportPdf(const QString& htmlPath, const QString& pdfPath, const QS
         pdf.setPageLayout(QPageLayout(QPageSize(QPageSize::A4), QPageLayout::Portrait, QMarginsF(15, 15, 15, 15),
                                       QPageLayout::Millimeter));
         pdf.setResolution(110);  // the document's pixel figures print at a readable size
-        doc.print(&pdf);
+        // Laid out for the PDF's resolution and page, then drawn page by page (QTextDocument::
+        // print() produced an empty page for some paginations of image-heavy pages).
+        doc.documentLayout()->setPaintDevice(&pdf);
+        const QRectF page = pdf.pageLayout().paintRectPixels(pdf.resolution());
+        doc.setPageSize(page.size());
+        const int pages = doc.pageCount();
+        QPainter painter;
+        if (!painter.begin(&pdf)) return QStringLiteral("%1: cannot start the PDF").arg(pdfPath);
+        for (int i = 0; i < pages; ++i) {
+            if (i > 0) pdf.newPage();
+            painter.save();
+            painter.translate(0, -i * page.height());
+            doc.drawContents(&painter, QRectF(0, i * page.height(), page.width(), page.height()));
+            painter.restore();
+        }
+        painter.end();
     }
     if (!out.commit()) return QStringLiteral("%1: cannot write (%2)").arg(pdfPath, out.errorString());
     return {};

@@ -11,14 +11,17 @@
 #include <cstdio>
 
 #include "datasetview.h"
+#include "explainview.h"
 #include "mainwindow.h"
 #include <QStatusBar>
 
 #include "project.h"
 #include "prototypeview.h"
+#include "pruningview.h"
 #include "pqw/util.h"
 #include "theme.h"
 
+#include <QLabel>
 #include <QLayout>
 #include <QListView>
 
@@ -45,8 +48,12 @@ int main(int argc, char** argv) {
     const QCommandLineOption explain(QStringLiteral("explain"), QStringLiteral("Explain this image once the model is ready."), QStringLiteral("IMAGE"));
     const QCommandLineOption demoTrain(QStringLiteral("demo-train"), QStringLiteral("Training images of the demo subset."), QStringLiteral("N"));
     const QCommandLineOption saveModel(QStringLiteral("save-model"), QStringLiteral("Save the checkpoint once the model is ready."), QStringLiteral("CKPT"));
+    const QCommandLineOption sweep(QStringLiteral("sweep"), QStringLiteral("Open this pruning sweep folder in the Pruning view."), QStringLiteral("DIR"));
+    const QCommandLineOption sweepRun(QStringLiteral("sweep-run"),
+                                      QStringLiteral("With --sweep: select run RUN; with N and METHOD, also compare it with the dense model on test image N."),
+                                      QStringLiteral("RUN[:N:METHOD]"));
     const QCommandLineOption project(QStringLiteral("project"), QStringLiteral("Open this project (.pqwproj)."), QStringLiteral("FILE"));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, project}) p.addOption(o);
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, project, sweep, sweepRun}) p.addOption(o);
     p.addPositionalArgument(QStringLiteral("project"), QStringLiteral("A project file to open (.pqwproj), as from a file manager."), QStringLiteral("[FILE]"));
     p.process(app);
 
@@ -111,11 +118,7 @@ int main(int argc, char** argv) {
         if (p.isSet(explain)) w.explainImage(p.value(explain));
         if (!screenshot) return;
         // Let the last queued results, thumbnails and layouts settle, then grab.
-        auto grab = [&] {
-            w.showView(p.value(view));
-            w.prototypeView()->selectFirst();
-            if (w.datasetView()->grid()->model()->rowCount() > 0 && !w.datasetView()->grid()->currentIndex().isValid())
-                w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
+        auto shoot = [&] {
             QTimer::singleShot(1200, &w, [&] {
                 const QImage img = w.grab().toImage();
                 // QSaveFile: a temporary file renamed over the target once complete (atomic).
@@ -132,6 +135,17 @@ int main(int argc, char** argv) {
                 QApplication::exit(0);
             });
         };
+        auto grab = [&, shoot] {
+            w.showView(p.value(view));
+            w.prototypeView()->selectFirst();
+            if (w.datasetView()->grid()->model()->rowCount() > 0 && !w.datasetView()->grid()->currentIndex().isValid())
+                w.datasetView()->grid()->setCurrentIndex(w.datasetView()->grid()->model()->index(0, 0));
+            // The Explain view computes its maps (on a test image it picks) before the grab.
+            if (p.value(view).toLower() == QLatin1String("explain") && w.explainView()->prepareScreenshot())
+                QObject::connect(w.jobs(), &JobRunner::idle, &w, shoot, Qt::SingleShotConnection);
+            else
+                shoot();
+        };
         if (w.jobs()->busy())
             QObject::connect(w.jobs(), &JobRunner::idle, &w, grab, Qt::SingleShotConnection);
         else
@@ -145,6 +159,17 @@ int main(int argc, char** argv) {
             }
         });
 
+    if (p.isSet(sweep))
+        QTimer::singleShot(0, &w, [&] {
+            if (!w.pruningView()->openSweep(p.value(sweep))) {
+                std::fprintf(stderr, "--sweep: %s\n", qPrintable(w.pruningView()->statusLabel()->text()));
+                if (screenshot) QApplication::exit(1);
+                return;
+            }
+            const QStringList c = p.value(sweepRun).split(QLatin1Char(':'));
+            if (!c[0].isEmpty()) w.pruningView()->selectRun(c[0]);
+            if (c.size() == 3) w.pruningView()->compare(c[0], c[1].toInt(), c[2]);
+        });
     if (!projectFile.isEmpty()) {
         QTimer::singleShot(0, &w, [&, projectFile] {
             w.project()->open(projectFile, [&](bool ok, const QString& msg) {

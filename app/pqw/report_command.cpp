@@ -63,7 +63,7 @@ void registerReportCommand(CLI::App& app) {
     auto* c = app.add_subcommand("report", "Write a project's report: HTML with its figures, and a PDF of the same page");
     c->add_option("project", a->project, "Project file (.pqwproj, saved by the workbench)")->required()->check(CLI::ExistingFile);
     c->add_option("--out,-o", a->out, "Output folder (report.html, report.pdf, assets/)")->required();
-    c->add_option("--prototypes", a->opt.prototypes, "Prototypes in the gallery (the most used)")->capture_default_str();
+    c->add_option("--prototypes", a->opt.prototypes, "Prototypes in the gallery (largest class weight first)")->capture_default_str();
     c->add_option("--patches", a->opt.patches, "Training patches per prototype")->capture_default_str();
     c->add_option("--explanations", a->opt.maxExplanations, "At most this many chosen explanations")->capture_default_str();
     c->add_flag("--no-pdf", a->noPdf, "Write the HTML only");

@@ -88,17 +88,20 @@ struct Writer {
     void plot(const PlotSpec& p, const std::string& stem, const std::string& caption) {
         const std::string rel = assetName(stem);
         for (const auto& f : writePlot(p, out + "/" + rel)) result.files.push_back(f);
-        body << "<figure><img src=\"" << esc(rel) << ".png\" width=\"" << p.width / 1.4 << "\" alt=\"" << esc(caption)
-             << "\"><figcaption>" << esc(caption) << " (<a href=\"" << esc(rel) << ".svg\">SVG</a>)</figcaption></figure>\n";
+        // A block with the image, a line break and the caption: what both browsers and Qt's
+        // rich-text engine (the PDF) lay out the same way.
+        body << "<div class=\"figure\"><img src=\"" << esc(rel) << ".png\" width=\"" << int(p.width / 1.4) << "\" alt=\""
+             << esc(caption) << "\"><br><span class=\"caption\">" << esc(caption) << " (<a href=\"" << esc(rel)
+             << ".svg\">SVG</a>)</span></div>\n";
     }
     /// An RGB image as PNG.
     void image(const cv::Mat& rgb, const std::string& stem, const std::string& caption, int width = 0) {
         const std::string rel = assetName(stem) + ".png";
         writePng(out + "/" + rel, rgb);
         result.files.push_back(out + "/" + rel);
-        body << "<figure><img src=\"" << esc(rel) << "\"";
+        body << "<div class=\"figure\"><img src=\"" << esc(rel) << "\"";
         if (width > 0) body << " width=\"" << width << "\"";
-        body << " alt=\"" << esc(caption) << "\"><figcaption>" << esc(caption) << "</figcaption></figure>\n";
+        body << " alt=\"" << esc(caption) << "\"><br><span class=\"caption\">" << esc(caption) << "</span></div>\n";
     }
     void warn(const std::string& section, const std::string& why) {
         result.warnings.push_back(section + ": " + why);
@@ -294,10 +297,18 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
             const auto infos = buildPrototypeIndex(*active, *cache, o.patches, ctx);
             std::vector<size_t> order(infos.size());
             for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-            std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return infos[a].usage > infos[b].usage; });
+            // The prototypes that count most for some class first (the most used ones are often
+            // background, which every class shares with small weights).
+            auto strongest = [&](size_t i) {
+                float m = 0;
+                for (float v : infos[i].classWeights) m = std::max(m, v);
+                return m;
+            };
+            std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return strongest(a) > strongest(b); });
             const size_t n = std::min(order.size(), size_t(std::max(0, o.prototypes)));
-            w.body << "<p>The " << n << " most used of " << infos.size()
-                   << " prototypes, each with its nearest training patches (best first) and the classes it votes for.</p>\n";
+            w.body << "<p>The " << n << " of " << infos.size()
+                   << " prototypes with the largest weight for a class, each with its nearest training patches (best first), "
+                      "its usage and the classes it votes for.</p>\n";
             for (size_t k = 0; k < n; ++k) {
                 ctx.throwIfCancelled();
                 const auto& info = infos[order[k]];
@@ -389,11 +400,11 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
                 if (fs::path(f).extension() != ".png") continue;
                 const std::string rel = "assets/sweep-" + std::to_string(si + 1) + "/" + fs::path(f).filename().string();
                 std::string svg = rel.substr(0, rel.size() - 4) + ".svg";
-                w.body << "<figure><img src=\"" << esc(rel) << "\" width=\"580\"><figcaption>"
+                w.body << "<div class=\"figure\"><img src=\"" << esc(rel) << "\" width=\"580\"><br><span class=\"caption\">"
                        << esc(fs::path(f).stem().string());
                 if (fs::exists(sub + "/" + fs::path(svg).filename().string()))
                     w.body << " (<a href=\"" << esc(svg) << "\">SVG</a>)";
-                w.body << "</figcaption></figure>\n";
+                w.body << "</span></div>\n";
             }
             std::istringstream csv(sweepSummaryCsv(finishedRunEntries(readSweepLog(dir + "/log.jsonl"))));
             std::string line;
@@ -414,7 +425,7 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
          << "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\n"
          << "table{border-collapse:collapse;margin:0.5em 0;font-size:small}\n"
          << "th,td{border:1px solid #bbb;padding:2px 6px;text-align:right}\n"
-         << "th{background:#eee}\nfigure{margin:0.8em 0}\nfigcaption{font-size:small;color:#555}\n"
+         << "th{background:#eee}\n.figure{margin:0.8em 0}\n.caption{font-size:small;color:#555}\n"
          << ".warn{color:#a40000}\n.meta{color:#666}\n</style></head><body>\n"
          << w.body.str() << "</body></html>\n";
     w.result.htmlPath = outDir + "/report.html";

@@ -4,7 +4,8 @@
 // ProtoQuant interpretable head). Torch-free interface; docs/omenn.md has the choices and
 // ../shared/design/algorithms.md section 2 the definitions.
 //
-//  * Inputs are preprocessed images, float CHW [3, size, size] (what Backbone::forward eats).
+//  * Inputs are preprocessed images, float CHW [3, size, size] (what Backbone::forward eats;
+//    a pruning CNN's explainer takes its own channel count, see inputChannels()).
 //  * OMENN: one forward pass through the frozen linear pieces of every layer (gates recorded
 //    from the values on this input) + one backward pass gives, for the explained output z,
 //      z = sum(C_w) + sum(C_b)     (to float32 rounding)
@@ -25,6 +26,8 @@
 
 namespace pqw {
 
+class CnnModel;
+
 /// Which head sits on the trunk. Auto: the interpretable head if trained, else stage 0.
 enum class ExplainHead { Auto, None, Stage0, Interpretable };
 
@@ -35,6 +38,11 @@ public:
     /// from the one the head was trained on, when the trunk is TorchScript (no layer graph),
     /// or when the trunk / head contains a layer OMENN does not support (named).
     static Explainer fromModel(const ProtoModel& m, const Backbone& bb, ExplainHead head = ExplainHead::Auto);
+    /// A pruning-family CNN (pqw/pruning.h), dense or pruned (masks applied, removed channels
+    /// gone), as a layer graph with no head: outputs are its logits, inputs are its
+    /// standardised images (ImageTensors::input: inChannels x inputSize x inputSize).
+    /// classNames: optional labels of the outputs. A copy: later changes to m do not show.
+    static Explainer fromCnn(const CnnModel& m, const std::vector<std::string>& classNames = {});
 
     Explainer();
     ~Explainer();
@@ -44,10 +52,11 @@ public:
     int numOutputs() const;      ///< classes (or the trunk's flattened outputs for ExplainHead::None)
     int numPrototypes() const;   ///< 0 unless the head is interpretable
     int inputSize() const;       ///< the input side the head was trained at (0 = any)
+    int inputChannels() const;   ///< channels of an input image (3, or the CNN's inChannels)
     std::string headName() const;///< "none", "stage0", "interpretable"
     std::vector<std::string> classNames() const;
 
-    /// Logits of n images [n, 3, size, size] (row-major n x numOutputs), batched, no grad.
+    /// Logits of n images [n, inputChannels, size, size] (row-major n x numOutputs), batched, no grad.
     std::vector<float> logits(const float* x, int n, int size) const;
 
     struct Impl;
@@ -77,7 +86,7 @@ struct ExplainOptions {
     float baseline = 0.f;       ///< IG / completeness: constant baseline input value
     int samples = 25;           ///< SmoothGrad: noisy samples
     double noise = 0.15;        ///< SmoothGrad: noise std as a fraction of (max - min) of x
-    std::string layer;          ///< Grad-CAM: node name (default: the trunk's last node)
+    std::string layer;          ///< Grad-CAM: node name (default: the last node with a spatial output)
     int patch = 8, stride = 4;  ///< Occlusion window and step, in pixels
     float occlusionValue = 0.f; ///< Occlusion: value written into the window
     uint64_t seed = 0;          ///< SmoothGrad noise

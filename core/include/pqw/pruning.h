@@ -66,6 +66,10 @@ public:
     int channels() const;
     int inputSize() const;
     int classes() const;
+    /// One sample's standardised input (channels x size x size floats, what the models eat)
+    /// and its label. i indexes the split in dataset order: row i is Dataset::indices(s)[i].
+    /// Throws pqw::Error when i is out of range.
+    std::vector<float> input(Split s, size_t i, int* label = nullptr) const;
     struct Impl;
     std::shared_ptr<const Impl> impl() const { return d_; }
 
@@ -189,7 +193,9 @@ void pruneTo(CnnModel& m, double fraction, PruneModality mod, PruneCriterion cri
              uint64_t seed = 0, int taylorBatches = 8);
 
 /// Fine-tunes with a fresh SGD, masks re-applied after every step, best-validation weights
-/// restored at the end. Emits "prune.epoch" events. Returns the epochs spent.
+/// restored at the end. Emits one "prune.epoch" event per epoch (epoch, loss, train_accuracy,
+/// val_accuracy, best_val, pruned_val_accuracy = validation top-1 right after pruning, before
+/// any fine-tuning). Returns the epochs spent.
 int fineTune(CnnModel& m, const ImageTensors& data, const FineTuneOptions& opt, uint64_t seed, JobContext& ctx);
 
 /// Runs a whole schedule: step 0 is the unpruned model (measured, not fine-tuned), then for

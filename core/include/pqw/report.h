@@ -13,7 +13,7 @@
 namespace pqw {
 
 struct ReportOptions {
-    int prototypes = 16;     ///< gallery: the most used prototypes shown
+    int prototypes = 16;     ///< gallery: the prototypes with the largest class weight shown
     int patches = 6;         ///< gallery: training patches per prototype
     int maxExplanations = 12;
     bool evaluate = true;    ///< evaluate each head on the test split of the cache

@@ -72,15 +72,18 @@ torch::Tensor occlusionMap(const Explainer::Impl& m, const torch::Tensor& x, con
 }
 
 torch::Tensor gradCam(const Explainer::Impl& m, const torch::Tensor& x, const Target& t, const std::string& layerName) {
-    const int layer = layerName.empty() ? m.trunk->outputIndex() : m.trunk->indexOf(layerName);
-    if (layer < 0) throw Error("Grad-CAM: no layer named '" + layerName + "'");
+    // Default: the last node with a spatial output (the trunk's output for a backbone; the
+    // last convolution block of a CNN whose trunk ends in its classifier).
+    const int layer = layerName.empty() ? -1 : m.trunk->indexOf(layerName);
+    if (!layerName.empty() && layer < 0) throw Error("Grad-CAM: no layer named '" + layerName + "'");
     torch::Tensor act;
     auto xi = x.detach().clone().requires_grad_(true);
     auto v = m.targetValue(xi, t, [&](int i, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor& out) {
-        if (i == layer) act = out;
+        if (layer >= 0 ? i == layer : out.dim() == 4) act = out;
     });
     if (!act.defined() || act.dim() != 4)
-        throw Error("Grad-CAM: layer '" + m.trunk->node(layer).name + "' has no spatial output");
+        throw Error(layer >= 0 ? "Grad-CAM: layer '" + m.trunk->node(layer).name + "' has no spatial output"
+                               : std::string("Grad-CAM: the model has no layer with a spatial output"));
     auto g = torch::autograd::grad({v.sum()}, {act})[0];
     auto alpha = g.mean({2, 3}, true);
     auto cam = torch::relu((alpha * act).sum(1, true)).detach();  // [1, 1, h, w]
@@ -97,7 +100,7 @@ Attribution explain(const Explainer& e, Method method, const float* x, int size,
                     const ExplainOptions& opt) {
     if (method == Method::Omenn) return explainOmenn(e, x, size, t, opt);
     const auto& m = e.impl();
-    auto xt = inputTensor(x, size);
+    auto xt = inputTensor(x, size, m.channels);
     Attribution a;
     a.method = methodName(method);
     a.output = valueAt(m, xt, t);

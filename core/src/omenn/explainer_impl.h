@@ -18,6 +18,7 @@ struct Explainer::Impl {
     ExplainHead head = ExplainHead::None;
     std::vector<std::string> classes;
     int inputSize = 0;
+    int channels = 3;     ///< input channels (a pruning CNN may be gray: 1)
 
     // Stage 0: mean over cells -> LayerNorm(D) (eps 1e-5) -> Linear(D, N).
     torch::Tensor lnWeight, lnBias, fcWeight, fcBias;

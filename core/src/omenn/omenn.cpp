@@ -35,6 +35,7 @@ int Explainer::numPrototypes() const {
     return d_->head == ExplainHead::Interpretable ? static_cast<int>(d_->codes.size(0)) : 0;
 }
 int Explainer::inputSize() const { return d_->inputSize; }
+int Explainer::inputChannels() const { return d_->channels; }
 std::string Explainer::headName() const {
     switch (d_->head) {
         case ExplainHead::Stage0: return "stage0";
@@ -52,10 +53,11 @@ std::vector<std::string> Explainer::classNames() const {
 std::vector<float> Explainer::logits(const float* x, int n, int size) const {
     torch::NoGradGuard ng;
     std::vector<float> out;
-    const int64_t per = 3LL * size * size;
+    const int64_t C = d_->channels;
+    const int64_t per = C * size * size;
     for (int i = 0; i < n; i += 32) {
         const int b = std::min(32, n - i);
-        auto t = torch::from_blob(const_cast<float*>(x + per * i), {b, 3, size, size}, torch::kFloat);
+        auto t = torch::from_blob(const_cast<float*>(x + per * i), {b, C, size, size}, torch::kFloat);
         torch::Tensor z;
         if (d_->fast) {
             z = d_->headForward(d_->fast->forward(t.contiguous(at::MemoryFormat::ChannelsLast)).contiguous());
@@ -109,7 +111,7 @@ int Explainer::Impl::numOutputs() const {
     // None: the flattened trunk output on a probe input.
     torch::NoGradGuard ng;
     const int s = inputSize > 0 ? inputSize : 32;
-    return static_cast<int>(trunk->forward(torch::zeros({1, 3, s, s})).numel());
+    return static_cast<int>(trunk->forward(torch::zeros({1, channels, s, s})).numel());
 }
 
 torch::Tensor Explainer::Impl::headForward(const torch::Tensor& f, torch::Tensor* presence) const {
@@ -493,7 +495,7 @@ torch::Tensor frozenTarget(const FrozenPass& fp, const Target& t) {
 
 Attribution explainOmenn(const Explainer& e, const float* x, int size, const Target& t, const ExplainOptions& opt) {
     const auto& m = e.impl();
-    auto xt = inputTensor(x, size);
+    auto xt = inputTensor(x, size, m.channels);
     double real;
     {
         torch::NoGradGuard ng;
@@ -505,7 +507,7 @@ Attribution explainOmenn(const Explainer& e, const float* x, int size, const Tar
 
 std::vector<Attribution> explainAllClasses(const Explainer& e, const float* x, int size, const ExplainOptions& opt) {
     const auto& m = e.impl();
-    auto xt = inputTensor(x, size);
+    auto xt = inputTensor(x, size, m.channels);
     torch::Tensor real;
     {
         torch::NoGradGuard ng;
@@ -522,7 +524,7 @@ DecisionExplanation explainDecision(const Explainer& e, const float* x, int size
                                     const ExplainOptions& opt) {
     const auto& m = e.impl();
     if (m.head != ExplainHead::Interpretable) throw Error("a prototype decision needs the interpretable head");
-    auto xt = inputTensor(x, size);
+    auto xt = inputTensor(x, size, m.channels);
     torch::Tensor logits, pi;
     {
         torch::NoGradGuard ng;

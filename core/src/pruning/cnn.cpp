@@ -26,6 +26,15 @@ int ImageTensors::channels() const { return d_ ? d_->channels : 0; }
 int ImageTensors::inputSize() const { return d_ ? d_->size : 0; }
 int ImageTensors::classes() const { return d_ ? d_->classes : 0; }
 
+std::vector<float> ImageTensors::input(Split s, size_t i, int* label) const {
+    if (i >= count(s))
+        throw Error(std::string("image ") + std::to_string(i) + " of the " + splitName(s) + " split does not exist (" +
+                    std::to_string(count(s)) + " images)");
+    auto x = d_->x[int(s)][int64_t(i)].contiguous();
+    if (label) *label = int(d_->y[int(s)][int64_t(i)].item<int64_t>());
+    return {x.data_ptr<float>(), x.data_ptr<float>() + x.numel()};
+}
+
 ImageTensors ImageTensors::fromDataset(const Dataset& ds, int channels, int inputSize) {
     auto d = std::make_shared<Impl>();
     d->channels = channels > 0 ? channels : (ds.format() == "idx" ? 1 : 3);

@@ -227,7 +227,8 @@ int fineTune(CnnModel& model, const ImageTensors& data, const FineTuneOptions& o
     auto& m = model.impl();
     const auto& d = *data.impl();
     EarlyStopper es(opt.patience, opt.minDelta, opt.epochs);
-    es.observe(cnn::evaluate(m, d, Split::Val).top1);
+    const double pruned = cnn::evaluate(m, d, Split::Val).top1;  // "epoch 0": right after pruning
+    es.observe(pruned);
     auto best = m.snapshot();
     if (es.shouldStop()) return 0;
     auto gen = at::detail::createCPUGenerator(seed);
@@ -239,7 +240,7 @@ int fineTune(CnnModel& model, const ImageTensors& data, const FineTuneOptions& o
         if (es.observe(val)) best = m.snapshot();
         ctx.emit(Event{"prune.epoch",
                        {{"epoch", es.epochs()}, {"loss", loss}, {"train_accuracy", acc}, {"val_accuracy", val},
-                        {"best_val", es.best()}},
+                        {"best_val", es.best()}, {"pruned_val_accuracy", pruned}},
                        {}});
     }
     m.restore(best);
