@@ -104,9 +104,9 @@ private Q_SLOTS:
 
     void killDuringExtraction() {
         const QString data = path(QStringLiteral("images"));
-        // 1200 images at 224 px in batches of 8: several seconds even on a quiet machine, and
+        // 600 images at 224 px in batches of 8: several seconds even on a quiet machine, and
         // meta.json records progress every 2 s, so the kill lands after a recorded flush.
-        fixtures::writeImageFolder(data, 3, 400, 32);
+        fixtures::writeImageFolder(data, 3, 200, 32);
         const QStringList common{"extract", "--dataset", data, "--size", "224", "--batch", "8", "--val", "0.2"};
         Run r = fixtures::runPqw(common + QStringList{"--out", path(QStringLiteral("whole"))});
         QVERIFY2(r.code == 0, qPrintable(r.err));
@@ -125,8 +125,8 @@ private Q_SLOTS:
         // What the killed run left: a meta.json that parses and describes a partial cache.
         const json meta = json::parse(pqw::readFile(cut + "/meta.json"));
         const size_t done = meta["done"].get<size_t>();
-        QVERIFY2(done >= doneAtKill && done < 1200, qPrintable(QStringLiteral("%1 %2").arg(done).arg(doneAtKill)));
-        qInfo("killed at %zu of 1200 samples; %d temporary file(s) left by the kill", done, tempFiles(cut));
+        QVERIFY2(done >= doneAtKill && done < 600, qPrintable(QStringLiteral("%1 %2").arg(done).arg(doneAtKill)));
+        qInfo("killed at %zu of 600 samples; %d temporary file(s) left by the kill", done, tempFiles(cut));
         r = fixtures::runPqw(common + QStringList{"--out", QString::fromStdString(cut)});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.err.contains(QStringLiteral("resuming")), qPrintable(r.err));
