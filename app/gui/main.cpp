@@ -6,6 +6,7 @@
 #include <QElapsedTimer>
 #include <QIcon>
 #include <QImageWriter>
+#include <QSaveFile>
 #include <QTimer>
 
 #include <cstdio>
@@ -151,9 +152,12 @@ int main(int argc, char** argv) {
         auto shoot = [&] {
             QTimer::singleShot(1200, &w, [&] {
                 const QImage img = w.grab().toImage();
-                QImageWriter writer(p.value(shot), "png");
-                if (!writer.write(img)) {
-                    std::fprintf(stderr, "cannot write %s: %s\n", qPrintable(p.value(shot)), qPrintable(writer.errorString()));
+                // QSaveFile: a temporary file renamed over the target once complete (atomic).
+                QSaveFile file(p.value(shot));
+                QImageWriter writer(&file, "png");
+                if (!file.open(QIODevice::WriteOnly) || !writer.write(img) || !file.commit()) {
+                    const QString why = writer.error() != QImageWriter::UnknownError ? writer.errorString() : file.errorString();
+                    std::fprintf(stderr, "cannot write %s: %s\n", qPrintable(p.value(shot)), qPrintable(why));
                     QApplication::exit(1);
                     return;
                 }

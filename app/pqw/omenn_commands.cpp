@@ -129,11 +129,7 @@ void explainScript(const ExplainArgs& a) {
     json j = {{"image", a.image}, {"script", a.script}, {"target", t}, {"explanation", attributionJson(at)}};
     std::cout << "omenn output " << t << ": " << at.output << "  sum of weight contributions " << at.weightSum
               << "  bias " << at.biasSum << "  residual " << at.completenessError << "\nwrote " << a.out << "\n";
-    if (!a.jsonPath.empty()) {
-        std::ofstream f(a.jsonPath);
-        f << j.dump(2) << "\n";
-        if (!f) throw pqw::Error("cannot write " + a.jsonPath);
-    }
+    if (!a.jsonPath.empty()) pqw::writeFileAtomic(a.jsonPath, j.dump(2) + "\n");
 }
 
 void addExplain(CLI::App& app) {
@@ -208,11 +204,7 @@ void addExplain(CLI::App& app) {
             else if (!std::isnan(at.completenessError)) std::cout << "  completeness error " << at.completenessError;
             std::cout << "\nwrote " << a->out << "\n";
         }
-        if (!a->jsonPath.empty()) {
-            std::ofstream f(a->jsonPath);
-            f << j.dump(2) << "\n";
-            if (!f) throw pqw::Error("cannot write " + a->jsonPath);
-        }
+        if (!a->jsonPath.empty()) pqw::writeFileAtomic(a->jsonPath, j.dump(2) + "\n");
     });
 }
 
@@ -276,7 +268,7 @@ void addFaithfulness(CLI::App& app) {
         });
         const std::vector<std::string> cols{"deletion_auc", "insertion_auc", "pixel_flipping_auc", "faithfulness_corr",
                                             "completeness_residual", "randomisation_spearman"};
-        std::ofstream f(*out);
+        std::ostringstream f;  // written atomically once complete
         f << "method,images";
         for (const auto& k : cols) f << "," << k << "_mean," << k << "_std";
         f << "\n";
@@ -301,7 +293,7 @@ void addFaithfulness(CLI::App& app) {
             f << "\n";
             std::cout << "\n";
         }
-        if (!f) throw pqw::Error("cannot write " + *out);
+        pqw::writeFileAtomic(*out, f.str());
         std::cout << "wrote " << *out << "\n";
     });
 }

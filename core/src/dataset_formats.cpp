@@ -142,6 +142,8 @@ void readIdxPayload(GzFile& f, const std::string& path, uint64_t headerSize, uin
     if (f.read(&extra, 1) != 0) throw Error(path + ": unexpected data after the " + std::to_string(payload) + " bytes the header announces");
 }
 
+}  // namespace
+
 IdxImages readIdxImages(const std::string& path) {
     GzFile f(path);
     unsigned char h[16];
@@ -175,6 +177,8 @@ std::vector<uint8_t> readIdxLabels(const std::string& path) {
     readIdxPayload(f, path, 8, be32(h + 4), labels);
     return labels;
 }
+
+namespace {
 
 /// Reads one images + labels pair as the given split.
 void addIdxPair(DatasetData& d, const std::string& imagesPath, const std::string& labelsPath, Split split) {
@@ -583,8 +587,11 @@ void readCub(DatasetData& d, const std::string& rootIn) {
         if (e.split < 0) throw Error(e.where + ": image id " + std::to_string(id) + " has no entry in train_test_split.txt");
         if (haveBoxes && !e.hasBox)
             throw Error(e.where + ": image id " + std::to_string(id) + " has no box in bounding_boxes.txt");
+        const fs::path rel = fs::path(e.rel).lexically_normal();
+        if (rel.is_absolute() || rel.empty() || *rel.begin() == "..")
+            throw Error(e.where + ": image path '" + e.rel + "' leads outside " + (root / "images").string());
         Sample s;
-        s.source = (root / "images" / e.rel).lexically_normal().string();
+        s.source = (root / "images" / rel).string();
         s.label = static_cast<int32_t>(e.label);
         s.split = e.split == 1 ? Split::Train : Split::Test;
         s.id = id;
@@ -705,6 +712,7 @@ void readCsv(DatasetData& d, const std::string& fileIn) {
         std::string source;
         std::string label;
         Split split;
+        int line;
     };
     std::vector<Row> rows;
     std::set<std::string> labels;
@@ -734,9 +742,19 @@ void readCsv(DatasetData& d, const std::string& fileIn) {
         const fs::path inside = full.lexically_relative(base);
         if (inside.empty() || inside == "." || *inside.begin() == "..")
             throw Error(where + ": path '" + rel + "' leads outside the manifest's folder " + base.string());
-        rows.push_back({full.string(), label, split});
+        rows.push_back({full.string(), label, split, records[r].line});
         labels.insert(label);
     }
+    // A label that only val/test rows use is a class no training sample has: almost always a
+    // typo (or a manifest for another dataset), and a class the model could never learn.
+    std::set<std::string> trainLabels;
+    for (const auto& row : rows)
+        if (row.split == Split::Train) trainLabels.insert(row.label);
+    if (!trainLabels.empty())
+        for (const auto& row : rows)
+            if (!trainLabels.count(row.label))
+                throw Error(path + ":" + std::to_string(row.line) + ": label '" + row.label +
+                            "' appears only in val/test rows (no training sample has it)");
     d.classNames.assign(labels.begin(), labels.end());
     std::unordered_map<std::string, int32_t> labelIndex;
     for (size_t i = 0; i < d.classNames.size(); ++i) labelIndex[d.classNames[i]] = static_cast<int32_t>(i);

@@ -39,6 +39,12 @@ std::string checkImageFile(const std::string& path);
 /// Records a skipped file in the report (counted; the first few kept with the reason).
 void noteSkipped(LoadReport& r, const std::string& path, const std::string& reason);
 
+/// Reads one IDX image file (magic 0x803, uint8, raw or gzip) / label file (magic 0x801).
+/// Throws pqw::Error naming the file for a wrong magic, a truncated file, a header claiming
+/// more data than the file can hold, or trailing bytes.
+IdxImages readIdxImages(const std::string& path);
+std::vector<uint8_t> readIdxLabels(const std::string& path);
+
 /// Built-in datasets ("fashion-mnist", "mnist"). Throws pqw::Error for an unknown name or
 /// missing files (naming the file and what provides it).
 void readBuiltin(DatasetData& d, const std::string& name);

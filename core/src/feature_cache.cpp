@@ -25,6 +25,7 @@
 #include "pqw/error.h"
 #include "pqw/preprocess.h"
 #include "pqw/util.h"
+#include "fs_util.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -214,6 +215,7 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw Error(dir + ": cannot create folder: " + ec.message());
+    removeStaleTempFiles(dir);  // left by an extraction killed mid-write
 
     const CacheStatus st = inspectCache(dir, ds, bb, opt.inputSize);
     ExtractReport rep;

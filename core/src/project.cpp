@@ -88,7 +88,7 @@ Project parseProject(const std::string& text, const std::string& origin, const s
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers that overflow
         fail(origin, std::string("not valid JSON (") + e.what() + ")");
     }
     if (!j.is_object()) fail(origin, "not a project file (the top level must be a JSON object)");
@@ -209,7 +209,7 @@ std::string projectJson(const Project& p, const std::string& baseDir) {
     if (!p.viewState.empty()) {
         try {
             vs = json::parse(p.viewState);
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers that overflow
             throw Error(std::string("project view state is not valid JSON (") + e.what() + ")");
         }
         if (!vs.is_object()) throw Error("project view state must be a JSON object");

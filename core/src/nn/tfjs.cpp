@@ -1,4 +1,5 @@
 #include "nn/tfjs.h"
+#include "nn/tfjs_manifest.h"
 
 #include <cmath>
 #include <cstring>
@@ -33,31 +34,7 @@ struct Shape {
     int64_t c = -1, h = -1, w = -1;
 };
 
-struct RawLayer {
-    std::string name, cls;
-    json config;
-    json layerJson;
-    std::vector<std::string> inputs;
-};
-
-/// Collects inbound layer names from either the classic [[name, 0, 0, {}], ...] form or
-/// the Keras 3 {"args": [{"config": {"keras_history": [name, 0, 0]}}]} form.
-void collectRefs(const json& j, std::vector<std::string>& out) {
-    if (j.is_array()) {
-        if (j.size() >= 3 && j[0].is_string() && j[1].is_number()) {
-            out.push_back(j[0].get<std::string>());
-            return;
-        }
-        for (const auto& e : j) collectRefs(e, out);
-    } else if (j.is_object()) {
-        if (j.contains("keras_history") && j["keras_history"].is_array() && !j["keras_history"].empty() &&
-            j["keras_history"][0].is_string()) {
-            out.push_back(j["keras_history"][0].get<std::string>());
-            return;
-        }
-        for (const auto& [k, v] : j.items()) collectRefs(v, out);
-    }
-}
+using RawLayer = TfjsRawLayer;
 
 class Loader {
 public:
@@ -66,21 +43,15 @@ public:
     [[noreturn]] void fail(const std::string& what) const { throw Error(file_ + ": " + what); }
 
     TfjsModel load(const std::string& cutName) {
-        json root;
-        try {
-            root = json::parse(readFile(file_));
-        } catch (const json::exception& e) {
-            fail(std::string("not valid JSON: ") + e.what());
-        }
-        if (!root.is_object() || !root.contains("modelTopology"))
-            fail("not a TensorFlow.js layers model (no modelTopology)");
-        if (root.contains("format") && root["format"].is_string() && root["format"] != "layers-model")
-            fail("format '" + root["format"].get<std::string>() + "' is not supported (need a layers-model)");
-        const json& topo = root["modelTopology"];
-        const json& mc = topo.contains("model_config") ? topo["model_config"] : topo;
-        parseLayers(mc);
-        if (root.contains("weightsManifest")) loadWeights(root["weightsManifest"]);
-
+        TfjsDocument doc = parseTfjs(file_, readFile(file_), [](const std::string& shard) {
+            std::error_code ec;
+            if (!fs::is_regular_file(shard, ec)) throw Error(shard + ": weight shard is missing");
+            return readFile(shard);
+        });
+        layers_ = std::move(doc.layers);
+        byName_ = std::move(doc.byName);
+        outputName_ = std::move(doc.outputName);
+        weights_ = std::move(doc.weights);
         TfjsModel m;
         m.modelPath = file_;
         for (const auto& l : layers_) m.allLayers.push_back(l.name);
@@ -94,166 +65,21 @@ public:
                  ")");
         }
         m.cut = cut;
-        m.graph = build(cut);
+        try {
+            m.graph = build(cut);
+        } catch (const Error&) {
+            throw;
+        } catch (const json::exception& e) {
+            fail(std::string("malformed layer configuration: ") + e.what());
+        } catch (const std::exception& e) {
+            // A torch op refusing the weights (an inconsistent shape the checks above missed).
+            fail(std::string("cannot build the layer graph: ") + e.what());
+        }
         m.inputChannels = inputChannels_;
         return m;
     }
 
 private:
-    void parseLayers(const json& mc) {
-        const std::string cls = mc.value("class_name", "");
-        const json* cfg = mc.contains("config") ? &mc["config"] : nullptr;
-        if (!cfg) fail("modelTopology has no model config");
-        const json* layers = nullptr;
-        if (cfg->is_array()) layers = cfg;
-        else if (cfg->contains("layers")) layers = &(*cfg)["layers"];
-        if (!layers || !layers->is_array() || layers->empty()) fail("model config has no layers");
-        const bool sequential = cls == "Sequential";
-        for (const auto& lj : *layers) {
-            RawLayer l;
-            l.cls = lj.value("class_name", "");
-            l.config = lj.contains("config") ? lj["config"] : json::object();
-            l.name = lj.contains("name") ? lj["name"].get<std::string>() : l.config.value("name", "");
-            if (l.name.empty()) fail("a layer of type '" + l.cls + "' has no name");
-            l.layerJson = lj;
-            if (!sequential) {
-                if (lj.contains("inbound_nodes")) {
-                    const json& ib = lj["inbound_nodes"];
-                    if (ib.is_array() && ib.size() > 1)
-                        fail("layer '" + l.name + "' is shared (called " + std::to_string(ib.size()) +
-                             " times); shared layers are not supported");
-                    if (ib.is_array() && !ib.empty()) collectRefs(ib[0], l.inputs);
-                }
-            } else if (!layers_.empty()) {
-                l.inputs.push_back(layers_.back().name);
-            }
-            if (byName_.count(l.name)) fail("duplicate layer name '" + l.name + "'");
-            byName_[l.name] = layers_.size();
-            layers_.push_back(std::move(l));
-        }
-        if (sequential && layers_.front().cls != "InputLayer") {
-            // Sequential models may carry the input shape on the first layer instead.
-            RawLayer in;
-            in.name = "input";
-            in.cls = "InputLayer";
-            in.config = json::object();
-            if (layers_.front().config.contains("batch_input_shape"))
-                in.config["batch_input_shape"] = layers_.front().config["batch_input_shape"];
-            layers_.front().inputs = {in.name};
-            layers_.insert(layers_.begin(), in);
-            byName_.clear();
-            for (size_t i = 0; i < layers_.size(); ++i) byName_[layers_[i].name] = i;
-        }
-        // The model's output: output_layers[0] or the last layer.
-        outputName_ = layers_.back().name;
-        if (cfg->is_object() && cfg->contains("output_layers")) {
-            std::vector<std::string> outs;
-            collectRefs((*cfg)["output_layers"], outs);
-            if (outs.size() > 1) fail("models with several outputs are not supported");
-            if (outs.size() == 1) outputName_ = outs[0];
-        }
-        for (const auto& l : layers_)
-            for (const auto& i : l.inputs)
-                if (!byName_.count(i)) fail("layer '" + l.name + "' takes input from unknown layer '" + i + "'");
-    }
-
-    // ---------------------------------------------------------------------------- weights
-
-    void loadWeights(const json& manifest) {
-        if (!manifest.is_array()) fail("weightsManifest is not a list");
-        for (const auto& group : manifest) {
-            if (!group.contains("paths") || !group.contains("weights")) fail("weightsManifest group without paths or weights");
-            std::string data;
-            std::string lastShard;
-            for (const auto& p : group["paths"]) {
-                lastShard = (fs::path(dir_) / p.get<std::string>()).string();
-                std::error_code ec;
-                if (!fs::is_regular_file(lastShard, ec)) throw Error(lastShard + ": weight shard is missing");
-                data += readFile(lastShard);
-            }
-            size_t need = 0;
-            for (const auto& w : group["weights"]) need += byteSize(w);
-            if (data.size() != need)
-                throw Error(lastShard + ": weight data is " + std::to_string(data.size()) + " bytes but the manifest needs " +
-                            std::to_string(need) + (data.size() < need ? " (truncated?)" : " (extra bytes)"));
-            size_t off = 0;
-            for (const auto& w : group["weights"]) {
-                const size_t n = byteSize(w);
-                decode(w, data.data() + off, lastShard);
-                off += n;
-            }
-        }
-    }
-
-    static int64_t numel(const std::vector<int64_t>& s) {
-        int64_t n = 1;
-        for (auto d : s) n *= d;
-        return n;
-    }
-
-    size_t byteSize(const json& w) const {
-        const auto shape = w.value("shape", std::vector<int64_t>{});
-        const int64_t n = numel(shape);
-        std::string dt = w.value("dtype", "float32");
-        if (w.contains("quantization")) dt = w["quantization"].value("dtype", "");
-        if (dt == "float32" || dt == "int32") return static_cast<size_t>(n) * 4;
-        if (dt == "uint16" || dt == "float16") return static_cast<size_t>(n) * 2;
-        if (dt == "uint8") return static_cast<size_t>(n);
-        fail("weight '" + w.value("name", "?") + "' has unsupported dtype '" + dt + "'");
-    }
-
-    void decode(const json& w, const char* bytes, const std::string& shard) {
-        std::string name = w.value("name", "");
-        const auto shape = w.value("shape", std::vector<int64_t>{});
-        const int64_t n = numel(shape);
-        if (w.value("dtype", "float32") != "float32")
-            fail("weight '" + name + "' has dtype '" + w.value("dtype", "") + "' (only float32 weights are supported)");
-        torch::Tensor t = torch::empty({n}, torch::kFloat32);
-        float* dst = t.data_ptr<float>();
-        if (w.contains("quantization")) {
-            const json& q = w["quantization"];
-            const std::string dt = q.value("dtype", "");
-            if (dt == "float16") {
-                auto h = torch::from_blob(const_cast<char*>(bytes), {n}, torch::kFloat16).to(torch::kFloat32);
-                t.copy_(h);
-            } else {
-                if (!q.contains("scale") || !q.contains("min"))
-                    fail("weight '" + name + "' is quantised as " + dt + " without scale and min");
-                const float scale = q["scale"].get<float>(), mn = q["min"].get<float>();
-                if (dt == "uint8") {
-                    const auto* p = reinterpret_cast<const uint8_t*>(bytes);
-                    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(p[i]) * scale + mn;
-                } else {
-                    for (int64_t i = 0; i < n; ++i) {
-                        uint16_t v;
-                        std::memcpy(&v, bytes + 2 * i, 2);
-                        dst[i] = static_cast<float>(v) * scale + mn;
-                    }
-                }
-            }
-        } else {
-            std::memcpy(dst, bytes, static_cast<size_t>(n) * 4);
-        }
-        if (!torch::isfinite(t).all().item<bool>())
-            throw Error(shard + ": weight '" + name + "' contains NaN or infinite values");
-        // "layer/kind" (TF 2 names may carry a ":0" suffix or a model-name prefix).
-        if (auto c = name.rfind(':'); c != std::string::npos) name.resize(c);
-        const auto slash = name.rfind('/');
-        if (slash == std::string::npos) return;  // not a layer weight
-        std::string layer = name.substr(0, slash), kind = name.substr(slash + 1);
-        while (!byName_.count(layer)) {
-            const auto s = layer.find('/');
-            if (s == std::string::npos) break;
-            layer = layer.substr(s + 1);
-        }
-        weights_[layer][kind] = {t.view(shape), shape};
-    }
-
-    struct W {
-        torch::Tensor t;
-        std::vector<int64_t> shape;
-    };
-
     /// The weight layer/kind checked against the expected Keras shape (-1 = any).
     torch::Tensor weight(const std::string& layer, const std::string& kind, const std::vector<int64_t>& expect,
                          bool required = true) {
@@ -262,24 +88,32 @@ private:
             if (!required) return {};
             fail("layer '" + layer + "' has no weight '" + layer + "/" + kind + "' in the weights manifest");
         }
-        const W& w = lit->second[kind];
+        const TfjsWeight& w = lit->second[kind];
         bool ok = w.shape.size() == expect.size();
         for (size_t i = 0; ok && i < expect.size(); ++i) ok = expect[i] < 0 || expect[i] == w.shape[i];
         if (!ok)
             fail("weight '" + layer + "/" + kind + "' has shape " + shapeStr(w.shape) + " but layer '" + layer +
                  "' needs " + shapeStr(expect));
-        return w.t;
+        return torch::from_blob(const_cast<float*>(w.values.data()), w.shape, torch::kFloat32).clone();
     }
 
     // --------------------------------------------------------------------------- config
 
-    static std::array<int64_t, 2> pair(const json& cfg, const char* key, int64_t def) {
+    /// A size / stride pair from the layer config; every value must lie in [1, 4096].
+    std::array<int64_t, 2> pair(const RawLayer& l, const char* key, int64_t def) const {
+        const json& cfg = l.config;
         if (!cfg.contains(key) || cfg[key].is_null()) return {def, def};
         const json& v = cfg[key];
-        if (v.is_number()) return {v.get<int64_t>(), v.get<int64_t>()};
-        if (v.is_array() && v.size() == 1) return {v[0].get<int64_t>(), v[0].get<int64_t>()};
-        if (v.is_array() && v.size() == 2) return {v[0].get<int64_t>(), v[1].get<int64_t>()};
-        throw Error(std::string("bad ") + key);
+        std::array<int64_t, 2> r{};
+        if (v.is_number_integer()) r = {v.get<int64_t>(), v.get<int64_t>()};
+        else if (v.is_array() && v.size() == 1 && v[0].is_number_integer()) r = {v[0].get<int64_t>(), v[0].get<int64_t>()};
+        else if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer())
+            r = {v[0].get<int64_t>(), v[1].get<int64_t>()};
+        else fail("layer '" + l.name + "' has a malformed " + key + " (need an integer or a pair of integers)");
+        for (int64_t x : r)
+            if (x < 1 || x > 4096)
+                fail("layer '" + l.name + "' has " + key + " " + std::to_string(x) + " (must be in 1..4096)");
+        return r;
     }
 
     void checkChannelsLast(const RawLayer& l) const {
@@ -428,13 +262,14 @@ private:
             checkChannelsLast(l);
             const Shape s = need4();
             const bool dw = t == "DepthwiseConv2D";
-            const auto k = pair(c, "kernel_size", 1), st = pair(c, "strides", 1), d = pair(c, "dilation_rate", 1);
+            const auto k = pair(l, "kernel_size", 1), st = pair(l, "strides", 1), d = pair(l, "dilation_rate", 1);
             const bool same = samePadding(l);
             const bool useBias = c.value("use_bias", true);
             torch::Tensor w, b;
             int64_t groups = 1, outC;
             if (dw) {
                 const int64_t m = c.value("depth_multiplier", 1);
+                if (m < 1 || m > 4096) fail("layer '" + l.name + "' has depth_multiplier " + std::to_string(m));
                 w = weight(l.name, "depthwise_kernel", {k[0], k[1], s.c, m});
                 const int64_t cin = w.size(2);
                 outC = cin * m;
@@ -442,6 +277,9 @@ private:
                 w = w.permute({2, 3, 0, 1}).reshape({outC, 1, k[0], k[1]});
             } else {
                 groups = c.value("groups", 1);
+                if (groups < 1 || (s.c > 0 && s.c % groups != 0))
+                    fail("layer '" + l.name + "' has groups " + std::to_string(groups) + " for " + std::to_string(s.c) +
+                         " input channels");
                 outC = c.value("filters", int64_t(-1));
                 w = weight(l.name, "kernel", {k[0], k[1], s.c < 0 ? -1 : s.c / groups, outC});
                 outC = w.size(3);
@@ -553,9 +391,8 @@ private:
         } else if (t == "AveragePooling2D" || t == "MaxPooling2D") {
             checkChannelsLast(l);
             const Shape s = need4();
-            const auto k = pair(c, "pool_size", 2);
-            auto st = pair(c, "strides", -1);
-            if (st[0] < 0) st = k;
+            const auto k = pair(l, "pool_size", 2);
+            auto st = (c.contains("strides") && !c["strides"].is_null()) ? pair(l, "strides", 1) : k;
             const bool same = samePadding(l);
             LayerPtr op;
             if (t == "AveragePooling2D") {
@@ -593,7 +430,7 @@ private:
     std::vector<RawLayer> layers_;
     std::map<std::string, size_t> byName_;
     std::string outputName_;
-    std::map<std::string, std::map<std::string, W>> weights_;
+    std::map<std::string, std::map<std::string, TfjsWeight>> weights_;
     std::map<std::string, Shape>* pending_ = nullptr;
     Graph* g_ = nullptr;
     int64_t inputChannels_ = -1;

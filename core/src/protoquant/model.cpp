@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "model_impl.h"
+#include "checkpoint_format.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -235,6 +236,7 @@ std::vector<float> ProtoModel::logits(const float* featureMap, HeadKind head) co
 
 // ---------------------------------------------------------------------------------------
 // Checkpoint: "PQWHEAD1" | uint64 LE json length | JSON | float32 LE tensor payloads.
+<<<<<<< HEAD
 namespace {
 
 constexpr char kMagic[8] = {'P', 'Q', 'W', 'H', 'E', 'A', 'D', '1'};
@@ -262,9 +264,11 @@ EpochRecord recordFromJson(const json& j) {
 
 }  // namespace
 
+=======
+>>>>>>> reliability
 json historyToJson(const std::vector<EpochRecord>& h) {
     json a = json::array();
-    for (const auto& r : h) a.push_back(recordToJson(r));
+    for (const auto& r : h) a.push_back(detail::epochRecordToJson(r));
     return a;
 }
 
@@ -272,7 +276,11 @@ void ProtoModel::save(const std::string& path) const {
     const auto& d = *d_;
     json meta;
     meta["format"] = "pqw-head";
+<<<<<<< HEAD
     meta["version"] = 1;  // 2 when a TorchScript stage-0 head is stored (below)
+=======
+    meta["version"] = detail::kCheckpointVersion;
+>>>>>>> reliability
     meta["kind"] = d.kind;
     meta["backbone"] = {{"id", d.backboneId}, {"cut", d.cutLayer}, {"stride", d.stride},
                         {"receptive_field", d.receptiveField}, {"kind", d.backboneSpec.kind},
@@ -320,7 +328,7 @@ void ProtoModel::save(const std::string& path) const {
         payload += d.stage0ScriptBytes;
     }
     const std::string js = meta.dump();
-    std::string file(kMagic, 8);
+    std::string file(detail::kCheckpointMagic, 8);
     uint64_t len = js.size();
     for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
     file += js;
@@ -329,21 +337,11 @@ void ProtoModel::save(const std::string& path) const {
 }
 
 ProtoModel ProtoModel::load(const std::string& path) {
-    const std::string file = readFile(path);
-    if (file.size() < 16 || std::memcmp(file.data(), kMagic, 8) != 0)
-        throw Error(path + ": not a ProtoQuant Workbench head checkpoint (bad magic)");
-    uint64_t len = 0;
-    for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(static_cast<unsigned char>(file[8 + i])) << (8 * i);
-    if (len > file.size() - 16) throw Error(path + ": metadata length " + std::to_string(len) + " exceeds the file");
-    json meta;
-    try {
-        meta = json::parse(file.substr(16, len));
-    } catch (const json::exception& e) {
-        throw Error(path + ": metadata is not valid JSON (" + e.what() + ")");
-    }
-    const std::string payload = file.substr(16 + len);
+    // Every check on the bytes lives in the torch-free parser (fuzzed on its own).
+    detail::CheckpointData c = detail::parseCheckpoint(readFile(path), path);
     ProtoModel m;
     auto& d = *m.d_;
+<<<<<<< HEAD
     try {
         if (meta.value("format", "") != "pqw-head") throw Error("format is not pqw-head");
         const int v = meta.value("version", 0);
@@ -436,7 +434,39 @@ ProtoModel ProtoModel::load(const std::string& path) {
         throw Error(path + ": " + e.what());
     } catch (const json::exception& e) {
         throw Error(path + ": malformed metadata (" + e.what() + ")");
+=======
+    d.kind = std::move(c.kind);
+    d.backboneId = std::move(c.backboneId);
+    d.cutLayer = std::move(c.cutLayer);
+    d.cacheFingerprint = std::move(c.cacheFingerprint);
+    d.backboneSpec = std::move(c.backboneSpec);
+    d.inputSize = c.inputSize;
+    d.stride = c.stride;
+    d.receptiveField = c.receptiveField;
+    d.shape = c.shape;
+    d.classes = std::move(c.classes);
+    d.hyper = std::move(c.hyper);
+    d.history = std::move(c.history);
+    d.tau = c.tau;
+    d.presenceThreshold = c.presenceThreshold;
+    d.stage0 = c.stage0;
+    auto tensor = [&](const char* name) {
+        auto it = c.tensors.find(name);
+        if (it == c.tensors.end()) return torch::Tensor();
+        auto& t = it->second;
+        return torch::from_blob(t.values.data(), t.shape, torch::kFloat).clone();
+    };
+    if (d.stage0) {
+        d.lnWeight = tensor("ln.weight");
+        d.lnBias = tensor("ln.bias");
+        d.fcWeight = tensor("fc.weight");
+        d.fcBias = tensor("fc.bias");
+>>>>>>> reliability
     }
+    d.codes = tensor("codes");
+    d.W = tensor("W");
+    d.enabled.assign(static_cast<size_t>(d.K()), 1);
+    for (int k : c.disabled) d.enabled[static_cast<size_t>(k)] = 0;
     return m;
 }
 

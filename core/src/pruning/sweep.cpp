@@ -21,6 +21,7 @@
 #include "pqw/protoquant.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
+#include "fs_util.h"
 
 namespace pqw {
 
@@ -301,7 +302,11 @@ std::string sweepSummaryCsv(const std::vector<SweepLogEntry>& log) {
 }
 
 SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& ctx) {
-    fs::create_directories(dir);
+    {
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) throw Error(dir + ": cannot create folder: " + ec.message());
+    }
     // One runner per folder: a second process appending to the same log would interleave
     // attempts of the same run. The lock is released when the process ends, however it ends.
     const std::string lockPath = dir + "/.lock";
@@ -313,6 +318,7 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
     } unlock{lockFd};
     if (::flock(lockFd, LOCK_EX | LOCK_NB) != 0)
         throw Error(dir + ": another pqw sweep is running in this folder");
+    removeStaleTempFiles(dir);  // left by a sweep killed mid-write
     const std::string specPath = dir + "/sweep.json", logPath = dir + "/log.jsonl", csvPath = dir + "/summary.csv",
                       modelPath = dir + "/base_model.pqwcnn";
     // The base model and its data must match a sweep being resumed; the grid may grow.
