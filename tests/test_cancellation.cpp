@@ -111,6 +111,23 @@ void writeCache(const std::string& dir, int n, int D) {
     std::ofstream(dir + "/meta.json") << m.dump();
 }
 
+/// A conv-ReLU-pool-dense explainer with random weights (4 classes).
+pqw::Explainer smallExplainer(int inputSize) {
+    auto g = std::make_shared<pqw::nn::Graph>();
+    auto conv = std::make_shared<pqw::nn::Conv2d>(torch::randn({8, 3, 3, 3}) * 0.3, torch::randn({8}) * 0.1,
+                              std::array<int64_t, 2>{1, 1}, pqw::nn::Pad4{1, 1, 1, 1},
+                              std::array<int64_t, 2>{1, 1}, 1);
+    int x = g->addNode("c1", "Conv2D", {0}, conv);
+    x = g->addNode("r1", "ReLU", {x}, std::make_shared<pqw::nn::Activation>(pqw::nn::Activation::Fn::ReLU));
+    x = g->addNode("gap", "GlobalAveragePooling2D", {x}, std::make_shared<pqw::nn::GlobalPool>(false, false));
+    g->addNode("out", "Dense", {x},
+           std::make_shared<pqw::nn::Dense>(torch::randn({4, 8}) * 0.5, torch::randn({4}) * 0.1));
+    auto d = std::make_shared<pqw::Explainer::Impl>();
+    d->trunk = g;
+    d->inputSize = inputSize;
+    return pqw::makeExplainer(d);
+}
+
 }  // namespace
 
 class TestCancellation : public QObject {
@@ -138,17 +155,19 @@ private Q_SLOTS:
 
     void extraction() {
         const QString root = tmp_.path() + QStringLiteral("/images");
-        fixtures::writeImageFolder(root, 2, 100, 32);
+        // Enough work (1200 images at 96 px, about a second on a quiet machine) that the cancel,
+        // 20 ms after the first batch, always lands mid-way.
+        fixtures::writeImageFolder(root, 2, 600, 32);
         pqw::DatasetSpec ds;
         ds.path = root.toStdString();
         const auto dataset = pqw::Dataset::open(ds);
         const auto bb = pqw::Backbone::open({});
         const std::string out = (tmp_.path() + QStringLiteral("/features")).toStdString();
         pqw::ExtractOptions opt;
-        opt.inputSize = 64;
+        opt.inputSize = 96;
         opt.batchSize = 8;
         pqw::JobContext ctx;
-        check("extract", cancelDuring(ctx, [&] { pqw::extractFeatures(dataset, bb, out, ctx, opt); }));
+        check("extract", cancelDuring(ctx, [&] { pqw::extractFeatures(dataset, bb, out, ctx, opt); }, 20));
         // Consistent: a partial cache that the next call resumes; no temporary files.
         const auto st = pqw::inspectCache(out, dataset, bb, opt.inputSize);
         QCOMPARE(st.state, pqw::CacheState::Partial);
@@ -229,21 +248,42 @@ private Q_SLOTS:
         QCOMPARE(pqw::ProtoModel::load(ckpt).numPrototypes(), m.numPrototypes());
     }
 
+    /// A single map can take long (occlusion with a small window, IG with many steps, OMENN for
+    /// every class): each stops at its next batch when its context is cancelled.
+    void explanations() {
+        const auto e = smallExplainer(96);
+        auto img = torch::rand({3, 96, 96}).contiguous();
+        pqw::Target t;
+        pqw::ExplainOptions occ;
+        occ.patch = 2;
+        occ.stride = 1;
+        occ.batch = 4;
+        pqw::JobContext c1;
+        occ.cancel = &c1;
+        check("occlusion", cancelDuring(c1, [&] {
+            c1.progress(0.0, "start");
+            pqw::explain(e, pqw::Method::Occlusion, img.data_ptr<float>(), 96, t, occ);
+        }));
+        pqw::ExplainOptions ig;
+        ig.steps = 4000;  // the path is materialised: 4000 x 3 x 96 x 96 floats
+        ig.batch = 2;
+        pqw::JobContext c2;
+        ig.cancel = &c2;
+        check("ig", cancelDuring(c2, [&] {
+            c2.progress(0.0, "start");
+            pqw::explain(e, pqw::Method::IntegratedGradients, img.data_ptr<float>(), 96, t, ig);
+        }));
+        // An already cancelled context stops every method that loops before its work.
+        pqw::JobContext done;
+        done.cancel();
+        pqw::ExplainOptions o;
+        o.cancel = &done;
+        QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::explainAllClasses(e, img.data_ptr<float>(), 96, o));
+        QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::explain(e, pqw::Method::SmoothGrad, img.data_ptr<float>(), 96, t, o));
+    }
+
     void faithfulness() {
-        torch::manual_seed(3);
-        auto g = std::make_shared<pqw::nn::Graph>();
-        auto conv = std::make_shared<pqw::nn::Conv2d>(torch::randn({8, 3, 3, 3}) * 0.3, torch::randn({8}) * 0.1,
-                                                      std::array<int64_t, 2>{1, 1}, pqw::nn::Pad4{1, 1, 1, 1},
-                                                      std::array<int64_t, 2>{1, 1}, 1);
-        int x = g->addNode("c1", "Conv2D", {0}, conv);
-        x = g->addNode("r1", "ReLU", {x}, std::make_shared<pqw::nn::Activation>(pqw::nn::Activation::Fn::ReLU));
-        x = g->addNode("gap", "GlobalAveragePooling2D", {x}, std::make_shared<pqw::nn::GlobalPool>(false, false));
-        g->addNode("out", "Dense", {x},
-                   std::make_shared<pqw::nn::Dense>(torch::randn({4, 8}) * 0.5, torch::randn({4}) * 0.1));
-        auto d = std::make_shared<pqw::Explainer::Impl>();
-        d->trunk = g;
-        d->inputSize = 32;
-        const auto e = pqw::makeExplainer(d);
+        const auto e = smallExplainer(32);
         std::vector<std::vector<float>> imgs;
         std::vector<int> targets;
         for (int i = 0; i < 40; ++i) {

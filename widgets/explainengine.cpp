@@ -348,7 +348,9 @@ int ExplainEngine::requestMap(const PaneSpec& p, const ComputeOptions& o) {
         r->target = t.index;
         r->contrast = t.contrast;
         ctx.progress(0.2, pqw::methodName(p.method));
-        r->attr = pqw::explain(*e, p.method, x.data(), size, t, opt);
+        pqw::ExplainOptions o = opt;
+        o.cancel = &ctx;  // a running map stops at its next batch when cancelled
+        r->attr = pqw::explain(*e, p.method, x.data(), size, t, o);
         r->attr.perChannel.clear();
         r->attr.perChannel.shrink_to_fit();
         r->seconds = clock.elapsed() / 1000.0;
@@ -380,7 +382,9 @@ int ExplainEngine::requestDecomposition(int cls) {
         ctx.progress(0.1, "prototype shares and their pixel maps");
         // Pixel maps for the bars shown (the top shares); one backward pass each.
         r->maps = 10;  // the bars the view draws
-        r->decision = pqw::explainDecision(*e, x.data(), size, c, r->maps);
+        pqw::ExplainOptions o;
+        o.cancel = &ctx;
+        r->decision = pqw::explainDecision(*e, x.data(), size, c, r->maps, o);
         r->maps = std::min<int>(r->maps, int(r->decision.shares.size()));
         for (auto& s : r->decision.shares) {
             s.map.perChannel.clear();
@@ -410,7 +414,9 @@ int ExplainEngine::requestAllClasses(PaneHead h) {
         auto r = std::make_shared<AllClassesResult>();
         r->logits = e->logits(x.data(), 1, size);
         ctx.progress(0.1, "one backward pass per class");
-        r->rows = pqw::explainAllClasses(*e, x.data(), size);
+        pqw::ExplainOptions o;
+        o.cancel = &ctx;
+        r->rows = pqw::explainAllClasses(*e, x.data(), size, o);
         for (auto& a : r->rows) {
             a.perChannel.clear();
             a.perChannel.shrink_to_fit();

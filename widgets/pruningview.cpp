@@ -1685,6 +1685,7 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
         t.index = cls;
         ctx.progress(0.8, "explaining");
         pqw::ExplainOptions eo;
+        eo.cancel = &ctx;
         const auto ad = pqw::explain(dense, m, x.data(), S, t, eo);
         const auto ap = pqw::explain(pruned, m, x.data(), S, t, eo);
         pqw::HeatmapOptions ho;

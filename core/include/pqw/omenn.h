@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "pqw/backbone.h"
+#include "pqw/job.h"
 #include "pqw/protoquant.h"
 
 namespace pqw {
@@ -92,6 +93,9 @@ struct ExplainOptions {
     uint64_t seed = 0;          ///< SmoothGrad noise
     bool doublePrecision = false;  ///< OMENN: run the frozen pass in float64
     int batch = 16;             ///< images per batched forward (IG, SmoothGrad, occlusion)
+    /// When set, polled between batches (IG, SmoothGrad, occlusion) and between the per-class
+    /// and per-prototype backward passes: a cancelled job stops with pqw::Cancelled.
+    const JobContext* cancel = nullptr;
 };
 
 /// One attribution map for one input and one target.

@@ -22,10 +22,15 @@ torch::Tensor gradient(const Explainer::Impl& m, const torch::Tensor& x, const T
     return torch::autograd::grad({v.sum()}, {xi})[0];
 }
 
+void pollCancel(const ExplainOptions& o) {
+    if (o.cancel) o.cancel->throwIfCancelled();
+}
+
 torch::Tensor batchedGradientSum(const Explainer::Impl& m, const torch::Tensor& xs, const Target& t, int batch,
-                                 bool absolute) {
+                                 bool absolute, const ExplainOptions& o) {
     torch::Tensor acc = torch::zeros(xs.sizes().slice(1), xs.options());
     for (int64_t i = 0; i < xs.size(0); i += batch) {
+        pollCancel(o);
         auto g = gradient(m, xs.slice(0, i, std::min<int64_t>(xs.size(0), i + batch)), t);
         acc += (absolute ? g.abs() : g).sum(0);
     }
@@ -55,6 +60,7 @@ torch::Tensor occlusionMap(const Explainer::Impl& m, const torch::Tensor& x, con
     auto sum = torch::zeros({H, W}, torch::kDouble), cnt = torch::zeros({H, W}, torch::kDouble);
     const int B = std::max(1, o.batch);
     for (size_t i = 0; i < wins.size(); i += static_cast<size_t>(B)) {
+        pollCancel(o);
         const size_t n = std::min(wins.size() - i, static_cast<size_t>(B));
         auto xb = x.expand({static_cast<int64_t>(n), x.size(1), H, W}).clone();
         for (size_t k = 0; k < n; ++k) {
@@ -122,7 +128,7 @@ Attribution explain(const Explainer& e, Method method, const float* x, int size,
             auto base = torch::full_like(xt, opt.baseline);
             auto alphas = (torch::arange(n, torch::kFloat) + 0.5) / n;  // midpoint rule
             auto path = base + alphas.view({n, 1, 1, 1}) * (xt - base);
-            auto avg = batchedGradientSum(m, path, t, B, false) / n;
+            auto avg = batchedGradientSum(m, path, t, B, false, opt) / n;
             auto c = (xt - base)[0] * avg;
             fillAttribution(a, c, c.sum(0));
             break;
@@ -132,7 +138,7 @@ Attribution explain(const Explainer& e, Method method, const float* x, int size,
             const double sigma = opt.noise * (xt.max() - xt.min()).item<double>();
             auto gen = at::detail::createCPUGenerator(opt.seed);
             auto noise = torch::randn({n, xt.size(1), xt.size(2), xt.size(3)}, gen, xt.options()) * sigma;
-            auto avg = batchedGradientSum(m, xt + noise, t, B, true) / n;
+            auto avg = batchedGradientSum(m, xt + noise, t, B, true, opt) / n;
             fillAttribution(a, avg, std::get<0>(avg.max(0)));
             break;
         }

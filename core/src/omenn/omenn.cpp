@@ -550,7 +550,10 @@ std::vector<Attribution> explainAllClasses(const Explainer& e, const float* x, i
     auto fp = frozenPass(m, xt, opt.doublePrecision);
     std::vector<Attribution> out;
     const int64_t N = fp.logits.size(0);
-    for (int64_t c = 0; c < N; ++c) out.push_back(attribute(fp, fp.logits[c], real[c].item<double>(), c + 1 < N));
+    for (int64_t c = 0; c < N; ++c) {
+        if (opt.cancel) opt.cancel->throwIfCancelled();
+        out.push_back(attribute(fp, fp.logits[c], real[c].item<double>(), c + 1 < N));
+    }
     return out;
 }
 
@@ -584,6 +587,7 @@ DecisionExplanation explainDecision(const Explainer& e, const float* x, int size
         auto fp = frozenPass(m, xt, opt.doublePrecision);
         const int n = std::min<int>(maps, static_cast<int>(d.shares.size()));
         for (int i = 0; i < n; ++i) {
+            if (opt.cancel) opt.cancel->throwIfCancelled();
             auto& s = d.shares[static_cast<size_t>(i)];
             auto a = attribute(fp, fp.presence[s.prototype] * s.weight, s.share, i + 1 < n);
             a.method = "omenn-prototype";

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "pqw/error.h"
+#include "pqw/util.h"
 
 namespace pqw::detail {
 
@@ -110,7 +111,20 @@ void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
         if (it == d.tensors.end()) throw Error(std::string("tensor '") + name + "' missing");
         if (it->second.shape != shape) throw Error(std::string("tensor '") + name + "' has the wrong shape");
     };
-    if (d.stage0) {
+    if (auto it = meta.find("stage0_torchscript"); it != meta.end()) {
+        const json& sj = *it;
+        if (!sj.is_object()) throw Error("'stage0_torchscript' is not an object");
+        const auto off = sj.at("offset").get<uint64_t>(), bytes = sj.at("bytes").get<uint64_t>();
+        if (off > payload.size() || bytes > payload.size() - off)
+            throw Error("the TorchScript stage-0 head lies beyond the end of the file (truncated?)");
+        d.stage0ScriptBytes = std::string(payload.substr(off, bytes));
+        d.stage0ScriptName = sj.value("name", "");
+        if (sj.contains("fnv1a64") &&
+            sj.at("fnv1a64").get<std::string>() != hex64(fnv1a64(d.stage0ScriptBytes.data(), d.stage0ScriptBytes.size())))
+            throw Error("the TorchScript stage-0 head's hash does not match (corrupt file)");
+        if (!d.stage0) throw Error("a TorchScript stage-0 head in a model without stage 0");
+        if (d.stage0ScriptBytes.empty()) throw Error("the TorchScript stage-0 head is empty");
+    } else if (d.stage0) {
         need("ln.weight", {D});
         need("ln.bias", {D});
         need("fc.weight", {N, D});

@@ -20,7 +20,8 @@
 namespace pqw::detail {
 
 constexpr char kCheckpointMagic[8] = {'P', 'Q', 'W', 'H', 'E', 'A', 'D', '1'};
-constexpr int kCheckpointVersion = 1;
+/// 1: the native heads; 2: may hold a TorchScript stage-0 head.
+constexpr int kCheckpointVersion = 2;
 
 struct CheckpointTensor {
     std::vector<int64_t> shape;
@@ -42,6 +43,9 @@ struct CheckpointData {
     std::vector<int> disabled;  ///< prototype indices switched off, each in [0, K)
     /// "ln.weight", "ln.bias", "fc.weight", "fc.bias" (stage 0), "codes" [K, D], "W" [N, K].
     std::map<std::string, CheckpointTensor> tensors;
+    /// Version 2: a TorchScript stage-0 head stored whole (bytes checked against its hash);
+    /// then the native stage-0 tensors are absent.
+    std::string stage0ScriptBytes, stage0ScriptName;
 };
 
 /// Parses a checkpoint's bytes; throws pqw::Error starting with `path` and saying what is

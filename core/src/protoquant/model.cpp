@@ -236,36 +236,6 @@ std::vector<float> ProtoModel::logits(const float* featureMap, HeadKind head) co
 
 // ---------------------------------------------------------------------------------------
 // Checkpoint: "PQWHEAD1" | uint64 LE json length | JSON | float32 LE tensor payloads.
-<<<<<<< HEAD
-namespace {
-
-constexpr char kMagic[8] = {'P', 'Q', 'W', 'H', 'E', 'A', 'D', '1'};
-constexpr int kVersion = 2;  // 2: may hold a TorchScript stage-0 head
-
-json recordToJson(const EpochRecord& r) {
-    return {{"stage", r.stage}, {"epoch", r.epoch}, {"loss", r.loss}, {"ce", r.ceLoss}, {"mse", r.mseLoss},
-            {"train_accuracy", r.trainAccuracy}, {"val_accuracy", r.valAccuracy}, {"lr", r.lr},
-            {"dead_codes", r.deadCodes}, {"perplexity", r.perplexity}};
-}
-EpochRecord recordFromJson(const json& j) {
-    EpochRecord r;
-    r.stage = j.value("stage", "");
-    r.epoch = j.value("epoch", 0);
-    r.loss = j.value("loss", 0.0);
-    r.ceLoss = j.value("ce", 0.0);
-    r.mseLoss = j.value("mse", 0.0);
-    r.trainAccuracy = j.value("train_accuracy", 0.0);
-    r.valAccuracy = j.value("val_accuracy", 0.0);
-    r.lr = j.value("lr", 0.0);
-    r.deadCodes = j.value("dead_codes", -1);
-    r.perplexity = j.value("perplexity", -1.0);
-    return r;
-}
-
-}  // namespace
-
-=======
->>>>>>> reliability
 json historyToJson(const std::vector<EpochRecord>& h) {
     json a = json::array();
     for (const auto& r : h) a.push_back(detail::epochRecordToJson(r));
@@ -276,11 +246,7 @@ void ProtoModel::save(const std::string& path) const {
     const auto& d = *d_;
     json meta;
     meta["format"] = "pqw-head";
-<<<<<<< HEAD
     meta["version"] = 1;  // 2 when a TorchScript stage-0 head is stored (below)
-=======
-    meta["version"] = detail::kCheckpointVersion;
->>>>>>> reliability
     meta["kind"] = d.kind;
     meta["backbone"] = {{"id", d.backboneId}, {"cut", d.cutLayer}, {"stride", d.stride},
                         {"receptive_field", d.receptiveField}, {"kind", d.backboneSpec.kind},
@@ -341,100 +307,6 @@ ProtoModel ProtoModel::load(const std::string& path) {
     detail::CheckpointData c = detail::parseCheckpoint(readFile(path), path);
     ProtoModel m;
     auto& d = *m.d_;
-<<<<<<< HEAD
-    try {
-        if (meta.value("format", "") != "pqw-head") throw Error("format is not pqw-head");
-        const int v = meta.value("version", 0);
-        if (v > kVersion)
-            throw Error("written by a newer version (checkpoint version " + std::to_string(v) + ", this build reads " +
-                        std::to_string(kVersion) + ")");
-        d.kind = meta.at("kind").get<std::string>();
-        if (d.kind != "protoquant" && d.kind != "baseline") throw Error("unknown kind '" + d.kind + "'");
-        d.backboneId = meta.at("backbone").at("id").get<std::string>();
-        d.cutLayer = meta.at("backbone").at("cut").get<std::string>();
-        d.stride = meta.at("backbone").value("stride", 0);
-        d.receptiveField = meta.at("backbone").value("receptive_field", 0);
-        d.backboneSpec.kind = meta.at("backbone").value("kind", "default");
-        d.backboneSpec.path = meta.at("backbone").value("path", "");
-        d.backboneSpec.cutLayer = d.cutLayer;
-        d.backboneSpec.randomWeights = meta.at("backbone").value("random_weights", false);
-        d.backboneSpec.randomSeed = meta.at("backbone").value("random_seed", uint64_t(0));
-        d.inputSize = meta.at("input_size").get<int>();
-        const auto fs = meta.at("feature_shape").get<std::vector<int64_t>>();
-        if (fs.size() != 3 || fs[0] <= 0 || fs[1] <= 0 || fs[2] <= 0) throw Error("feature_shape must be 3 positive sizes");
-        d.shape = {fs[0], fs[1], fs[2]};
-        d.classes = meta.at("classes").get<std::vector<std::string>>();
-        if (d.classes.empty()) throw Error("no classes");
-        d.cacheFingerprint = meta.value("cache_fingerprint", "");
-        d.hyper = meta.value("hyper_parameters", json::object());
-        for (const auto& r : meta.value("history", json::array())) d.history.push_back(recordFromJson(r));
-        d.tau = meta.at("tau").get<double>();
-        if (!(d.tau > 0)) throw Error("tau must be positive");
-        d.presenceThreshold = meta.value("presence_threshold", 0.0f);
-        d.stage0 = meta.at("stage0").get<bool>();
-        std::map<std::string, torch::Tensor> t;
-        for (const auto& e : meta.at("tensors")) {
-            const auto name = e.at("name").get<std::string>();
-            const auto shape = e.at("shape").get<std::vector<int64_t>>();
-            const auto off = e.at("offset").get<uint64_t>();
-            const auto bytes = e.at("bytes").get<uint64_t>();
-            int64_t numel = 1;
-            for (auto s : shape) {
-                if (s < 0 || s > (int64_t(1) << 31)) throw Error("tensor '" + name + "' has a bad shape");
-                numel *= s;
-            }
-            if (bytes != static_cast<uint64_t>(numel) * sizeof(float)) throw Error("tensor '" + name + "' size mismatch");
-            if (off > payload.size() || bytes > payload.size() - off)
-                throw Error("tensor '" + name + "' lies beyond the end of the file (truncated?)");
-            auto ten = torch::empty(shape, torch::kFloat);
-            std::memcpy(ten.data_ptr<float>(), payload.data() + off, bytes);
-            if (!torch::isfinite(ten).all().item<bool>()) throw Error("tensor '" + name + "' holds NaN or Inf");
-            t[name] = ten;
-        }
-        const int64_t D = d.shape[0], N = static_cast<int64_t>(d.classes.size());
-        auto need = [&](const char* name, std::vector<int64_t> shape) {
-            auto it = t.find(name);
-            if (it == t.end()) throw Error(std::string("tensor '") + name + "' missing");
-            if (it->second.sizes().vec() != shape) throw Error(std::string("tensor '") + name + "' has the wrong shape");
-            return it->second;
-        };
-        if (meta.contains("stage0_torchscript")) {
-            const auto& sj = meta.at("stage0_torchscript");
-            const auto off = sj.at("offset").get<uint64_t>(), bytes = sj.at("bytes").get<uint64_t>();
-            if (off > payload.size() || bytes > payload.size() - off)
-                throw Error("the TorchScript stage-0 head lies beyond the end of the file (truncated?)");
-            d.stage0ScriptBytes = payload.substr(off, bytes);
-            d.stage0ScriptName = sj.value("name", "");
-            if (sj.contains("fnv1a64") &&
-                sj.at("fnv1a64").get<std::string>() != hex64(fnv1a64(d.stage0ScriptBytes.data(), bytes)))
-                throw Error("the TorchScript stage-0 head's hash does not match (corrupt file)");
-            d.stage0Script = pq::loadScriptHead(d.stage0ScriptBytes, d.stage0ScriptName);
-            if (!d.stage0) throw Error("a TorchScript stage-0 head in a model without stage 0");
-        } else if (d.stage0) {
-            d.lnWeight = need("ln.weight", {D});
-            d.lnBias = need("ln.bias", {D});
-            d.fcWeight = need("fc.weight", {N, D});
-            d.fcBias = need("fc.bias", {N});
-        }
-        if (t.count("codes")) {
-            d.codes = t["codes"];
-            if (d.codes.dim() != 2 || d.codes.size(1) != D) throw Error("tensor 'codes' has the wrong shape");
-        }
-        if (t.count("W")) {
-            if (!d.codes.defined()) throw Error("a head without prototypes");
-            d.W = need("W", {N, d.codes.size(0)});
-        }
-        d.enabled.assign(static_cast<size_t>(d.K()), 1);
-        for (const auto& p : meta.value("disabled_prototypes", json::array())) {
-            const int k = p.get<int>();
-            if (k < 0 || k >= d.K()) throw Error("disabled prototype index out of range");
-            d.enabled[static_cast<size_t>(k)] = 0;
-        }
-    } catch (const Error& e) {
-        throw Error(path + ": " + e.what());
-    } catch (const json::exception& e) {
-        throw Error(path + ": malformed metadata (" + e.what() + ")");
-=======
     d.kind = std::move(c.kind);
     d.backboneId = std::move(c.backboneId);
     d.cutLayer = std::move(c.cutLayer);
@@ -456,12 +328,19 @@ ProtoModel ProtoModel::load(const std::string& path) {
         auto& t = it->second;
         return torch::from_blob(t.values.data(), t.shape, torch::kFloat).clone();
     };
-    if (d.stage0) {
+    if (!c.stage0ScriptBytes.empty()) {
+        d.stage0ScriptBytes = std::move(c.stage0ScriptBytes);
+        d.stage0ScriptName = std::move(c.stage0ScriptName);
+        try {
+            d.stage0Script = pq::loadScriptHead(d.stage0ScriptBytes, d.stage0ScriptName);
+        } catch (const Error& e) {
+            throw Error(path + ": " + e.what());
+        }
+    } else if (d.stage0) {
         d.lnWeight = tensor("ln.weight");
         d.lnBias = tensor("ln.bias");
         d.fcWeight = tensor("fc.weight");
         d.fcBias = tensor("fc.bias");
->>>>>>> reliability
     }
     d.codes = tensor("codes");
     d.W = tensor("W");

@@ -287,7 +287,7 @@ ckpt_case("checkpoints/bad_magic.pqwh", b"PQWCNN01" + bytes(40), "bad_magic.pqwh
 ckpt_case("checkpoints/meta_length.pqwh", ckpt(ckpt_meta(tensors=T), P, length=1 << 40), "meta_length.pqwh: metadata length 1099511627776 exceeds the file")
 ckpt_case("checkpoints/meta_not_json.pqwh", ckpt(None, b"", meta_text='{"format": "pqw-head", '), "meta_not_json.pqwh: metadata is not valid JSON")
 ckpt_case("checkpoints/newer_version.pqwh", ckpt(ckpt_meta(version=99, tensors=T), P),
-          "newer_version.pqwh: written by a newer version (checkpoint version 99, this build reads 1)")
+          "newer_version.pqwh: written by a newer version (checkpoint version 99, this build reads 2)")
 ckpt_case("checkpoints/wrong_types.pqwh", ckpt(ckpt_meta(classes=5, tensors=T), P), "wrong_types.pqwh: malformed metadata")
 ckpt_case("checkpoints/truncated_payload.pqwh", ckpt(ckpt_meta(tensors=T), P[:50]),
           "truncated_payload.pqwh: tensor 'ln.bias' lies beyond the end of the file (truncated?)")
