@@ -126,9 +126,15 @@ Attribution explain(const Explainer& e, Method method, const float* x, int size,
         case Method::IntegratedGradients: {
             const int n = std::max(1, opt.steps);
             auto base = torch::full_like(xt, opt.baseline);
-            auto alphas = (torch::arange(n, torch::kFloat) + 0.5) / n;  // midpoint rule
-            auto path = base + alphas.view({n, 1, 1, 1}) * (xt - base);
-            auto avg = batchedGradientSum(m, path, t, B, false, opt) / n;
+            // Midpoint rule; the path is made one batch at a time (never n images at once).
+            torch::Tensor acc = torch::zeros(xt.sizes().slice(1), xt.options());
+            for (int64_t i = 0; i < n; i += B) {
+                pollCancel(opt);
+                const int64_t k = std::min<int64_t>(n - i, B);
+                auto alphas = (torch::arange(i, i + k, torch::kFloat) + 0.5) / n;
+                acc += gradient(m, base + alphas.view({k, 1, 1, 1}) * (xt - base), t).sum(0);
+            }
+            auto avg = acc / n;
             auto c = (xt - base)[0] * avg;
             fillAttribution(a, c, c.sum(0));
             break;
