@@ -128,6 +128,7 @@ private Q_SLOTS:
         QTest::newRow("not json") << "{nope" << "p.pqwproj: not valid JSON";
         QTest::newRow("array") << "[1,2]" << "p.pqwproj: not a project file";
         QTest::newRow("wrong format") << R"({"format":"x","version":1})" << "p.pqwproj: not a project file (\"format\"";
+        QTest::newRow("format object") << R"({"format":{"a":1},"version":1})" << "p.pqwproj: not a project file (\"format\"";
         QTest::newRow("newer") << R"({"format":"protoquant-workbench-project","version":9})"
                                << "p.pqwproj: made by a newer ProtoQuant Workbench (project version 9; this build reads up to version 1)";
         QTest::newRow("version string") << R"({"format":"protoquant-workbench-project","version":"1"})"

@@ -92,7 +92,8 @@ Project parseProject(const std::string& text, const std::string& origin, const s
         fail(origin, std::string("not valid JSON (") + e.what() + ")");
     }
     if (!j.is_object()) fail(origin, "not a project file (the top level must be a JSON object)");
-    if (j.value("format", std::string()) != kFormat)
+    const auto fmt = j.find("format");
+    if (fmt == j.end() || !fmt->is_string() || fmt->get<std::string>() != kFormat)
         fail(origin, std::string("not a project file (\"format\" must be \"") + kFormat + "\")");
     const int version = field<int>(j, "version", 0, origin, "");
     if (version < 1) fail(origin, "\"version\" must be a positive integer");
