@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 
 #include "pqw/backbone.h"
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/preprocess.h"
 #include "pqw/util.h"
@@ -51,20 +52,41 @@ json readMeta(const std::string& dir) {
     }
     if (!m.is_object() || m.value("format", "") != kFormat)
         throw Error(path + ": not a feature cache (format field missing or wrong)");
-    const int v = m.value("version", 0);
+    // Integer fields are range-checked (a float where an integer belongs is an error, not UB).
+    auto checked = [&](auto f) {
+        try {
+            return f();
+        } catch (const Error& e) {
+            throw Error(path + ": " + e.what());
+        }
+    };
+    const int v = checked([&] { return jsonu::intValue(m, "version", 0); });
     if (v > kVersion)
         throw Error(path + ": written by a newer version (cache version " + std::to_string(v) +
                     ", this build reads " + std::to_string(kVersion) + ")");
     for (const char* key : {"fingerprint", "count", "done", "shape", "labels", "splits", "classes"})
         if (!m.contains(key)) throw Error(path + ": missing field '" + key + "'");
-    const auto n = m["count"].get<int64_t>();
+    const auto n = checked([&] { return jsonu::intAt<int64_t>(m, "count"); });
     if (n < 0 || m["labels"].size() != static_cast<size_t>(n) || m["splits"].size() != static_cast<size_t>(n))
         throw Error(path + ": labels/splits do not match count " + std::to_string(n));
     if (!m["shape"].is_array() || m["shape"].size() != 3)
         throw Error(path + ": shape must be [C, H, W]");
     for (const auto& s : m["shape"])
-        if (!s.is_number_integer() || s.get<int64_t>() <= 0) throw Error(path + ": shape must be positive");
-    const auto done = m["done"].get<int64_t>();
+        if (!s.is_number_integer() || s.get<int64_t>() <= 0 || s.get<int64_t>() > 65536)
+            throw Error(path + ": shape must be positive sizes of at most 65536");
+    const auto done = checked([&] { return jsonu::intAt<int64_t>(m, "done"); });
+    checked([&] {
+        for (const char* key : {"input_size"}) jsonu::intValue(m, key, 0);
+        if (m.contains("backbone"))
+            for (const char* key : {"stride", "receptive_field", "effective_receptive_field"})
+                jsonu::intValue(m["backbone"], key, 0, "backbone.");
+        if (m.contains("backbone")) jsonu::intValue(m["backbone"], "random_seed", uint64_t(0), "backbone.");
+        if (m.contains("dataset")) {
+            jsonu::intValue(m["dataset"], "seed", uint64_t(0), "dataset.");
+            for (const char* key : {"max_train", "max_test"}) jsonu::intValue(m["dataset"], key, size_t(0), "dataset.");
+        }
+        return 0;
+    });
     if (done < 0 || done > n) throw Error(path + ": done count out of range");
     return m;
 }
@@ -404,10 +426,15 @@ FeatureCache FeatureCache::open(const std::string& dir) {
     for (int k = 0; k < 3; ++k) d->shape[k] = m["shape"][k].get<int64_t>();
     d->per = featureElems(m);
     d->classes = m["classes"].get<std::vector<std::string>>();
-    d->labels = m["labels"].get<std::vector<int32_t>>();
+    try {
+        d->labels = jsonu::intList<int32_t>(m, "labels");
+    } catch (const Error& e) {
+        throw Error(metaPath(dir) + ": " + e.what());
+    }
     d->splits.reserve(n);
     for (const auto& s : m["splits"]) {
-        const int v = s.get<int>();
+        if (!s.is_number_integer()) throw Error(metaPath(dir) + ": split value " + s.dump() + " is not an integer");
+        const int64_t v = s.get<int64_t>();
         if (v < 0 || v > 2) throw Error(metaPath(dir) + ": split value " + std::to_string(v) + " out of range");
         d->splits.push_back(static_cast<Split>(v));
     }
@@ -416,6 +443,7 @@ FeatureCache FeatureCache::open(const std::string& dir) {
             throw Error(metaPath(dir) + ": label " + std::to_string(l) + " out of range");
     d->valid.assign(n, 1);
     for (const auto& i : m["invalid"]) {
+        if (!i.is_number_integer()) throw Error(metaPath(dir) + ": invalid index " + i.dump() + " is not an integer");
         const auto k = i.get<int64_t>();
         if (k < 0 || static_cast<size_t>(k) >= n) throw Error(metaPath(dir) + ": invalid index out of range");
         d->valid[k] = 0;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -42,6 +43,13 @@ template <class T>
 T field(const json& o, const char* key, const T& def, const std::string& origin, const std::string& where) {
     auto it = o.find(key);
     if (it == o.end() || it->is_null()) return def;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        try {
+            return jsonu::asInt<T>(*it, "\"" + where + key + "\"");  // range-checked
+        } catch (const Error& e) {
+            fail(origin, e.what());
+        }
+    }
     bool ok = false;
     if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean();
     else if constexpr (std::is_same_v<T, std::string>) ok = it->is_string();

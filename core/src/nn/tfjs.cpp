@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -41,6 +42,17 @@ public:
     explicit Loader(std::string file) : file_(std::move(file)), dir_(fs::path(file_).parent_path().string()) {}
 
     [[noreturn]] void fail(const std::string& what) const { throw Error(file_ + ": " + what); }
+    /// A range-checked integer from the layer config; the message names the file.
+    int64_t intOf(const json& v, const std::string& name) const {
+        try {
+            return jsonu::asInt<int64_t>(v, "\"" + name + "\"");
+        } catch (const Error& e) {
+            fail(e.what());
+        }
+    }
+    int64_t intOr(const json& c, const char* key, int64_t def, const std::string& layer) const {
+        return c.contains(key) && !c[key].is_null() ? intOf(c[key], layer + "." + key) : def;
+    }
 
     TfjsModel load(const std::string& cutName) {
         TfjsDocument doc = parseTfjs(file_, readFile(file_), [](const std::string& shard) {
@@ -175,13 +187,13 @@ private:
                                                                : json();
             Shape s;
             if (bis.is_array() && bis.size() == 4) {
-                auto dim = [](const json& d) { return d.is_number() ? d.get<int64_t>() : int64_t(-1); };
+                auto dim = [](const json& d) { return d.is_number_integer() ? d.get<int64_t>() : int64_t(-1); };
                 s.h = dim(bis[1]);
                 s.w = dim(bis[2]);
                 s.c = dim(bis[3]);
             } else if (bis.is_array() && bis.size() == 2) {
                 s.rank = 2;
-                s.c = bis[1].is_number() ? bis[1].get<int64_t>() : -1;
+                s.c = bis[1].is_number_integer() ? bis[1].get<int64_t>() : -1;
             } else {
                 fail("InputLayer '" + inputName + "' has no usable batch_input_shape (need [null, H, W, C])");
             }
@@ -268,7 +280,7 @@ private:
             torch::Tensor w, b;
             int64_t groups = 1, outC;
             if (dw) {
-                const int64_t m = c.value("depth_multiplier", 1);
+                const int64_t m = intOr(c, "depth_multiplier", 1, l.name);
                 if (m < 1 || m > 4096) fail("layer '" + l.name + "' has depth_multiplier " + std::to_string(m));
                 w = weight(l.name, "depthwise_kernel", {k[0], k[1], s.c, m});
                 const int64_t cin = w.size(2);
@@ -276,7 +288,7 @@ private:
                 groups = cin;
                 w = w.permute({2, 3, 0, 1}).reshape({outC, 1, k[0], k[1]});
             } else {
-                groups = c.value("groups", 1);
+                groups = intOr(c, "groups", 1, l.name);
                 if (groups < 1 || (s.c > 0 && s.c % groups != 0))
                     fail("layer '" + l.name + "' has groups " + std::to_string(groups) + " for " + std::to_string(s.c) +
                          " input channels");
@@ -307,9 +319,9 @@ private:
                 const json& a = c["axis"];
                 if (a.is_array()) {
                     if (a.size() != 1) fail("layer '" + l.name + "' normalises over several axes (not supported)");
-                    axis = a[0].get<int64_t>();
+                    axis = intOf(a[0], l.name + ".axis");
                 } else {
-                    axis = a.get<int64_t>();
+                    axis = intOf(a, l.name + ".axis");
                 }
             }
             if (torchAxis(l, axis, s.rank) != 1)
@@ -325,7 +337,8 @@ private:
         } else if (t == "LayerNormalization") {
             const Shape s = need1();
             const json& a = c.contains("axis") ? c["axis"] : json(-1);
-            const int64_t axis = a.is_array() ? (a.size() == 1 ? a[0].get<int64_t>() : 99) : a.get<int64_t>();
+            const int64_t axis = a.is_array() ? (a.size() == 1 ? intOf(a[0], l.name + ".axis") : 99)
+                                               : intOf(a, l.name + ".axis");
             if (axis == 99 || torchAxis(l, axis, s.rank) != 1)
                 fail("layer '" + l.name + "' normalises over axes other than the features (not supported)");
             const std::vector<int64_t> cs{s.c};
@@ -347,7 +360,7 @@ private:
         } else if (t == "Activation" || t == "Softmax") {
             const Shape s = need1();
             const std::string act = t == "Softmax" ? "softmax" : c.value("activation", "linear");
-            if (t == "Softmax" && c.contains("axis") && torchAxis(l, c["axis"].get<int64_t>(), s.rank) != 1)
+            if (t == "Softmax" && c.contains("axis") && torchAxis(l, intOf(c["axis"], l.name + ".axis"), s.rank) != 1)
                 fail("layer '" + l.name + "' applies softmax over a non-channel axis (not supported)");
             Activation::Fn fn;
             double mx;
@@ -359,15 +372,21 @@ private:
             const Shape s = need4();
             Pad4 p;
             const json& v = c.contains("padding") ? c["padding"] : json(1);
+            const std::string pn = l.name + ".padding";
             if (v.is_number()) {
-                p = {v.get<int64_t>(), v.get<int64_t>(), v.get<int64_t>(), v.get<int64_t>()};
+                const int64_t a = intOf(v, pn);
+                p = {a, a, a, a};
             } else if (v.is_array() && v.size() == 2 && v[0].is_number()) {
-                p = {v[0].get<int64_t>(), v[0].get<int64_t>(), v[1].get<int64_t>(), v[1].get<int64_t>()};
-            } else if (v.is_array() && v.size() == 2 && v[0].is_array()) {
-                p = {v[0][0].get<int64_t>(), v[0][1].get<int64_t>(), v[1][0].get<int64_t>(), v[1][1].get<int64_t>()};
+                const int64_t a = intOf(v[0], pn), b = intOf(v[1], pn);
+                p = {a, a, b, b};
+            } else if (v.is_array() && v.size() == 2 && v[0].is_array() && v[1].is_array() && v[0].size() == 2 &&
+                       v[1].size() == 2) {
+                p = {intOf(v[0][0], pn), intOf(v[0][1], pn), intOf(v[1][0], pn), intOf(v[1][1], pn)};
             } else {
                 fail("layer '" + l.name + "' has a padding I cannot read");
             }
+            for (int64_t x : {p.top, p.bottom, p.left, p.right})
+                if (x < 0 || x > 4096) fail("layer '" + l.name + "' has padding " + std::to_string(x) + " (must be in 0..4096)");
             Shape o = s;
             if (o.h >= 0) o.h += p.top + p.bottom;
             if (o.w >= 0) o.w += p.left + p.right;

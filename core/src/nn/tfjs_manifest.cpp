@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "json_util.h"
 #include "pqw/error.h"
 
 namespace pqw::nn {
@@ -189,7 +190,11 @@ private:
         s.j = &w;
         s.name = w.value("name", "");
         if (s.name.empty()) fail("a weight in the manifest has no name");
-        s.shape = w.value("shape", std::vector<int64_t>{});
+        try {
+            s.shape = jsonu::intList<int64_t>(w, "shape", {}, s.name + ".");
+        } catch (const Error& e) {
+            fail(e.what());
+        }
         if (s.shape.size() > 8) fail("weight '" + s.name + "' has " + std::to_string(s.shape.size()) + " dimensions");
         for (int64_t d : s.shape) {
             if (d < 0) fail("weight '" + s.name + "' has a negative dimension");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -21,14 +22,14 @@ EpochRecord epochRecordFromJson(const json& j) {
     if (!j.is_object()) throw Error("a history entry is not an object");
     EpochRecord r;
     r.stage = j.value("stage", "");
-    r.epoch = j.value("epoch", 0);
+    r.epoch = jsonu::intValue(j, "epoch", 0, "history.");
     r.loss = j.value("loss", 0.0);
     r.ceLoss = j.value("ce", 0.0);
     r.mseLoss = j.value("mse", 0.0);
     r.trainAccuracy = j.value("train_accuracy", 0.0);
     r.valAccuracy = j.value("val_accuracy", 0.0);
     r.lr = j.value("lr", 0.0);
-    r.deadCodes = j.value("dead_codes", -1);
+    r.deadCodes = jsonu::intValue(j, "dead_codes", -1, "history.");
     r.perplexity = j.value("perplexity", -1.0);
     return r;
 }
@@ -41,7 +42,7 @@ constexpr int64_t kMaxDim = int64_t(1) << 31;
 void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
     if (!meta.is_object()) throw Error("metadata is not a JSON object");
     if (meta.value("format", "") != "pqw-head") throw Error("format is not pqw-head");
-    const int v = meta.value("version", 0);
+    const int v = jsonu::intValue(meta, "version", 0);
     if (v > kCheckpointVersion)
         throw Error("written by a newer version (checkpoint version " + std::to_string(v) + ", this build reads " +
                     std::to_string(kCheckpointVersion) + ")");
@@ -51,16 +52,16 @@ void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
     if (!bb.is_object()) throw Error("'backbone' is not an object");
     d.backboneId = bb.at("id").get<std::string>();
     d.cutLayer = bb.at("cut").get<std::string>();
-    d.stride = bb.value("stride", 0);
-    d.receptiveField = bb.value("receptive_field", 0);
+    d.stride = jsonu::intValue(bb, "stride", 0, "backbone.");
+    d.receptiveField = jsonu::intValue(bb, "receptive_field", 0, "backbone.");
     d.backboneSpec.kind = bb.value("kind", "default");
     d.backboneSpec.path = bb.value("path", "");
     d.backboneSpec.cutLayer = d.cutLayer;
     d.backboneSpec.randomWeights = bb.value("random_weights", false);
-    d.backboneSpec.randomSeed = bb.value("random_seed", uint64_t(0));
-    d.inputSize = meta.at("input_size").get<int>();
+    d.backboneSpec.randomSeed = jsonu::intValue(bb, "random_seed", uint64_t(0), "backbone.");
+    d.inputSize = jsonu::intAt<int>(meta, "input_size");
     if (d.inputSize <= 0) throw Error("input_size must be positive");
-    const auto fs = meta.at("feature_shape").get<std::vector<int64_t>>();
+    const auto fs = jsonu::intList<int64_t>(meta, "feature_shape");
     if (fs.size() != 3 || fs[0] <= 0 || fs[1] <= 0 || fs[2] <= 0 || fs[0] > kMaxDim || fs[1] > 65536 || fs[2] > 65536)
         throw Error("feature_shape must be 3 positive sizes");
     d.shape = {fs[0], fs[1], fs[2]};
@@ -80,9 +81,10 @@ void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
     for (const auto& e : table) {
         if (!e.is_object()) throw Error("a tensor entry is not an object");
         const auto name = e.at("name").get<std::string>();
-        const auto shape = e.at("shape").get<std::vector<int64_t>>();
-        const auto off = e.at("offset").get<uint64_t>();
-        const auto bytes = e.at("bytes").get<uint64_t>();
+        if (!e.contains("shape")) throw Error("tensor '" + name + "' has no shape");
+        const auto shape = jsonu::intList<int64_t>(e, "shape", {}, name + ".");
+        const auto off = jsonu::intAt<uint64_t>(e, "offset", name + ".");
+        const auto bytes = jsonu::intAt<uint64_t>(e, "bytes", name + ".");
         if (shape.size() > 4) throw Error("tensor '" + name + "' has " + std::to_string(shape.size()) + " dimensions");
         // Overflow-safe element count, bounded by what the payload can hold.
         const uint64_t maxElems = payload.size() / sizeof(float);
@@ -114,7 +116,8 @@ void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
     if (auto it = meta.find("stage0_torchscript"); it != meta.end()) {
         const json& sj = *it;
         if (!sj.is_object()) throw Error("'stage0_torchscript' is not an object");
-        const auto off = sj.at("offset").get<uint64_t>(), bytes = sj.at("bytes").get<uint64_t>();
+        const auto off = jsonu::intAt<uint64_t>(sj, "offset", "stage0_torchscript."),
+                   bytes = jsonu::intAt<uint64_t>(sj, "bytes", "stage0_torchscript.");
         if (off > payload.size() || bytes > payload.size() - off)
             throw Error("the TorchScript stage-0 head lies beyond the end of the file (truncated?)");
         d.stage0ScriptBytes = std::string(payload.substr(off, bytes));
@@ -141,7 +144,7 @@ void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
         need("W", {N, K});
     }
     for (const auto& p : meta.value("disabled_prototypes", json::array())) {
-        const int k = p.get<int>();
+        const int k = jsonu::asInt<int>(p, "\"disabled_prototypes\" entries");
         if (k < 0 || k >= K) throw Error("disabled prototype index out of range");
         d.disabled.push_back(k);
     }

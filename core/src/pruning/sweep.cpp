@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
 #include "pqw/protoquant.h"
@@ -67,9 +68,9 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
         s.dataset.path = ds.value("path", "fashion-mnist");
         s.dataset.kind = ds.value("kind", "auto");
         s.dataset.valFraction = ds.value("val", 0.1);
-        s.dataset.seed = ds.value("seed", uint64_t(0));
-        s.dataset.maxTrain = ds.value("limit_train", size_t(0));
-        s.dataset.maxTest = ds.value("limit_test", size_t(0));
+        s.dataset.seed = jsonu::intValue(ds, "seed", uint64_t(0), "dataset.");
+        s.dataset.maxTrain = jsonu::intValue(ds, "limit_train", size_t(0), "dataset.");
+        s.dataset.maxTest = jsonu::intValue(ds, "limit_test", size_t(0), "dataset.");
         const json md = j.value("model", json::object());
         s.kind = parseModelKind(md.value("kind", "cnn"));
         if (j.contains("features")) {
@@ -78,20 +79,20 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                 s.features = fj.get<std::string>();
             } else {
                 s.features = fj.at("path").get<std::string>();
-                s.dataset.maxTrain = fj.value("limit_train", size_t(0));
+                s.dataset.maxTrain = jsonu::intValue(fj, "limit_train", size_t(0), "features.");
             }
         }
         s.model.arch = md.value("arch", s.kind == PruneModelKind::FeatureHead ? "feature-mlp" : "lenet");
-        s.model.width = md.value("width", 16);
-        s.model.depth = md.value("depth", 1);
-        s.pretrain.epochs = md.value("pretrain_epochs", 5);
+        s.model.width = jsonu::intValue(md, "width", 16, "model.");
+        s.model.depth = jsonu::intValue(md, "depth", 1, "model.");
+        s.pretrain.epochs = jsonu::intValue(md, "pretrain_epochs", 5, "model.");
         s.pretrain.lr = md.value("lr", 0.05);
-        s.pretrain.batch = md.value("batch", 64);
-        s.pretrain.seed = md.value("seed", uint64_t(0));
+        s.pretrain.batch = jsonu::intValue(md, "batch", 64, "model.");
+        s.pretrain.seed = jsonu::intValue(md, "seed", uint64_t(0), "model.");
         s.modelPath = j.value("model_path", "");
         if (s.kind == PruneModelKind::TorchScript) {  // image tensors for the module (0 = as decoded)
-            s.model.inChannels = md.value("in_channels", 0);
-            s.model.inputSize = md.value("input_size", 0);
+            s.model.inChannels = jsonu::intValue(md, "in_channels", 0, "model.");
+            s.model.inputSize = jsonu::intValue(md, "input_size", 0, "model.");
         }
         const bool proto = s.kind == PruneModelKind::ProtoCodebook || s.kind == PruneModelKind::ProtoWeights;
         if ((proto || s.kind == PruneModelKind::FeatureHead) && s.features.empty())
@@ -113,7 +114,7 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
             }
         };
         const json ftd = j.value("fine_tune_defaults", json::object());
-        const int latencyReps = j.value("latency_reps", 5);
+        const int latencyReps = jsonu::intValue(j, "latency_reps", 5);
         const bool evalTest = j.value("evaluate_test", true);
         const json grid = j.value("grid", json::object());
         std::set<std::string> seen;
@@ -128,7 +129,7 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                         PruneOptions o;
                                         o.strategy = parseStrategy(st.get<std::string>());
                                         o.target = tg.get<double>();
-                                        o.steps = o.strategy == PruneStrategy::OneShot ? 1 : n.get<int>();
+                                        o.steps = o.strategy == PruneStrategy::OneShot ? 1 : jsonu::asInt<int>(n, "\"grid.steps\"");
                                         o.firstStep = s0.get<double>();
                                         o.modality = parseModality(mod.get<std::string>());
                                         o.criterion = parseCriterion(cr.get<std::string>());
@@ -144,11 +145,11 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                         o.fineTune.lr = ftd.value("lr", 1e-3);
                                         o.fineTune.momentum = ftd.value("momentum", 0.9);
                                         o.fineTune.weightDecay = ftd.value("weight_decay", 5e-4);
-                                        o.fineTune.batch = ftd.value("batch", 64);
-                                        o.fineTune.epochs = ft.value("epochs", 5);
-                                        o.fineTune.patience = ft.value("patience", 0);
+                                        o.fineTune.batch = jsonu::intValue(ftd, "batch", 64, "fine_tune_defaults.");
+                                        o.fineTune.epochs = jsonu::intValue(ft, "epochs", 5, "fine_tune.");
+                                        o.fineTune.patience = jsonu::intValue(ft, "patience", 0, "fine_tune.");
                                         o.fineTune.minDelta = ft.value("min_delta", 0.0);
-                                        o.seed = seed.get<uint64_t>();
+                                        o.seed = jsonu::asInt<uint64_t>(seed, "\"grid.seed\"");
                                         o.latencyReps = latencyReps;
                                         o.evaluateTest = evalTest;
                                         // a hybrid whose first step reaches the target is not a hybrid: skipped

@@ -231,6 +231,9 @@ tfjs_case("tfjs_inf_weight", conv_model(), floats(NW, float("inf"), NW - 1), "we
 tfjs_case("tfjs_negative_shape", conv_model(kernel_shape=(3, 3, -3, 2)), floats(NW), "model.json: weight 'conv/kernel' has a negative dimension")
 tfjs_case("tfjs_huge_shape", conv_model(kernel_shape=(65536, 65536, 65536, 2)), floats(NW),
           "model.json: weight 'conv/kernel' claims more than 2147483648 values")
+# A float where an integer belongs was undefined behaviour in the JSON library's cast (fuzz_tfjs).
+tfjs_case("tfjs_float_dimension", conv_model(kernel_shape=(3, 3, 1e300, 2)), floats(NW),
+          "model.json: \"conv/kernel.shape\" entries must be an integer in range, not 1e+300")
 tfjs_case("tfjs_wrong_kernel_shape", conv_model(kernel_shape=(3, 3, 1, 2)), floats(3 * 3 * 1 * 2 + 2),
           "model.json: weight 'conv/kernel' has shape [3,3,1,2] but layer 'conv' needs [3,3,3,2]")
 tfjs_case("tfjs_zero_stride", conv_model(strides=(0, 0)), floats(NW), "model.json: layer 'conv' has strides 0 (must be in 1..4096)")
@@ -310,6 +313,10 @@ Tc = [dict(e) for e in T]
 ckpt_case("checkpoints/other_classes.pqwh", ckpt(ckpt_meta(classes=["a", "b", "d"], tensors=Tc), P),
           "this head does not fit these features: different classes (model: 3, features: 3; first difference at 2: 'd' vs 'c')",
           loader="checkpoint-compat")
+ckpt_case("checkpoints/float_epoch.pqwh", ckpt(ckpt_meta(tensors=T, history=[{"stage": "stage1", "epoch": -1e300}]), P),
+          "float_epoch.pqwh: \"history.epoch\" must be an integer in range, not -1e+300")
+ckpt_case("checkpoints/float_offset.pqwh", ckpt(ckpt_meta(tensors=[dict(T[0], offset=2.5)] + T[1:]), P),
+          "float_offset.pqwh: \"ln.weight.offset\" must be a non-negative integer in range, not 2.5")
 T4, P4 = stage0_tensors()
 ckpt_case("checkpoints/other_input_size.pqwh", ckpt(ckpt_meta(input_size=224, tensors=T4), P4),
           "different input size (model: 224, features: 48)", loader="checkpoint-compat")
