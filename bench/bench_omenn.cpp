@@ -5,7 +5,10 @@
 // the unfolded layer graph OMENN runs on, and the inference graph (BatchNorm folded,
 // channels-last) that feature extraction uses.
 //   bench_omenn [size=112] [head=stage0|interpretable] [repeats=9] [threads=2]
+// PQW_TRACE=FILE also writes a Chrome trace (LibTorch's profiler) of five explanations, or of
+// five forward passes with PQW_TRACE_FWD=1.
 #include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <algorithm>
 #include <chrono>
@@ -92,6 +95,10 @@ int main(int argc, char** argv) {
         std::sort(v.begin(), v.end());
         return v[v.size() / 2];
     };
+    if (getenv("PQW_TRACE")) {
+        torch::autograd::profiler::RecordProfile guard(getenv("PQW_TRACE"));
+        for (int i = 0; i < 5; ++i) (void)(getenv("PQW_TRACE_FWD") ? (void)e.logits(x.data(), 1, size) : (void)pqw::explain(e, pqw::Method::Omenn, x.data(), size, t));
+    }
     const double fwdGraph = median(tg), fwdFast = median(tf), omenn = median(to);
     pqw::ExplainOptions ig;
     ig.steps = 50;

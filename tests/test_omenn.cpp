@@ -368,6 +368,36 @@ private Q_SLOTS:
             // Same affine map: the weight contributions agree up to float rounding.
             QVERIFY(std::abs(af.weightSum - a.weightSum) <= 1e-3 * std::max(1.0, std::abs(a.weightSum)));
             QVERIFY(std::abs(af.biasSum - a.biasSum) <= 1e-3 * std::max(1.0, std::abs(a.biasSum)));
+            // On the inference graph z is read from the frozen pass itself: it must be the
+            // model's output as an independent no-grad forward computes it.
+            const double zf = e0f.logits(x.data(), 1, S)[static_cast<size_t>(c)];
+            QVERIFY2(std::abs(af.output - zf) <= 1e-5 * std::max(1.0, std::abs(zf)),
+                     qPrintable(QString("frozen z %1 vs forward %2").arg(af.output).arg(zf)));
+            // Pixel by pixel the maps agree too; the bias map checks the fused ReLU6 backward,
+            // which collects the saturated positions' constants itself (the layer graph
+            // keeps them as ordinary bias terms).
+            auto maxDiff = [](const std::vector<float>& u, const std::vector<float>& v, double& scale) {
+                double d = 0;
+                scale = 0;
+                for (size_t i = 0; i < u.size(); ++i) {
+                    d = std::max(d, double(std::abs(u[i] - v[i])));
+                    scale = std::max(scale, double(std::abs(u[i])));
+                }
+                return d;
+            };
+            double sw = 0, sb = 0;
+            QCOMPARE(af.map.size(), a.map.size());
+            QCOMPARE(af.biasMap.size(), a.biasMap.size());
+            QVERIFY(maxDiff(a.map, af.map, sw) <= 1e-3 * sw);
+            QVERIFY(maxDiff(a.biasMap, af.biasMap, sb) <= 1e-3 * sb);
+            QVERIFY(sb > 0);
+            double sat = 0, satFast = 0;
+            for (const auto& [name, v] : a.biasByLayer)
+                if (name.find("relu") != std::string::npos) sat += v;
+            for (const auto& [name, v] : af.biasByLayer)
+                if (name.find("relu") != std::string::npos) satFast += v;
+            QVERIFY2(sat != 0 && std::abs(sat - satFast) <= 1e-3 * std::abs(sat),
+                     qPrintable(QString("saturation share %1 vs %2").arg(sat).arg(satFast)));
         }
         // The randomisation check scrambles the trunk the explanation really uses (the
         // inference graph has its own conv copies): same answer with and without it.
