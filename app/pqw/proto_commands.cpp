@@ -250,7 +250,7 @@ std::vector<pqw::PrototypeInfo> buildIndex(const pqw::ProtoModel& m, const pqw::
 }
 
 /// Writes a PNG strip per used prototype, manifest.csv and index.json into out.
-void exportPrototypes(const pqw::ProtoModel& m, const pqw::FeatureCache& cache, const pqw::Dataset& ds,
+void exportPrototypes(const pqw::ProtoModel& m, const pqw::Dataset& ds,
                       const std::vector<pqw::PrototypeInfo>& index, const std::string& out, bool all) {
     fs::create_directories(out);
     std::ostringstream csv;
@@ -307,7 +307,7 @@ void addPrototypes(CLI::App& app) {
         const auto m = pqw::ProtoModel::load(*model);
         m.checkCompatible(cache);
         const auto ds = datasetOf(cache);
-        exportPrototypes(m, cache, ds, buildIndex(m, cache, *top), *out, *all);
+        exportPrototypes(m, ds, buildIndex(m, cache, *top), *out, *all);
     });
 }
 
@@ -524,7 +524,7 @@ void demoExport(const pqw::ProtoModel& m, const pqw::FeatureCache& cache, const 
             report["accuracy"][pqw::splitName(split)][hn] = pqw::evaluate(m, cache, split, head, ctx).top1;
         }
     const auto index = buildIndex(m, cache, 8);
-    exportPrototypes(m, cache, ds, index, (fs::path(out) / "prototypes").string(), false);
+    exportPrototypes(m, ds, index, (fs::path(out) / "prototypes").string(), false);
     // Explain the first few test images.
     const auto test = cache.indices(pqw::Split::Test);
     const auto shape = m.featureShape();

@@ -185,11 +185,15 @@ torch::Tensor Concat::forward(const std::vector<torch::Tensor>& in, bool) {
 
 // ---------------------------------------------------------------------------------- pooling
 
-Pad4 AvgPool2d::padFor(int64_t h, int64_t w) const {
+Pad4 Pool2d::padFor(int64_t h, int64_t w) const {
     if (!tfSame) return pad;
     auto [t, b] = tfSamePadding(h, kernel[0], stride[0]);
     auto [l, r] = tfSamePadding(w, kernel[1], stride[1]);
     return {t, b, l, r};
+}
+
+Spatial Pool2d::spatial() const {
+    return {true, false, kernel[0], kernel[1], stride[0], stride[1]};
 }
 
 torch::Tensor AvgPool2d::forward(const std::vector<torch::Tensor>& in, bool) {
@@ -205,27 +209,12 @@ torch::Tensor AvgPool2d::forward(const std::vector<torch::Tensor>& in, bool) {
     return sum / cnt;
 }
 
-Spatial AvgPool2d::spatial() const {
-    return {true, false, kernel[0], kernel[1], stride[0], stride[1]};
-}
-
-Pad4 MaxPool2d::padFor(int64_t h, int64_t w) const {
-    if (!tfSame) return pad;
-    auto [t, b] = tfSamePadding(h, kernel[0], stride[0]);
-    auto [l, r] = tfSamePadding(w, kernel[1], stride[1]);
-    return {t, b, l, r};
-}
-
 torch::Tensor MaxPool2d::forward(const std::vector<torch::Tensor>& in, bool) {
     const auto& x = single(in, kind());
     const Pad4 pad = padFor(x.size(2), x.size(3));
     if (pad.symmetric() && pad.top <= kernel[0] / 2 && pad.left <= kernel[1] / 2)
         return torch::max_pool2d(x, kernel, stride, {pad.top, pad.left});
     return torch::max_pool2d(padded(x, pad, -std::numeric_limits<double>::infinity()), kernel, stride);
-}
-
-Spatial MaxPool2d::spatial() const {
-    return {true, false, kernel[0], kernel[1], stride[0], stride[1]};
 }
 
 torch::Tensor GlobalPool::forward(const std::vector<torch::Tensor>& in, bool) {

@@ -153,12 +153,11 @@ public:
     int64_t axis;
 };
 
-/// Average pooling; padded cells are excluded from the mean (TensorFlow "same" semantics).
-class AvgPool2d : public Layer {
+/// What average and max pooling share: window, stride, and explicit or TF "same" padding.
+class Pool2d : public Layer {
 public:
-    AvgPool2d(std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, Pad4 pad = {})
-        : Layer("AvgPool2d"), kernel(kernel), stride(stride), pad(pad) {}
-    torch::Tensor forward(const std::vector<torch::Tensor>& in, bool mayOverwrite = false) override;
+    Pool2d(std::string kind, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, Pad4 pad)
+        : Layer(std::move(kind)), kernel(kernel), stride(stride), pad(pad) {}
     Spatial spatial() const override;
     /// The padding applied to an input of h x w (pad, or TF "same" padding when tfSame).
     Pad4 padFor(int64_t h, int64_t w) const;
@@ -167,18 +166,20 @@ public:
     bool tfSame = false;
 };
 
+/// Average pooling; padded cells are excluded from the mean (TensorFlow "same" semantics).
+class AvgPool2d : public Pool2d {
+public:
+    AvgPool2d(std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, Pad4 pad = {})
+        : Pool2d("AvgPool2d", kernel, stride, pad) {}
+    torch::Tensor forward(const std::vector<torch::Tensor>& in, bool mayOverwrite = false) override;
+};
+
 /// Max pooling; padded cells never win (padding is -inf).
-class MaxPool2d : public Layer {
+class MaxPool2d : public Pool2d {
 public:
     MaxPool2d(std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, Pad4 pad = {})
-        : Layer("MaxPool2d"), kernel(kernel), stride(stride), pad(pad) {}
+        : Pool2d("MaxPool2d", kernel, stride, pad) {}
     torch::Tensor forward(const std::vector<torch::Tensor>& in, bool mayOverwrite = false) override;
-    Spatial spatial() const override;
-    /// The padding applied to an input of h x w (pad, or TF "same" padding when tfSame).
-    Pad4 padFor(int64_t h, int64_t w) const;
-    std::array<int64_t, 2> kernel, stride;
-    Pad4 pad;
-    bool tfSame = false;
 };
 
 /// Mean (or max) over H and W: [N, C, H, W] -> [N, C] (or [N, C, 1, 1] with keepDims).

@@ -413,16 +413,10 @@ private:
             const auto k = pair(l, "pool_size", 2);
             auto st = (c.contains("strides") && !c["strides"].is_null()) ? pair(l, "strides", 1) : k;
             const bool same = samePadding(l);
-            LayerPtr op;
-            if (t == "AveragePooling2D") {
-                auto p = std::make_shared<AvgPool2d>(k, st);
-                p->tfSame = same;
-                op = p;
-            } else {
-                auto p = std::make_shared<MaxPool2d>(k, st);
-                p->tfSame = same;
-                op = p;
-            }
+            std::shared_ptr<Pool2d> op;
+            if (t == "AveragePooling2D") op = std::make_shared<AvgPool2d>(k, st);
+            else op = std::make_shared<MaxPool2d>(k, st);
+            op->tfSame = same;
             Shape o{4, s.c, convOut(s.h, k[0], st[0], 1, same), convOut(s.w, k[1], st[1], 1, same)};
             add(l, op, o);
         } else if (t == "GlobalAveragePooling2D" || t == "GlobalMaxPooling2D") {

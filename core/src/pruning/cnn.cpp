@@ -545,20 +545,18 @@ std::pair<double, double> trainEpoch(CnnModel::Impl& m, const ImageTensors::Impl
     return {lossSum / double(std::max<int64_t>(1, N)), double(correct) / double(std::max<int64_t>(1, N))};
 }
 
-Accuracy evaluate(const CnnModel::Impl& m, const ImageTensors::Impl& d, Split split) {
+Accuracy accuracyOf(const torch::Tensor& X, const torch::Tensor& Y, int64_t batch,
+                    const std::function<torch::Tensor(const torch::Tensor&)>& logitsOf) {
     Accuracy a;
-    const auto& X = d.x[int(split)];
-    const auto& Y = d.y[int(split)];
     const int64_t N = X.size(0);
     a.samples = size_t(N);
     if (N == 0) return a;
     torch::NoGradGuard ng;
     int64_t c1 = 0, c5 = 0;
-    for (int64_t s = 0; s < N; s += 512) {
-        auto x = X.slice(0, s, std::min(N, s + 512)), y = Y.slice(0, s, std::min(N, s + 512));
-        auto logits = m.forward(x);
-        const int64_t k = std::min<int64_t>(5, logits.size(1));
-        auto top = std::get<1>(logits.topk(k, 1));
+    for (int64_t s = 0; s < N; s += batch) {
+        auto logits = logitsOf(X.slice(0, s, std::min(N, s + batch)));
+        auto y = Y.slice(0, s, std::min(N, s + batch));
+        auto top = std::get<1>(logits.topk(std::min<int64_t>(5, logits.size(1)), 1));
         auto hit = top.eq(y.unsqueeze(1));
         c1 += hit.select(1, 0).sum().item<int64_t>();
         c5 += hit.any(1).sum().item<int64_t>();
@@ -566,6 +564,10 @@ Accuracy evaluate(const CnnModel::Impl& m, const ImageTensors::Impl& d, Split sp
     a.top1 = double(c1) / double(N);
     a.top5 = double(c5) / double(N);
     return a;
+}
+
+Accuracy evaluate(const CnnModel::Impl& m, const ImageTensors::Impl& d, Split split) {
+    return accuracyOf(d.x[int(split)], d.y[int(split)], 512, [&](const torch::Tensor& x) { return m.forward(x); });
 }
 
 }  // namespace cnn

@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 // Internal: the pruning CNN family as a small DAG of plain-torch nodes (trainable, with
 // train-mode BatchNorm), and the in-memory image tensors. See docs/pruning.md for why this
 // is not nn::Graph (whose layers are inference-only, Keras-semantics modules).
@@ -78,5 +79,9 @@ std::pair<double, double> trainEpoch(CnnModel::Impl& m, const ImageTensors::Impl
                                      int batch, at::Generator& gen, JobContext& ctx);
 /// Accuracy on a split (top-1, top-5).
 Accuracy evaluate(const CnnModel::Impl& m, const ImageTensors::Impl& d, Split s);
+/// Top-1 / top-5 of any classifier over images X [N, ...] with labels Y [N], `batch` at a time
+/// under no-grad; `logitsOf` maps a slice of X to [n, classes]. Shared by every prunable kind.
+Accuracy accuracyOf(const torch::Tensor& X, const torch::Tensor& Y, int64_t batch,
+                    const std::function<torch::Tensor(const torch::Tensor&)>& logitsOf);
 
 }  // namespace pqw::cnn

@@ -425,27 +425,10 @@ public:
 
     Accuracy evaluate(Split split) const override {
         const auto& d = *data_.impl();
-        Accuracy a;
-        const auto& X = d.x[int(split)];
-        const auto& Y = d.y[int(split)];
-        const int64_t N = X.size(0);
-        a.samples = size_t(N);
-        if (N == 0) return a;
-        torch::NoGradGuard ng;
         auto m = mod_;  // shallow handle: same module
         m.eval();
-        int64_t c1 = 0, c5 = 0;
-        for (int64_t s = 0; s < N; s += 256) {
-            auto logits = m.forward({X.slice(0, s, std::min(N, s + 256))}).toTensor();
-            auto y = Y.slice(0, s, std::min(N, s + 256));
-            auto top = std::get<1>(logits.topk(std::min<int64_t>(5, logits.size(1)), 1));
-            auto hit = top.eq(y.unsqueeze(1));
-            c1 += hit.select(1, 0).sum().item<int64_t>();
-            c5 += hit.any(1).sum().item<int64_t>();
-        }
-        a.top1 = double(c1) / double(N);
-        a.top5 = double(c5) / double(N);
-        return a;
+        return cnn::accuracyOf(d.x[int(split)], d.y[int(split)], 256,
+                               [&](const torch::Tensor& x) { return m.forward({x}).toTensor(); });
     }
 
     double latencyMs(int batch, int reps) const override {
