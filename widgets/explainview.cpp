@@ -329,6 +329,14 @@ void ExplainPane::showMessage(const QString& m) {
     output_ = weightSum_ = biasSum_ = 0;
 }
 
+namespace {
+/// "12 ms" below a second ("0.0 s" read as "not computed"), "2.3 s" above.
+QString duration(double seconds) {
+    if (seconds < 1.0) return QObject::tr("%1 ms").arg(std::max(1, int(std::lround(seconds * 1000))));
+    return QObject::tr("%1 s").arg(seconds, 0, 'f', 1);
+}
+}  // namespace
+
 void ExplainPane::showResult(const std::shared_ptr<const MapResult>& r, const QImage& composed, const QStringList& names) {
     canvas_->setImage(composed);
     const auto& a = r->attr;
@@ -342,16 +350,16 @@ void ExplainPane::showResult(const std::shared_ptr<const MapResult>& r, const QI
         const double share = a.output != 0 ? 100.0 * a.biasSum / a.output : 0.0;
         t = tr("<b>%1 = %2</b> = Σ weight contributions <b>%3</b> + Σ bias terms <b>%4</b> (bias share %5 %)")
                 .arg(what, num(a.output), num(a.weightSum), num(a.biasSum)).arg(share, 0, 'f', 1);
-        t += tr("<br><span style='color:gray'>exact: |Σ C_w + Σ C_b − logit| = %1 · %2 s</span>")
-                 .arg(a.completenessError, 0, 'g', 2).arg(r->seconds, 0, 'f', 1);
+        t += tr("<br><span style='color:gray'>exact: |Σ C_w + Σ C_b − logit| = %1 · %2</span>")
+                 .arg(a.completenessError, 0, 'g', 2).arg(duration(r->seconds));
     } else {
         t = tr("<b>%1 = %2</b> · Σ map = %3").arg(what, num(a.output), num(a.weightSum));
         if (!std::isnan(a.completenessError))
-            t += tr("<br><span style='color:gray'>completeness error |Σ map − (f(x) − f(black))| = %1 · %2 s</span>")
-                     .arg(a.completenessError, 0, 'g', 3).arg(r->seconds, 0, 'f', 1);
+            t += tr("<br><span style='color:gray'>completeness error |Σ map − (f(x) − f(black))| = %1 · %2</span>")
+                     .arg(a.completenessError, 0, 'g', 3).arg(duration(r->seconds));
         else
-            t += tr("<br><span style='color:gray'>this method's map does not add up to the logit · %1 s</span>")
-                     .arg(r->seconds, 0, 'f', 1);
+            t += tr("<br><span style='color:gray'>this method's map does not add up to the logit · %1</span>")
+                     .arg(duration(r->seconds));
     }
     // The tooltip names the layers whose bias terms weigh most.
     QString tip = numbersTip();
