@@ -8,6 +8,7 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
@@ -41,6 +42,7 @@
 #include "theme.h"
 #include "pqw/omenn.h"
 #include "pqw/preprocess.h"
+#include "pqw/protoquant.h"
 #include "pqw/util.h"
 
 using namespace pqwgui;
@@ -77,6 +79,7 @@ private Q_SLOTS:
     void swipeAllClassesAndFaithfulness();
     void projectKeepsTheView();
     void reachableFromTheDatasetView();
+    void compareWithAnotherCheckpoint();
     void cleanupTestCase();
 
 private:
@@ -515,6 +518,97 @@ void TestExplainView::reachableFromTheDatasetView() {
     QCOMPARE(view()->settings().image.kind, ExplainImageRef::Kind::File);
     QCOMPARE(view()->settings().image.path, QFileInfo(file).absoluteFilePath());
     QVERIFY(waitForPane(0));
+}
+
+void TestExplainView::compareWithAnotherCheckpoint() {
+    w_->showView(QStringLiteral("explain"));
+    QVERIFY(view()->setImageSample(sample_));
+    ExplainSettings one = view()->settings();
+    one.panes.resize(1);
+    one.panes[0] = PaneSpec{};  // OMENN of the ProtoQuant head, predicted class
+    view()->edit(one, QStringLiteral("one pane"));
+    QVERIFY(waitForPane(0));
+
+    // A second head on the same features: the session's model with half its prototypes
+    // switched off (a different classifier), saved as a checkpoint.
+    auto model = w_->session()->model();
+    const QString other = tmp_.filePath(QStringLiteral("other.pqwh"));
+    {
+        model->save(other.toStdString());
+        auto m2 = pqw::ProtoModel::load(other.toStdString());
+        for (int p = 0; p < m2.numPrototypes(); p += 2) m2.setPrototypeEnabled(p, false);
+        m2.save(other.toStdString());
+    }
+    // A file that is not a checkpoint: the note names it and says why; nothing else changes.
+    const QString bad = tmp_.filePath(QStringLiteral("bad.pqwh"));
+    {
+        QFile f(bad);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("not a checkpoint at all");
+    }
+    view()->compareWith(bad);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->compareNote()->text().startsWith(QStringLiteral("Not loaded")), 60000);
+    QVERIFY2(view()->compareNote()->text().contains(QStringLiteral("bad.pqwh")) &&
+                 view()->compareNote()->text().contains(QStringLiteral("not a ProtoQuant Workbench head checkpoint")),
+             qPrintable(view()->compareNote()->text()));
+    QCOMPARE(view()->visiblePanes(), 1);
+    QVERIFY(!view()->engine()->hasHead(PaneHead::Compare));
+
+    // The real one: it lands in a second pane with pane 1's method.
+    const int undoBefore = w_->undoStack()->index();
+    view()->compareWith(other);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->visiblePanes() == 2 && view()->settings().panes[1].head == PaneHead::Compare, 60000);
+    QCOMPARE(w_->undoStack()->index(), undoBefore + 1);  // one undo step
+    QVERIFY(view()->compareNote()->text().contains(QStringLiteral("other")));
+    QVERIFY(waitForPane(1));
+    QCOMPARE(view()->pane(1)->headBox()->currentText(), QStringLiteral("other"));
+
+    // Its numbers are the second checkpoint's own: an independent Explainer on the file.
+    auto bb = w_->session()->backbone();
+    const auto rgb = w_->session()->dataset()->loadImage(sample_);
+    const auto pp = bb->preprocess(model->inputSize());
+    std::vector<float> x(size_t(3) * pp.size * pp.size);
+    pqw::preprocessImage(rgb, pp, x.data());
+    const auto m2 = pqw::ProtoModel::load(other.toStdString());
+    const auto z2 = pqw::Explainer::fromModel(m2, *bb, pqw::ExplainHead::Interpretable).logits(x.data(), 1, pp.size);
+    const auto z1 = pqw::Explainer::fromModel(*model, *bb, pqw::ExplainHead::Interpretable).logits(x.data(), 1, pp.size);
+    const Shown s = parseNumbers(view()->pane(1)->numbersLabel()->text());
+    QVERIFY2(s.ok, qPrintable(view()->pane(1)->numbersLabel()->text()));
+    const double tol = 2e-4 * std::max(1.0, std::abs(s.logit));
+    const float zmax2 = *std::max_element(z2.begin(), z2.end());
+    const float zmax1 = *std::max_element(z1.begin(), z1.end());
+    qInfo("pane 2 (other.pqwh) shows logit %.4f; the file's own model gives %.4f, the session's %.4f", s.logit, zmax2, zmax1);
+    QVERIFY2(std::abs(s.logit - zmax2) <= tol, qPrintable(QStringLiteral("%1 vs %2").arg(s.logit).arg(zmax2)));
+    QVERIFY(std::abs(s.weight + s.bias - s.logit) <= tol);
+    QVERIFY(std::abs(zmax2 - zmax1) > 1e-3);  // a different model indeed
+    QVERIFY(std::abs(view()->pane(0)->shownOutput() - zmax1) <= tol);
+
+    // The project keeps it: the state names the file, and a restored view loads it again.
+    const QJsonObject state = view()->saveState();
+    QCOMPARE(state.value(QStringLiteral("compareCheckpoint")).toString(), other);
+    QCOMPARE(state.value(QStringLiteral("panes")).toArray()[1].toObject().value(QStringLiteral("head")).toString(),
+             QStringLiteral("compare"));
+    shot(QStringLiteral("explain-compare"));
+    {
+        const QString path = tmp_.filePath(QStringLiteral("compare.pqwproj"));
+        bool saved = false;
+        w_->project()->save(path, [&](bool ok, const QString& msg) { saved = ok; QVERIFY2(ok, qPrintable(msg)); });
+        QTRY_VERIFY_WITH_TIMEOUT(saved && !w_->jobs()->busy(), 60000);
+        MainWindow w2;
+        bool opened = false;
+        w2.project()->open(path, [&](bool ok, const QString& msg) { opened = ok; QVERIFY2(ok, qPrintable(msg)); });
+        QTRY_VERIFY_WITH_TIMEOUT(opened && !w2.jobs()->busy() && w2.explainView()->engine()->hasHead(PaneHead::Compare), 120000);
+        QCOMPARE(w2.explainView()->engine()->comparisonPath(), other);
+        QCOMPARE(w2.explainView()->settings().panes.size(), size_t(2));
+        QCOMPARE(w2.explainView()->settings().panes[1].head, PaneHead::Compare);
+        w2.jobs()->cancelAll();
+        QTRY_VERIFY_WITH_TIMEOUT(!w2.jobs()->busy(), 60000);
+    }
+
+    // Undo puts the single pane back; the comparison stays loaded for later.
+    w_->undoStack()->undo();
+    QCOMPARE(view()->visiblePanes(), 1);
+    QVERIFY(view()->engine()->hasHead(PaneHead::Compare));
 }
 
 void TestExplainView::cleanupTestCase() {

@@ -56,6 +56,18 @@ QString methodOptionsKey(pqw::Method m, const ComputeOptions& o) {
     }
 }
 
+/// Why checkpoint b cannot be explained beside a on the same trunk (empty when it can).
+std::string comparisonMismatch(const pqw::ProtoModel& a, const pqw::ProtoModel& b) {
+    std::vector<std::string> d;
+    if (a.backboneId() != b.backboneId()) d.push_back("backbone " + b.backboneId() + " (not " + a.backboneId() + ")");
+    if (a.inputSize() != b.inputSize())
+        d.push_back("input size " + std::to_string(b.inputSize()) + " (not " + std::to_string(a.inputSize()) + ")");
+    if (a.classNames() != b.classNames()) d.push_back("different classes");
+    std::string s;
+    for (const auto& x : d) s += (s.empty() ? "" : "; ") + x;
+    return s;
+}
+
 int argmax(const std::vector<float>& v) { return v.empty() ? 0 : int(std::max_element(v.begin(), v.end()) - v.begin()); }
 }  // namespace
 
@@ -66,7 +78,9 @@ struct ExplainEngine::Models {
     std::shared_ptr<const pqw::Backbone> backbone;
     std::shared_ptr<const pqw::Dataset> dataset;
     std::mutex mutex;
-    std::shared_ptr<const pqw::Explainer> explainers[2];
+    std::shared_ptr<const pqw::ProtoModel> comparison;  ///< the Compare head's checkpoint
+    bool comparisonHasHead = false;
+    std::shared_ptr<const pqw::Explainer> explainers[3];
 
     std::shared_ptr<const pqw::Explainer> get(PaneHead h) {
         std::lock_guard<std::mutex> lock(mutex);
@@ -74,6 +88,12 @@ struct ExplainEngine::Models {
         if (e) return e;
         if (!backbone || backbone->id() != model->backboneId())
             backbone = std::make_shared<const pqw::Backbone>(pqw::Backbone::open(model->backboneSpec()));
+        if (h == PaneHead::Compare) {
+            if (!comparison) throw pqw::Error("no checkpoint is loaded for comparison");
+            e = std::make_shared<const pqw::Explainer>(pqw::Explainer::fromModel(
+                *comparison, *backbone, comparisonHasHead ? pqw::ExplainHead::Interpretable : pqw::ExplainHead::Stage0));
+            return e;
+        }
         e = std::make_shared<const pqw::Explainer>(pqw::Explainer::fromModel(
             *model, *backbone, h == PaneHead::Probe ? pqw::ExplainHead::Stage0 : pqw::ExplainHead::Interpretable));
         return e;
@@ -93,6 +113,10 @@ struct ExplainEngine::Models {
 
 ExplainEngine::ExplainEngine(Session* session, QObject* parent)
     : QObject(parent), session_(session), jobs_(session->jobs()) {
+    // A failed comparison load is reported as such (not as a map that failed).
+    connect(this, &ExplainEngine::failed, this, [this](const QString& key, const QString& msg) {
+        if (key.startsWith(QLatin1String("compare-load|"))) Q_EMIT comparisonFailed(msg);
+    });
     auto sync = [this] { syncModel(); };
     connect(session_, &Session::modelChanged, this, sync);
     connect(session_, &Session::evaluationChanged, this, sync);
@@ -114,19 +138,82 @@ void ExplainEngine::syncModel() const {
     modelSeen_ = m;
     ++generation_;
     models_.reset();
+    auto* self = const_cast<ExplainEngine*>(this);
+    // A comparison that no longer fits the (new) model is dropped (metadata only: no tensor op).
+    if (m && self->comparison_ && !comparisonMismatch(*m, *self->comparison_).empty()) {
+        self->comparison_.reset();
+        self->comparisonPath_.clear();
+        QMetaObject::invokeMethod(self, [self] { Q_EMIT self->comparisonChanged(); }, Qt::QueuedConnection);
+    }
     if (m) {
         models_ = std::make_shared<Models>();
         models_->model = m;
         models_->backbone = session_->backbone();
         models_->dataset = session_->dataset();
+        models_->comparison = comparison_;
+        models_->comparisonHasHead = comparisonHasHead_;
     }
-    auto* self = const_cast<ExplainEngine*>(this);
-    for (auto it = self->pending_.begin(); it != self->pending_.end(); ++it) jobs_->cancel(it.value());
-    self->pending_.clear();
+    // Jobs for the old model are cancelled; a comparison being loaded carries on.
+    for (auto it = self->pending_.begin(); it != self->pending_.end();) {
+        if (it.key().startsWith(QLatin1String("compare-load|"))) {
+            ++it;
+            continue;
+        }
+        jobs_->cancel(it.value());
+        it = self->pending_.erase(it);
+    }
     self->cache_.clear();
     self->lru_.clear();
     self->tables_.clear();
     Q_EMIT self->modelReset();
+}
+
+QString ExplainEngine::comparisonName() const {
+    return comparisonPath_.isEmpty() ? QString() : QFileInfo(comparisonPath_).completeBaseName();
+}
+
+bool ExplainEngine::comparisonPending() const {
+    for (auto it = pending_.constBegin(); it != pending_.constEnd(); ++it)
+        if (it.key().startsWith(QLatin1String("compare-load|"))) return true;
+    return false;
+}
+
+int ExplainEngine::loadComparison(const QString& path) {
+    syncModel();
+    // Checked against the model loaded now (and again by syncModel when the model changes).
+    auto main = models_ ? models_->model : nullptr;
+    auto cache = session_->cache();
+    const QString key = QStringLiteral("compare-load|") + path;
+    if (pending_.contains(key)) return 0;
+    const int id = submit(key, tr("Load %1 for comparison").arg(QFileInfo(path).fileName()),
+                          [this, key, main, cache, path](pqw::JobContext&) {
+        const std::string p = path.toStdString();
+        auto m = std::make_shared<const pqw::ProtoModel>(pqw::ProtoModel::load(p));
+        const std::string why = main ? comparisonMismatch(*main, *m) : std::string();
+        if (!why.empty()) throw pqw::Error(p + ": does not fit the loaded model: " + why);
+        if (cache) m->checkCompatible(*cache);
+        if (!m->hasHead() && !m->hasStage0()) throw pqw::Error(p + ": the checkpoint has no trained head");
+        const bool head = m->hasHead();
+        return std::function<void()>([this, key, m, path, head] {
+            pending_.remove(key);
+            comparison_ = m;
+            comparisonPath_ = path;
+            comparisonHasHead_ = head;
+            modelSeen_.reset();  // rebuild the explainers (and drop cached maps) with it
+            syncModel();
+            Q_EMIT comparisonChanged();
+        });
+    });
+    return id;
+}
+
+void ExplainEngine::clearComparison() {
+    if (!comparison_) return;
+    comparison_.reset();
+    comparisonPath_.clear();
+    modelSeen_.reset();
+    syncModel();
+    Q_EMIT comparisonChanged();
 }
 
 bool ExplainEngine::ready(QString* why) const {
@@ -144,6 +231,7 @@ bool ExplainEngine::ready(QString* why) const {
 bool ExplainEngine::hasHead(PaneHead h) const {
     syncModel();
     if (!models_) return false;
+    if (h == PaneHead::Compare) return bool(comparison_);
     // From the session's summary (made in a job): the GUI thread never touches a tensor.
     return h == PaneHead::Probe ? session_->modelSummary().stage0 : session_->modelSummary().head;
 }
@@ -211,7 +299,8 @@ int ExplainEngine::imageLabelIndex() const {
 
 QString ExplainEngine::base(PaneHead h) const {
     syncModel();
-    return QStringLiteral("g%1|%2|%3").arg(generation_).arg(h == PaneHead::Probe ? "probe" : "pq", image_.key());
+    const char* head = h == PaneHead::Probe ? "probe" : h == PaneHead::Compare ? "cmp" : "pq";
+    return QStringLiteral("g%1|%2|%3").arg(generation_).arg(QLatin1String(head), image_.key());
 }
 
 QString ExplainEngine::mapKey(const PaneSpec& p, const ComputeOptions& o) const {

@@ -31,9 +31,10 @@ namespace pqwgui {
 class JobRunner;
 class Session;
 
-/// Which head of the loaded checkpoint a pane explains: the two are different models on
-/// the same trunk (the ProtoQuant head and the stage-0 linear probe).
-enum class PaneHead { ProtoQuant = 0, Probe = 1 };
+/// Which model a pane explains: the loaded checkpoint's ProtoQuant head or its stage-0 linear
+/// probe (different models on the same trunk), or a second checkpoint loaded for comparison
+/// (its ProtoQuant head, or its probe when it has no head), on the same features.
+enum class PaneHead { ProtoQuant = 0, Probe = 1, Compare = 2 };
 
 /// The image under explanation: a dataset sample or a file.
 struct ExplainImageRef {
@@ -121,6 +122,18 @@ public:
     QStringList classNames() const;
     int inputSize() const;
 
+    /// Loads a second checkpoint (a job) for the Compare head. It must fit the loaded model:
+    /// same backbone, cut layer, input size and classes (and the session's features). On
+    /// success comparisonChanged(); on failure comparisonFailed(message naming the file), and
+    /// the previous comparison stays.
+    int loadComparison(const QString& path);
+    void clearComparison();
+    /// The comparison checkpoint's path and a short name for it (empty when none).
+    QString comparisonPath() const { return comparisonPath_; }
+    QString comparisonName() const;
+    /// Whether a comparison checkpoint is being loaded.
+    bool comparisonPending() const;
+
     /// Sets the image: a dataset sample or a file, decoded here (one image). Returns false
     /// and sets error() (naming the file and the reason) when it cannot be decoded.
     bool setImage(const ExplainImageRef& ref);
@@ -175,6 +188,8 @@ Q_SIGNALS:
     void failed(const QString& key, const QString& message);
     /// The model (or its mask) changed: cached results were dropped.
     void modelReset();
+    void comparisonChanged();
+    void comparisonFailed(const QString& message);
 
 private:
     struct Models;
@@ -189,6 +204,9 @@ private:
     JobRunner* jobs_;
     mutable std::shared_ptr<Models> models_;
     mutable std::shared_ptr<const pqw::ProtoModel> modelSeen_;
+    std::shared_ptr<const pqw::ProtoModel> comparison_;
+    QString comparisonPath_;
+    bool comparisonHasHead_ = false;  ///< explain its ProtoQuant head (else its probe)
     mutable int generation_ = 0;
     ExplainImageRef image_;
     cv::Mat rgb_;  ///< the decoded image (original size)

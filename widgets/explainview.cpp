@@ -108,7 +108,9 @@ QJsonObject settingsJson(const ExplainSettings& s) {
         panes.append(QJsonObject{{QStringLiteral("method"), QString::fromLatin1(pqw::methodName(p.method))},
                                  {QStringLiteral("target"), p.target},
                                  {QStringLiteral("contrast"), p.contrast},
-                                 {QStringLiteral("head"), p.head == PaneHead::Probe ? QStringLiteral("probe") : QStringLiteral("protoquant")}});
+                                 {QStringLiteral("head"), p.head == PaneHead::Probe     ? QStringLiteral("probe")
+                                                          : p.head == PaneHead::Compare ? QStringLiteral("compare")
+                                                                                        : QStringLiteral("protoquant")}});
     o[QStringLiteral("panes")] = panes;
     o[QStringLiteral("activePane")] = s.active;
     const auto& v = s.overlay;
@@ -142,7 +144,10 @@ ExplainSettings settingsFromJson(const QJsonObject& o) {
             if (pqw::parseMethod(p.value(QStringLiteral("method")).toString().toStdString(), m)) ps.method = m;
             ps.target = std::max(-1, p.value(QStringLiteral("target")).toInt(-1));
             ps.contrast = std::max(-1, p.value(QStringLiteral("contrast")).toInt(-1));
-            ps.head = p.value(QStringLiteral("head")).toString() == QLatin1String("probe") ? PaneHead::Probe : PaneHead::ProtoQuant;
+            const QString head = p.value(QStringLiteral("head")).toString();
+            ps.head = head == QLatin1String("probe")     ? PaneHead::Probe
+                      : head == QLatin1String("compare") ? PaneHead::Compare
+                                                         : PaneHead::ProtoQuant;
             s.panes.push_back(ps);
         }
     }
@@ -250,6 +255,7 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
     head_ = new QComboBox;
     head_->addItem(tr("ProtoQuant"), int(PaneHead::ProtoQuant));
     head_->addItem(tr("Linear probe"), int(PaneHead::Probe));
+    head_->addItem(tr("Other checkpoint"), int(PaneHead::Compare));
     head_->setToolTip(tr("Which classifier on the frozen backbone to explain: the interpretable ProtoQuant head or the "
                          "stage-0 linear probe (a different model on the same features)"));
     row1->addWidget(title_);
@@ -285,7 +291,7 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
     connect(canvas_, &OverlayCanvas::clicked, this, &ExplainPane::activated);
 }
 
-void ExplainPane::setClasses(const QStringList& names, bool probe, bool proto) {
+void ExplainPane::setClasses(const QStringList& names, bool probe, bool proto, const QString& compareName) {
     const QSignalBlocker b1(target_), b2(contrast_), b3(head_);
     const PaneSpec keep = spec();
     target_->clear();
@@ -300,6 +306,10 @@ void ExplainPane::setClasses(const QStringList& names, bool probe, bool proto) {
     if (m) {
         m->item(0)->setEnabled(proto);
         m->item(1)->setEnabled(probe);
+        // Always selectable: without a comparison loaded, choosing it asks for the file.
+        m->item(2)->setText(compareName.isEmpty() ? tr("Other checkpoint…") : compareName);
+        m->item(2)->setToolTip(compareName.isEmpty() ? tr("Load a second trained head on the same features and explain it here")
+                                                     : tr("The checkpoint loaded for comparison"));
     }
     setSpec(keep);
 }
@@ -495,6 +505,37 @@ ExplainView::ExplainView(Session* session, QUndoStack* undo, QWidget* parent)
         refresh(false);
     });
     connect(engine_, &ExplainEngine::modelReset, this, [this] { QTimer::singleShot(0, this, &ExplainView::modelChanged); });
+    connect(engine_, &ExplainEngine::comparisonChanged, this, [this] {
+        const QString name = engine_->comparisonName();
+        compareNote_->setEnabled(!name.isEmpty());
+        compareNote_->setStyleSheet(QString());
+        compareNote_->setText(name.isEmpty() ? tr("Panes explain this model's ProtoQuant head or its linear probe.")
+                                             : tr("<b>%1</b> is loaded: choose it as a pane's model.").arg(name.toHtmlEscaped()));
+        compareNote_->setToolTip(engine_->comparisonPath());
+        modelChanged();
+        if (name.isEmpty() || !showComparison_) return;
+        showComparison_ = false;
+        ExplainSettings s = settings_;
+        if (comparePane_ >= 0 && comparePane_ < int(s.panes.size())) {
+            // Chosen in that pane's model list.
+            s.panes[size_t(comparePane_)].head = PaneHead::Compare;
+            s.active = comparePane_;
+        } else {
+            // Beside what pane 1 shows: the last pane (a second one if there is one pane).
+            if (s.panes.size() < 2) s.panes.push_back(s.panes.front());
+            s.panes.back().head = PaneHead::Compare;
+            s.panes.back().method = s.panes.front().method;
+            s.active = int(s.panes.size()) - 1;
+        }
+        edit(s, tr("Compare with %1").arg(name));
+    });
+    connect(engine_, &ExplainEngine::comparisonFailed, this, [this](const QString& why) {
+        showComparison_ = false;
+        compareNote_->setEnabled(true);
+        compareNote_->setStyleSheet(QStringLiteral("color: #c0392b"));
+        compareNote_->setText(tr("Not loaded: %1").arg(why.toHtmlEscaped()));
+        modelChanged();  // panes waiting for it (a restored project) fall back to this model
+    });
     connect(session_, &Session::indexChanged, this, [this] { showSelectedShare(); });
 
     auto* runAct = new QAction(tr("Run"), this);
@@ -633,6 +674,25 @@ QWidget* ExplainView::buildControls() {
     orow->addWidget(occStride_);
     cf->addRow(tr("Occlusion patch"), orow);
     v->addWidget(cb);
+
+    auto* cmp = new QGroupBox(tr("Compare models"));
+    auto* cmpv = new QVBoxLayout(cmp);
+    compareButton_ = new QPushButton(tr("Compare with a checkpoint…"));
+    compareButton_->setObjectName(QStringLiteral("compareButton"));
+    compareButton_->setToolTip(tr("Load a second trained head on the same features (e.g. the non-quantised baseline or "
+                                  "another training run) and explain it in a pane beside this model"));
+    compareNote_ = new QLabel(tr("Panes explain this model's ProtoQuant head or its linear probe."));
+    compareNote_->setObjectName(QStringLiteral("compareNote"));
+    compareNote_->setWordWrap(true);
+    compareNote_->setEnabled(false);
+    cmpv->addWidget(compareButton_);
+    cmpv->addWidget(compareNote_);
+    v->addWidget(cmp);
+    connect(compareButton_, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Checkpoint to compare with"), {},
+                                                       tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
+        if (!f.isEmpty()) compareWith(f);
+    });
     v->addStretch(1);
 
     // Overlay edits: the slider's drag is one undo step (from press to release).
@@ -1008,6 +1068,15 @@ void ExplainView::paneEdited(int i) {
     ExplainSettings s = settings_;
     if (i >= int(s.panes.size())) return;
     const PaneSpec p = panes_[size_t(i)]->spec();
+    if (p.head == PaneHead::Compare && !engine_->hasHead(PaneHead::Compare)) {
+        // "Other checkpoint…" with none loaded: ask for one; the pane switches when it loads.
+        panes_[size_t(i)]->setSpec(s.panes[size_t(i)]);
+        if (engine_->comparisonPending()) return;
+        const QString f = QFileDialog::getOpenFileName(this, tr("Checkpoint to compare with"), {},
+                                                       tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
+        if (!f.isEmpty()) compareWith(f, i);
+        return;
+    }
     const PaneSpec old = s.panes[size_t(i)];
     s.panes[size_t(i)] = p;
     s.active = i;
@@ -1026,10 +1095,13 @@ void ExplainView::modelChanged() {
     shownDecision_.clear();
     const QStringList names = engine_->classNames();
     const bool probe = engine_->hasHead(PaneHead::Probe), proto = engine_->hasHead(PaneHead::ProtoQuant);
-    for (auto* p : panes_) p->setClasses(names, probe, proto);
+    const bool compare = engine_->hasHead(PaneHead::Compare);
+    for (auto* p : panes_) p->setClasses(names, probe, proto, compare ? engine_->comparisonName() : QString());
     // Panes on a head the model lacks move to the one it has.
     ExplainSettings s = settings_;
     for (auto& p : s.panes) {
+        if (p.head == PaneHead::Compare && !compare && !engine_->comparisonPending())
+            p.head = proto ? PaneHead::ProtoQuant : PaneHead::Probe;
         if (p.head == PaneHead::ProtoQuant && !proto && probe) p.head = PaneHead::Probe;
         if (p.head == PaneHead::Probe && !probe && proto) p.head = PaneHead::ProtoQuant;
         if (p.target >= names.size()) p.target = -1;
@@ -1115,7 +1187,11 @@ void ExplainView::refresh(bool request) {
             continue;
         }
         if (!engine_->hasHead(ps.head)) {
-            pane->showMessage(tr("This model has no %1.").arg(ps.head == PaneHead::Probe ? tr("linear probe") : tr("ProtoQuant head")));
+            if (ps.head == PaneHead::Compare)
+                pane->showMessage(engine_->comparisonPending() ? tr("Loading the checkpoint to compare with…")
+                                                               : tr("No checkpoint is loaded for comparison: use “Compare with a checkpoint…”."));
+            else
+                pane->showMessage(tr("This model has no %1.").arg(ps.head == PaneHead::Probe ? tr("linear probe") : tr("ProtoQuant head")));
             continue;
         }
         const QString key = engine_->mapKey(ps, settings_.compute);
@@ -1158,7 +1234,7 @@ void ExplainView::refresh(bool request) {
             top << QStringLiteral("%1 %2 %").arg(names.value(order[k]).toHtmlEscaped()).arg(100 * p[size_t(order[k])] / z, 0, 'f', 1);
         const int label = engine_->imageLabelIndex();
         prediction_->setText(tr("%1 predicts <b>%2</b>%3")
-                                 .arg(ps.head == PaneHead::Probe ? tr("The linear probe") : tr("ProtoQuant"), top.join(QStringLiteral(", ")),
+                                 .arg(ps.head == PaneHead::Probe ? tr("The linear probe") : headName(ps.head), top.join(QStringLiteral(", ")),
                                       label < 0 ? QString() : (label == order[0] ? tr(" (correct)") : tr(" (labelled %1)").arg(names.value(label)))));
         break;
     }
@@ -1195,7 +1271,7 @@ void ExplainView::renderPanes() {
         const QStringList names = engine_->classNames();
         auto label = [&](const PaneSpec& p) {
             QString t = methodLabel(p.method);
-            if (a.head != b.head) t += p.head == PaneHead::Probe ? tr(" · probe") : tr(" · ProtoQuant");
+            if (a.head != b.head) t += QStringLiteral(" · ") + headName(p.head);
             if (a.target != b.target || a.contrast != b.contrast)
                 t += QStringLiteral(" · ") + (p.target < 0 ? tr("predicted") : names.value(p.target)) +
                      (p.contrast >= 0 ? tr(" vs %1").arg(names.value(p.contrast)) : QString());
@@ -1507,9 +1583,28 @@ void ExplainView::computeTable() {
     tableText_->setText(tr("%1 test images (seeded), the predicted class of each; mean ± standard deviation.").arg(t->images));
 }
 
+void ExplainView::compareWith(const QString& path, int pane) {
+    showComparison_ = true;
+    comparePane_ = pane;
+    compareNote_->setEnabled(true);
+    compareNote_->setStyleSheet(QString());
+    compareNote_->setText(tr("Loading %1…").arg(QFileInfo(path).fileName().toHtmlEscaped()));
+    engine_->loadComparison(path);
+}
+
+QString ExplainView::headName(PaneHead h) const {
+    switch (h) {
+        case PaneHead::Probe: return tr("linear probe");
+        case PaneHead::Compare: return engine_->comparisonName().isEmpty() ? tr("other checkpoint") : engine_->comparisonName();
+        case PaneHead::ProtoQuant: break;
+    }
+    return tr("ProtoQuant");
+}
+
 // ---------------------------------------------------------------------------------------------
 QJsonObject ExplainView::saveState() const {
     QJsonObject o = settingsJson(settings_);
+    if (!engine_->comparisonPath().isEmpty()) o[QStringLiteral("compareCheckpoint")] = engine_->comparisonPath();
     o[QStringLiteral("version")] = 1;
     o[QStringLiteral("swipePosition")] = swipePos_;
     o[QStringLiteral("zoom")] = link_->zoom();
@@ -1539,6 +1634,11 @@ void ExplainView::restoreState(const QJsonObject& o) {
     }
     const QJsonArray c = o.value(QStringLiteral("centre")).toArray();
     link_->set(o.value(QStringLiteral("zoom")).toDouble(1.0), c.size() == 2 ? QPointF(c[0].toDouble(0.5), c[1].toDouble(0.5)) : QPointF(0.5, 0.5));
+    // The comparison checkpoint loads as a job; the panes on it switch back to it when it has
+    // loaded (until then they show this model's head).
+    const QString cmp = o.value(QStringLiteral("compareCheckpoint")).toString();
+    if (cmp.isEmpty()) engine_->clearComparison();
+    else if (cmp != engine_->comparisonPath()) engine_->loadComparison(cmp);
     applySettings(settingsFromJson(o));
 }
 

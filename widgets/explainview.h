@@ -82,7 +82,8 @@ public:
     QComboBox* contrastBox() const { return contrast_; }
     QComboBox* headBox() const { return head_; }
     QLabel* numbersLabel() const { return numbers_; }
-    void setClasses(const QStringList& names, bool probe, bool proto);
+    /// The classes, and which heads exist (compareName: the comparison checkpoint, or empty).
+    void setClasses(const QStringList& names, bool probe, bool proto, const QString& compareName = {});
     void setSpec(const PaneSpec& s);
     PaneSpec spec() const;
     /// Shows a computed map (numbers included), a message, or both.
@@ -122,6 +123,15 @@ public:
     bool setImageSample(size_t sample);
     bool setImageFile(const QString& path);
     QString errorText() const;
+
+    /// Loads a second checkpoint (a job) and, when it loads, shows it in `pane` or else the last
+    /// pane (a second pane is added if there is one): two trained heads side by side on one image,
+    /// e.g. ProtoQuant against the non-quantised baseline. The note under the Compare
+    /// button says what is loaded, or which file failed and why.
+    void compareWith(const QString& path, int pane = -1);
+    QLabel* compareNote() const { return compareNote_; }
+    /// "ProtoQuant", "linear probe" or the comparison checkpoint's name.
+    QString headName(PaneHead h) const;
 
     /// An edit: the settings become `next` through one undo command.
     void edit(const ExplainSettings& next, const QString& text);
@@ -218,7 +228,10 @@ private:
     QCheckBox* withBias_;
     // Compute
     QCheckBox* autoRun_;
-    QPushButton *runButton_, *cancelButton_;
+    QPushButton *runButton_, *cancelButton_, *compareButton_;
+    QLabel* compareNote_ = nullptr;
+    bool showComparison_ = false;  ///< put the comparison in a pane when it has loaded
+    int comparePane_ = -1;         ///< that pane (-1: the last, adding a second if needed)
     QSpinBox *igSteps_, *sgSamples_, *occPatch_, *occStride_;
     // Compare bar
     QSpinBox* paneCount_;
