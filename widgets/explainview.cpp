@@ -688,11 +688,7 @@ QWidget* ExplainView::buildControls() {
     cmpv->addWidget(compareButton_);
     cmpv->addWidget(compareNote_);
     v->addWidget(cmp);
-    connect(compareButton_, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Checkpoint to compare with"), {},
-                                                       tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
-        if (!f.isEmpty()) compareWith(f);
-    });
+    connect(compareButton_, &QPushButton::clicked, this, [this] { askComparison(-1); });
     v->addStretch(1);
 
     // Overlay edits: the slider's drag is one undo step (from press to release).
@@ -1071,10 +1067,7 @@ void ExplainView::paneEdited(int i) {
     if (p.head == PaneHead::Compare && !engine_->hasHead(PaneHead::Compare)) {
         // "Other checkpoint…" with none loaded: ask for one; the pane switches when it loads.
         panes_[size_t(i)]->setSpec(s.panes[size_t(i)]);
-        if (engine_->comparisonPending()) return;
-        const QString f = QFileDialog::getOpenFileName(this, tr("Checkpoint to compare with"), {},
-                                                       tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
-        if (!f.isEmpty()) compareWith(f, i);
+        if (!engine_->comparisonPending()) askComparison(i);
         return;
     }
     const PaneSpec old = s.panes[size_t(i)];
@@ -1590,6 +1583,12 @@ void ExplainView::compareWith(const QString& path, int pane) {
     compareNote_->setStyleSheet(QString());
     compareNote_->setText(tr("Loading %1…").arg(QFileInfo(path).fileName().toHtmlEscaped()));
     engine_->loadComparison(path);
+}
+
+void ExplainView::askComparison(int pane) {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Checkpoint to compare with"), {},
+                                                   tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
+    if (!f.isEmpty()) compareWith(f, pane);
 }
 
 QString ExplainView::headName(PaneHead h) const {

@@ -189,6 +189,8 @@ private:
     QWidget* buildControls();
     QWidget* buildSide();
     void modelChanged();
+    /// Asks for a checkpoint file and compares with it (in `pane`, or see compareWith).
+    void askComparison(int pane);
     void syncWidgets();
     void layoutPanes();
     void refresh(bool request);
