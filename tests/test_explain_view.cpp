@@ -25,6 +25,7 @@
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>
+#include <QThread>
 #include <QUndoStack>
 #include <QtTest/QtTest>
 
@@ -556,7 +557,14 @@ void TestExplainView::compareWithAnotherCheckpoint() {
 
     // The real one: it lands in a second pane with pane 1's method.
     const int undoBefore = w_->undoStack()->index();
+    // Queued behind another job, the load must survive the view's refreshes (they drop queued
+    // maps the view no longer shows; the screenshot mode hit this).
+    w_->jobs()->submit(QStringLiteral("busy"), [](pqw::JobContext&) {
+        QThread::msleep(300);
+        return std::function<void()>();
+    });
     view()->compareWith(other);
+    view()->applySettings(view()->settings());
     QTRY_VERIFY_WITH_TIMEOUT(view()->visiblePanes() == 2 && view()->settings().panes[1].head == PaneHead::Compare, 60000);
     QCOMPARE(w_->undoStack()->index(), undoBefore + 1);  // one undo step
     QVERIFY(view()->compareNote()->text().contains(QStringLiteral("other")));

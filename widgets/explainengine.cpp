@@ -393,7 +393,9 @@ void ExplainEngine::dropQueuedExcept(const QSet<QString>& keep) {
     const int running = jobs_->runningId();
     const auto all = pending_;
     for (auto it = all.begin(); it != all.end(); ++it) {
-        if (keep.contains(it.key()) || it.value() == running || tables_.contains(it.key()) || it.key().contains(QStringLiteral("|table|")))
+        // Kept: what is shown, what runs, the dataset table and a comparison being loaded.
+        if (keep.contains(it.key()) || it.value() == running || tables_.contains(it.key()) || it.key().contains(QStringLiteral("|table|")) ||
+            it.key().startsWith(QLatin1String("compare-load|")))
             continue;
         dropped_.insert(it.key());
         jobs_->cancel(it.value());

@@ -74,9 +74,13 @@ int main(int argc, char** argv) {
     const QCommandLineOption sweepRun(QStringLiteral("sweep-run"),
                                       QStringLiteral("With --sweep: select run RUN; with N and METHOD, also compare it with the dense model on test image N."),
                                       QStringLiteral("RUN[:N:METHOD]"));
+    const QCommandLineOption compare(QStringLiteral("compare"),
+                                     QStringLiteral("Explain view: compare with this second checkpoint (same features) in a pane."),
+                                     QStringLiteral("CKPT"));
     const QCommandLineOption project(QStringLiteral("project"), QStringLiteral("Open this project (.pqwproj)."), QStringLiteral("FILE"));
     const QCommandLineOption listViews(QStringLiteral("list-views"), QStringLiteral("Print the view names --view takes, one per line, and exit."));
-    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, demoTrain, saveModel, project, sweep, sweepRun, listViews})
+    for (const auto& o : {demo, features, model, shot, view, size, theme, explain, compare, demoTrain, saveModel, project, sweep, sweepRun,
+                          listViews})
         p.addOption(o);
     p.addPositionalArgument(QStringLiteral("project"), QStringLiteral("A project file to open (.pqwproj), as from a file manager."), QStringLiteral("[FILE]"));
     p.process(app);  // exits after --help / --version
@@ -147,6 +151,10 @@ int main(int argc, char** argv) {
     auto ready = [&] {
         if (p.isSet(saveModel)) w.saveCheckpoint(p.value(saveModel));
         if (p.isSet(explain)) w.explainImage(p.value(explain));
+        if (p.isSet(compare)) {
+            w.showView(QStringLiteral("explain"));
+            w.explainView()->compareWith(p.value(compare));  // a job: the grab below waits for it
+        }
         if (!screenshot) return;
         // Let the last queued results, thumbnails and layouts settle, then grab.
         auto shoot = [&] {
