@@ -554,6 +554,18 @@ void TestExplainView::compareWithAnotherCheckpoint() {
              qPrintable(view()->compareNote()->text()));
     QCOMPARE(view()->visiblePanes(), 1);
     QVERIFY(!view()->engine()->hasHead(PaneHead::Compare));
+    // A checkpoint for another backbone and classes: refused, saying what differs.
+    const QString data = qEnvironmentVariable("PQW_TEST_DATA");
+    if (!data.isEmpty()) {
+        const QString foreign = data + QStringLiteral("/bad/checkpoints/other_classes.pqwh");
+        view()->compareWith(foreign);
+        QTRY_VERIFY_WITH_TIMEOUT(view()->compareNote()->text().startsWith(QStringLiteral("Not loaded")), 60000);
+        const QString note = view()->compareNote()->text();
+        QVERIFY2(note.contains(QStringLiteral("other_classes.pqwh")) && note.contains(QStringLiteral("does not fit the loaded model")) &&
+                     note.contains(QStringLiteral("backbone synthetic-backbone")),
+                 qPrintable(note));
+        QVERIFY(!view()->engine()->hasHead(PaneHead::Compare));
+    }
 
     // The real one: it lands in a second pane with pane 1's method.
     const int undoBefore = w_->undoStack()->index();

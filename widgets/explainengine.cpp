@@ -191,7 +191,13 @@ int ExplainEngine::loadComparison(const QString& path) {
         auto m = std::make_shared<const pqw::ProtoModel>(pqw::ProtoModel::load(p));
         const std::string why = main ? comparisonMismatch(*main, *m) : std::string();
         if (!why.empty()) throw pqw::Error(p + ": does not fit the loaded model: " + why);
-        if (cache) m->checkCompatible(*cache);
+        if (cache) {
+            try {
+                m->checkCompatible(*cache);
+            } catch (const pqw::Error& e) {
+                throw pqw::Error(p + ": " + e.what());
+            }
+        }
         if (!m->hasHead() && !m->hasStage0()) throw pqw::Error(p + ": the checkpoint has no trained head");
         const bool head = m->hasHead();
         return std::function<void()>([this, key, m, path, head] {
