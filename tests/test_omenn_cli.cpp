@@ -63,6 +63,39 @@ private Q_SLOTS:
         QVERIFY(std::abs(double(c["weight_sum"]) + double(c["bias_sum"]) - double(c["output"])) <= 1e-4);
     }
 
+    void compareTwoHeads() {
+        // A second head on the same features (3 codes instead of 4): another model.
+        const QString feats = tmp_.path() + "/feats", head2 = tmp_.path() + "/head2.pqwh";
+        auto r = run({"train", feats, "--out", head2, "--codes", "3", "--epochs0", "2", "--epochs1", "1", "--epochs2", "1"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const QString png = tmp_.path() + "/cmp.png", js = tmp_.path() + "/cmp.json", js2 = tmp_.path() + "/alone.json";
+        r = run({"explain", image_, "--model", head_, "--compare", head2, "--out", png, "--json", js});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = readJson(js);
+        QVERIFY2(j.contains("compare"), qPrintable(QString::fromStdString(j.dump())));
+        const auto c = j["compare"]["explanation"];
+        const double z = c["output"], w = c["weight_sum"], b = c["bias_sum"];
+        QVERIFY(std::abs(w + b - z) <= 1e-4 * std::max(1.0, std::abs(z)));
+        // Its numbers are those of the second model explained on its own.
+        r = run({"explain", image_, "--model", head2, "--out", tmp_.path() + "/alone.png", "--json", js2});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto alone = readJson(js2)["explanation"];
+        QVERIFY(std::abs(double(alone["output"]) - z) <= 1e-5 * std::max(1.0, std::abs(z)));
+        QVERIFY(std::abs(double(j["explanation"]["output"]) - z) > 1e-6);  // two different models
+        // One PNG, the two maps side by side.
+        const cv::Mat img = cv::imread(png.toStdString());
+        QCOMPARE(img.cols, 64);
+        QCOMPARE(img.rows, 32);
+        // A head for other features is refused, naming the file and what differs.
+        const QString foreign = qEnvironmentVariable("PQW_TEST_DATA") + "/bad/checkpoints/other_classes.pqwh";
+        r = run({"explain", image_, "--model", head_, "--compare", foreign, "--out", png});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("other_classes.pqwh: does not fit") && r.err.contains("backbone synthetic-backbone"), qPrintable(r.err));
+        r = run({"explain", image_, "--model", head_, "--compare", head2, "--all-classes", "--out", png});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("--all-classes"), qPrintable(r.err));
+    }
+
     void baselinesAndAllClasses() {
         const QString js = tmp_.path() + "/ig.json";
         auto r = run({"explain", image_, "--model", head_, "--method", "ig", "--steps", "8", "--out",

@@ -56,18 +56,6 @@ QString methodOptionsKey(pqw::Method m, const ComputeOptions& o) {
     }
 }
 
-/// Why checkpoint b cannot be explained beside a on the same trunk (empty when it can).
-std::string comparisonMismatch(const pqw::ProtoModel& a, const pqw::ProtoModel& b) {
-    std::vector<std::string> d;
-    if (a.backboneId() != b.backboneId()) d.push_back("backbone " + b.backboneId() + " (not " + a.backboneId() + ")");
-    if (a.inputSize() != b.inputSize())
-        d.push_back("input size " + std::to_string(b.inputSize()) + " (not " + std::to_string(a.inputSize()) + ")");
-    if (a.classNames() != b.classNames()) d.push_back("different classes");
-    std::string s;
-    for (const auto& x : d) s += (s.empty() ? "" : "; ") + x;
-    return s;
-}
-
 int argmax(const std::vector<float>& v) { return v.empty() ? 0 : int(std::max_element(v.begin(), v.end()) - v.begin()); }
 }  // namespace
 
@@ -140,7 +128,7 @@ void ExplainEngine::syncModel() const {
     models_.reset();
     auto* self = const_cast<ExplainEngine*>(this);
     // A comparison that no longer fits the (new) model is dropped (metadata only: no tensor op).
-    if (m && self->comparison_ && !comparisonMismatch(*m, *self->comparison_).empty()) {
+    if (m && self->comparison_ && !m->differencesFrom(*self->comparison_).empty()) {
         self->comparison_.reset();
         self->comparisonPath_.clear();
         QMetaObject::invokeMethod(self, [self] { Q_EMIT self->comparisonChanged(); }, Qt::QueuedConnection);
@@ -189,7 +177,7 @@ int ExplainEngine::loadComparison(const QString& path) {
                           [this, key, main, cache, path](pqw::JobContext&) {
         const std::string p = path.toStdString();
         auto m = std::make_shared<const pqw::ProtoModel>(pqw::ProtoModel::load(p));
-        const std::string why = main ? comparisonMismatch(*main, *m) : std::string();
+        const std::string why = main ? main->differencesFrom(*m) : std::string();
         if (!why.empty()) throw pqw::Error(p + ": does not fit the loaded model: " + why);
         if (cache) {
             try {

@@ -80,7 +80,7 @@ json attributionJson(const pqw::Attribution& a) {
 
 struct ExplainArgs {
     std::string image, model, out = "heat.png", jsonPath, method = "omenn", target, vs, head = "auto";
-    std::string colormap = "auto", layer, script;
+    std::string colormap = "auto", layer, script, compare;
     int scriptSize = 224;
     bool allClasses = false, absolute = false, nearest = false, bias = false;
     int threads = 0;
@@ -144,6 +144,9 @@ void addExplain(CLI::App& app) {
     c->add_option("--target,--class", a->target, "Class (name or index; default: the prediction)");
     c->add_option("--vs", a->vs, "Contrast: explain target minus this class (OMENN and gradient methods)");
     c->add_flag("--all-classes", a->allClasses, "OMENN rows of every class: one PNG per class (out-<class>.png)");
+    c->add_option("--compare", a->compare,
+                  "A second head checkpoint on the same features: its map goes right of the first in one PNG, "
+                  "its numbers under \"compare\" in the JSON (each explains its own prediction unless --target)");
     c->add_option("--out,-o", a->out, "PNG to write")->capture_default_str();
     c->add_option("--json", a->jsonPath, "Also write numbers (logit, contribution sums, bias share) as JSON");
     c->add_option("--steps", a->opt.steps, "IG steps")->capture_default_str();
@@ -164,6 +167,7 @@ void addExplain(CLI::App& app) {
         pqw::initTorchThreads(a->threads);
         if (!a->script.empty()) return explainScript(*a);
         if (a->model.empty()) throw pqw::Error("explain: give --model HEAD.pqwh or --script MODEL.pt");
+        if (!a->compare.empty() && a->allClasses) throw pqw::Error("explain: --compare shows one class per model; drop --all-classes");
         auto l = loadModel(a->model, a->head);
         const int size = l.head.inputSize();
         const cv::Mat rgb = pqw::loadImageFile(a->image);
@@ -194,7 +198,31 @@ void addExplain(CLI::App& app) {
             if (!a->vs.empty()) t.contrast = classIndex(names, a->vs);
             const pqw::Method m = methodOf(a->method);
             auto at = pqw::explain(l.explainer, m, x.data(), size, t, a->opt);
-            pqw::writePng(a->out, overlayOf(rgb, shownMap(at, a->bias), at.height, at.width, size, *a));
+            cv::Mat png = overlayOf(rgb, shownMap(at, a->bias), at.height, at.width, size, *a);
+            if (!a->compare.empty()) {
+                // The second model, on the same trunk (checked), explained the same way.
+                pqw::ProtoModel other = pqw::ProtoModel::load(a->compare);
+                const std::string why = l.head.differencesFrom(other);
+                if (!why.empty()) throw pqw::Error(a->compare + ": does not fit " + a->model + ": " + why);
+                pqw::ExplainHead h = pqw::ExplainHead::Auto;
+                if (a->head == "stage0") h = pqw::ExplainHead::Stage0;
+                else if (a->head == "interpretable") h = pqw::ExplainHead::Interpretable;
+                const auto e2 = pqw::Explainer::fromModel(other, l.backbone, h);
+                const auto z2 = e2.logits(x.data(), 1, size);
+                const int pred2 = int(std::max_element(z2.begin(), z2.end()) - z2.begin());
+                pqw::Target t2 = t;
+                if (a->target.empty()) t2.index = pred2;
+                auto a2 = pqw::explain(e2, m, x.data(), size, t2, a->opt);
+                cv::hconcat(png, overlayOf(rgb, shownMap(a2, a->bias), a2.height, a2.width, size, *a), png);
+                json jc = {{"model", a->compare}, {"head", e2.headName()}, {"predicted", names[size_t(pred2)]},
+                           {"logits", z2}, {"target", names[size_t(t2.index)]}, {"explanation", attributionJson(a2)}};
+                j["compare"] = jc;
+                std::cout << "compare (" << a->compare << "): " << a2.method << " " << names[size_t(t2.index)]
+                          << ": output " << a2.output << "  sum of weight contributions " << a2.weightSum;
+                if (m == pqw::Method::Omenn) std::cout << "  bias " << a2.biasSum << "  residual " << a2.completenessError;
+                std::cout << "\n";
+            }
+            pqw::writePng(a->out, png);
             j["target"] = names[size_t(t.index)];
             if (t.contrast >= 0) j["versus"] = names[size_t(t.contrast)];
             j["explanation"] = attributionJson(at);

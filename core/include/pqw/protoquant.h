@@ -142,6 +142,9 @@ public:
     /// Refuses (pqw::Error saying what differs) when this model was not trained on features
     /// like these: backbone, cut layer, input size, feature shape or classes.
     void checkCompatible(const FeatureCache& cache) const;
+    /// Why `other` cannot be explained beside this model on the same trunk and inputs (empty
+    /// when it can): backbone, cut layer, input size, feature shape or classes differ.
+    std::string differencesFrom(const ProtoModel& other) const;
 
     bool hasStage0() const;
     /// The file name a TorchScript stage-0 head came from; empty for the native head.

@@ -160,6 +160,21 @@ void ProtoModel::checkCompatible(const FeatureCache& cache) const {
     throw Error(msg);
 }
 
+std::string ProtoModel::differencesFrom(const ProtoModel& other) const {
+    const auto& a = *d_;
+    const auto& b = *other.d_;
+    std::vector<std::string> d;
+    if (a.backboneId != b.backboneId) d.push_back("backbone " + b.backboneId + " (not " + a.backboneId + ")");
+    if (a.cutLayer != b.cutLayer) d.push_back("cut layer " + b.cutLayer + " (not " + a.cutLayer + ")");
+    if (a.inputSize != b.inputSize)
+        d.push_back("input size " + std::to_string(b.inputSize) + " (not " + std::to_string(a.inputSize) + ")");
+    if (a.shape != b.shape) d.push_back("feature shape");
+    if (a.classes != b.classes) d.push_back("different classes");
+    std::string s;
+    for (const auto& x : d) s += (s.empty() ? "" : "; ") + x;
+    return s;
+}
+
 bool ProtoModel::hasStage0() const { return d_->stage0; }
 const std::string& ProtoModel::stage0TorchScript() const { return d_->stage0ScriptName; }
 bool ProtoModel::hasCodebook() const { return d_->codes.defined() && d_->K() > 0; }
