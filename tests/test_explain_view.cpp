@@ -602,6 +602,9 @@ void TestExplainView::compareWithAnotherCheckpoint() {
     QVERIFY(std::abs(s.weight + s.bias - s.logit) <= tol);
     QVERIFY(std::abs(zmax2 - zmax1) > 1e-3);  // a different model indeed
     QVERIFY(std::abs(view()->pane(0)->shownOutput() - zmax1) <= tol);
+    // The decomposition (of the loaded model's head) says so while pane 2 is the active one.
+    view()->sideTabs()->setCurrentIndex(0);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->decompositionLabel()->text().contains(QStringLiteral("pane 2 explains the other")), 30000);
 
     // The project keeps it: the state names the file, and a restored view loads it again.
     const QJsonObject state = view()->saveState();

@@ -1328,7 +1328,13 @@ void ExplainView::refreshDecomposition(bool request) {
     decText_->setText(tr("<b>logit(%1) = %2</b> = Σ over %3 prototypes of class weight × presence (Σ = %4)%5. "
                          "Click a bar: its pixel map and the training patches the prototype stands for.")
                           .arg(names.value(d.cls).toHtmlEscaped(), num(d.logit)).arg(n).arg(num(sum))
-                          .arg(n > shown ? tr("; the %1 largest shares are bars, the rest is one bar").arg(shown) : QString()));
+                          .arg(n > shown ? tr("; the %1 largest shares are bars, the rest is one bar").arg(shown) : QString()) +
+                      (p.head == PaneHead::ProtoQuant
+                           ? QString()
+                           : tr("<br><span style='color:gray'>This splits the loaded model's ProtoQuant head; pane %1 "
+                                "explains the %2.</span>")
+                                 .arg(settings_.active + 1)
+                                 .arg(headName(p.head).toHtmlEscaped())));
     if (shownDecision_ != key) {
         shownDecision_ = key;
         QStringList labels;
