@@ -417,6 +417,9 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
             Event f = e;
             f.texts["run"] = r.id;
             ctx.emit(f);
+            // A cancel from an event handler reaches the run at once (the watcher below
+            // polls every 20 ms, in which a small run can finish).
+            if (ctx.isCancelled()) inner.cancel();
         });
         inner.setProgressHandler([&](double f, const std::string& m) {
             ctx.progress((double(index - 1) + f) / double(spec.runs.size()), r.id + ": " + m);
