@@ -37,6 +37,7 @@
 #include <cmath>
 #include <set>
 
+#include "formfields.h"
 #include "plots.h"
 #include "pqw/error.h"
 #include "pqw/heatmap.h"
@@ -53,28 +54,6 @@ namespace {
 const char* kStrategies[] = {"one-shot", "iterative", "iterative-geometric", "hybrid"};
 const char* kCriteria[] = {"magnitude", "layerwise", "taylor", "random", "l1", "l2"};
 
-QSpinBox* intField(int lo, int hi, int v, const QString& tip) {
-    auto* s = new QSpinBox;
-    s->setRange(lo, hi);
-    s->setValue(v);
-    s->setToolTip(tip);
-    return s;
-}
-QDoubleSpinBox* realField(double lo, double hi, double v, int decimals, double step, const QString& tip) {
-    auto* s = new QDoubleSpinBox;
-    s->setDecimals(decimals);
-    s->setRange(lo, hi);
-    s->setSingleStep(step);
-    s->setValue(v);
-    s->setToolTip(tip);
-    return s;
-}
-void addRow(QFormLayout* f, const QString& label, QWidget* w) {
-    auto* l = new QLabel(label);
-    l->setToolTip(w->toolTip());
-    l->setBuddy(w);
-    f->addRow(l, w);
-}
 
 /// "0.5, 0.7 0.9" -> numbers; false on anything else.
 bool parseList(const QString& text, std::vector<double>& out) {

@@ -18,33 +18,11 @@
 
 #include <cmath>
 
+#include "formfields.h"
 #include "plots.h"
 #include "theme.h"
 
 namespace pqwgui {
-
-static QSpinBox* intField(int lo, int hi, int v, const QString& tip) {
-    auto* s = new QSpinBox;
-    s->setRange(lo, hi);
-    s->setValue(v);
-    s->setToolTip(tip);
-    return s;
-}
-static QDoubleSpinBox* realField(double lo, double hi, double v, int decimals, double step, const QString& tip) {
-    auto* s = new QDoubleSpinBox;
-    s->setDecimals(decimals);
-    s->setRange(lo, hi);
-    s->setSingleStep(step);
-    s->setValue(v);
-    s->setToolTip(tip);
-    return s;
-}
-static void addRow(QFormLayout* f, const QString& label, QWidget* w) {
-    auto* l = new QLabel(label);
-    l->setToolTip(w->toolTip());
-    l->setBuddy(w);
-    f->addRow(l, w);
-}
 
 TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent), session_(session) {
     const TrainConfig d;  // core's defaults
