@@ -75,12 +75,14 @@ json readMeta(const std::string& dir) {
         if (!s.is_number_integer() || s.get<int64_t>() <= 0 || s.get<int64_t>() > 65536)
             throw Error(path + ": shape must be positive sizes of at most 65536");
     const auto done = checked([&] { return jsonu::intAt<int64_t>(m, "done"); });
+    // The other integers, read later with plain value(): checked here, once, for every reader.
     checked([&] {
-        for (const char* key : {"input_size"}) jsonu::intValue(m, key, 0);
-        if (m.contains("backbone"))
+        jsonu::intValue(m, "input_size", 0);
+        if (m.contains("backbone")) {
             for (const char* key : {"stride", "receptive_field", "effective_receptive_field"})
                 jsonu::intValue(m["backbone"], key, 0, "backbone.");
-        if (m.contains("backbone")) jsonu::intValue(m["backbone"], "random_seed", uint64_t(0), "backbone.");
+            jsonu::intValue(m["backbone"], "random_seed", uint64_t(0), "backbone.");
+        }
         if (m.contains("dataset")) {
             jsonu::intValue(m["dataset"], "seed", uint64_t(0), "dataset.");
             for (const char* key : {"max_train", "max_test"}) jsonu::intValue(m["dataset"], key, size_t(0), "dataset.");

@@ -49,21 +49,18 @@ T field(const json& o, const char* key, const T& def, const std::string& origin,
         } catch (const Error& e) {
             fail(origin, e.what());
         }
+    } else {
+        static_assert(std::is_same_v<T, bool> || std::is_same_v<T, std::string> || std::is_floating_point_v<T>);
+        bool ok = false;
+        if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean();
+        else if constexpr (std::is_same_v<T, std::string>) ok = it->is_string();
+        else ok = it->is_number();
+        if (!ok) {
+            const char* want = std::is_same_v<T, bool> ? "true or false" : std::is_same_v<T, std::string> ? "a string" : "a number";
+            fail(origin, "\"" + where + std::string(key) + "\" must be " + want + ", not " + it->dump());
+        }
+        return it->get<T>();
     }
-    bool ok = false;
-    if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean();
-    else if constexpr (std::is_same_v<T, std::string>) ok = it->is_string();
-    else if constexpr (std::is_floating_point_v<T>) ok = it->is_number();
-    else if constexpr (std::is_unsigned_v<T>) ok = it->is_number_unsigned() || (it->is_number_integer() && it->get<long long>() >= 0);
-    else ok = it->is_number_integer();
-    if (!ok) {
-        const char* want = std::is_same_v<T, bool> ? "true or false"
-                           : std::is_same_v<T, std::string> ? "a string"
-                           : std::is_floating_point_v<T> ? "a number"
-                           : std::is_unsigned_v<T> ? "a non-negative integer" : "an integer";
-        fail(origin, "\"" + where + std::string(key) + "\" must be " + want + ", not " + it->dump());
-    }
-    return it->get<T>();
 }
 
 const json& objectAt(const json& o, const char* key, const std::string& origin) {
