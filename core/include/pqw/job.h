@@ -44,7 +44,11 @@ public:
 
     /// Requests cancellation; safe from any thread.
     void cancel() { cancelled_.store(true); }
-    bool isCancelled() const { return cancelled_.load(); }
+    /// Cancelled by its own cancel() or, when it runs inside another job, by the outer one's.
+    bool isCancelled() const { return cancelled_.load() || (outer_ && outer_->isCancelled()); }
+    /// Makes this context follow `outer`'s cancellation at once (a sub-job with its own event
+    /// and progress handlers); outer must outlive this context.
+    void followCancel(const JobContext* outer) { outer_ = outer; }
     /// Throws pqw::Cancelled if cancellation was requested.
     void throwIfCancelled() const;
 
@@ -52,6 +56,7 @@ private:
     ProgressFn progress_;
     EventFn events_;
     std::atomic<bool> cancelled_{false};
+    const JobContext* outer_ = nullptr;
 };
 
 }  // namespace pqw

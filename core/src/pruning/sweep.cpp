@@ -4,7 +4,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -12,7 +11,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -409,36 +407,19 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
         writer.append(eventJson(r.id, attempt, start));
         ctx.emit(start);
 
-        // A run gets its own context: its events go to the log and on to ctx; the outer
-        // cancel flag is mirrored by a watcher so the run stops within a batch.
+        // A run gets its own context: its events go to the log and on to ctx; it follows the
+        // outer cancel flag, so the run stops within a batch.
         JobContext inner;
+        inner.followCancel(&ctx);
         inner.setEventHandler([&](const Event& e) {
             writer.append(eventJson(r.id, attempt, e));
             Event f = e;
             f.texts["run"] = r.id;
             ctx.emit(f);
-            // A cancel from an event handler reaches the run at once (the watcher below
-            // polls every 20 ms, in which a small run can finish).
-            if (ctx.isCancelled()) inner.cancel();
         });
         inner.setProgressHandler([&](double f, const std::string& m) {
             ctx.progress((double(index - 1) + f) / double(spec.runs.size()), r.id + ": " + m);
         });
-        std::atomic<bool> stop{false};
-        std::thread watcher([&] {
-            while (!stop.load()) {
-                if (ctx.isCancelled()) inner.cancel();
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            }
-        });
-        struct Join {
-            std::atomic<bool>& s;
-            std::thread& t;
-            ~Join() {
-                s.store(true);
-                t.join();
-            }
-        } join{stop, watcher};
 
         const auto t0 = std::chrono::steady_clock::now();
         auto m = baseModel->clone();
