@@ -513,13 +513,14 @@ ExplainView::ExplainView(Session* session, QUndoStack* undo, QWidget* parent)
                                              : tr("<b>%1</b> is loaded: choose it as a pane's model.").arg(name.toHtmlEscaped()));
         compareNote_->setToolTip(engine_->comparisonPath());
         modelChanged();
-        if (name.isEmpty() || !showComparison_) return;
-        showComparison_ = false;
+        if (name.isEmpty() || !comparePane_) return;
+        const int pane = *comparePane_;
+        comparePane_.reset();
         ExplainSettings s = settings_;
-        if (comparePane_ >= 0 && comparePane_ < int(s.panes.size())) {
+        if (pane >= 0 && pane < int(s.panes.size())) {
             // Chosen in that pane's model list.
-            s.panes[size_t(comparePane_)].head = PaneHead::Compare;
-            s.active = comparePane_;
+            s.panes[size_t(pane)].head = PaneHead::Compare;
+            s.active = pane;
         } else {
             // Beside what pane 1 shows: the last pane (a second one if there is one pane).
             if (s.panes.size() < 2) s.panes.push_back(s.panes.front());
@@ -530,7 +531,7 @@ ExplainView::ExplainView(Session* session, QUndoStack* undo, QWidget* parent)
         edit(s, tr("Compare with %1").arg(name));
     });
     connect(engine_, &ExplainEngine::comparisonFailed, this, [this](const QString& why) {
-        showComparison_ = false;
+        comparePane_.reset();
         compareNote_->setEnabled(true);
         compareNote_->setStyleSheet(QStringLiteral("color: #c0392b"));
         compareNote_->setText(tr("Not loaded: %1").arg(why.toHtmlEscaped()));
@@ -1583,7 +1584,6 @@ void ExplainView::computeTable() {
 }
 
 void ExplainView::compareWith(const QString& path, int pane) {
-    showComparison_ = true;
     comparePane_ = pane;
     compareNote_->setEnabled(true);
     compareNote_->setStyleSheet(QString());

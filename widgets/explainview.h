@@ -10,6 +10,7 @@
 #include <QSet>
 #include <QWidget>
 
+#include <optional>
 #include <vector>
 
 #include "explainengine.h"
@@ -232,8 +233,9 @@ private:
     QCheckBox* autoRun_;
     QPushButton *runButton_, *cancelButton_, *compareButton_;
     QLabel* compareNote_ = nullptr;
-    bool showComparison_ = false;  ///< put the comparison in a pane when it has loaded
-    int comparePane_ = -1;         ///< that pane (-1: the last, adding a second if needed)
+    /// Where to show a comparison when it has loaded: none, or a pane (-1: the last, adding a
+    /// second if needed).
+    std::optional<int> comparePane_;
     QSpinBox *igSteps_, *sgSamples_, *occPatch_, *occStride_;
     // Compare bar
     QSpinBox* paneCount_;
