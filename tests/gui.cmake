@@ -12,3 +12,13 @@ endif()
 if(TARGET widgets)
   pqw_add_test(test_project_gui SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_project_gui.cpp LIBS widgets Qt6::Svg TIMEOUT 600 LABELS gui)
 endif()
+# A newcomer's papercuts (issue 18): wheel over unfocused controls, the log following its end,
+# the running job on top, asking before replacing unsaved work, Recent and file-dialog folders.
+if(TARGET widgets)
+  pqw_add_test(test_ux SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ux.cpp LIBS widgets TIMEOUT 120 LABELS gui)
+endif()
+# Every view at 1024 x 640 and 1920 x 1080 after a tiny demo: no text cut, nothing outside the
+# window, no overlapping siblings (PQW_LAYOUT_SHOTS=folder also saves each view as PNG).
+if(TARGET widgets)
+  pqw_add_test(test_layout SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layout.cpp LIBS widgets TIMEOUT 300 LABELS gui)
+endif()

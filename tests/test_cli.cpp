@@ -60,6 +60,29 @@ private Q_SLOTS:
         QVERIFY2(r.out.contains(QRegularExpression("block_10_project_BN\\s+\\S+\\s+96x14x14")), qPrintable(r.out));
     }
 
+    void layersOfAWholeClassifier() {
+        if (pqw::assetsDir().empty()) QSKIP("default backbone not fetched");
+        // The same model opened as a plain TFJS model: its default cut is the last layer, the
+        // classifier's output, which is not a feature map. The list still comes, with usable cuts
+        // marked, and only then the note about the cut (exit 0: listing is how one finds --layer).
+        const QString model = QString::fromStdString(pqw::assetsDir()) + "/mobilenet_v2";
+        auto r = run({"layers", "--backbone", model, "--size", "224"});
+        QVERIFY2(r.code == 0, qPrintable(r.err + r.out));
+        QVERIFY2(r.out.contains(QRegularExpression("block_10_project_BN\\s+\\S+\\s+96x14x14\\s+\\d+\\s+yes")), qPrintable(r.out));
+        QVERIFY2(r.out.contains(QRegularExpression("dense_3\\s+Activation\\s+5\\s+\\d+\\s+no\\s+<- cut")), qPrintable(r.out));
+        QVERIFY2(r.out.contains("does not give a feature map"), qPrintable(r.out));
+        QVERIFY2(r.out.indexOf("block_10_project_BN") < r.out.indexOf("does not give"), qPrintable(r.out));
+        // A layer the user chose that is not a feature map: the list, then a failure naming it.
+        r = run({"layers", "--backbone", model, "--size", "224", "--layer", "flatten_1"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.out.contains("block_10_project_BN"), qPrintable(r.out));
+        QVERIFY2(r.err.contains("--layer flatten_1: not a feature map"), qPrintable(r.err));
+        // A usable cut: the stride and receptive field follow.
+        r = run({"layers", "--backbone", model, "--size", "224", "--layer", "block_10_project_BN"});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains("cut: block_10_project_BN  stride 16"), qPrintable(r.out));
+    }
+
     void extractTwiceIsFresh() {
         if (pqw::assetsDir().empty()) QSKIP("default backbone not fetched");
         const QString out = tmp_.path() + "/feat";

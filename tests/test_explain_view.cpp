@@ -53,10 +53,12 @@ struct Shown {
     double logit = 0, weight = 0, bias = 0;
     bool ok = false;
 };
-/// Reads the numbers a pane displays ("logit(c) = z = Σ weight contributions w + Σ bias terms b").
+/// Reads the numbers a pane displays ("Score for c: z = from the pixels w + from the network's
+/// built-in offsets b").
 Shown parseNumbers(const QString& text) {
     static const QRegularExpression re(QStringLiteral(
-        "= (-?[0-9]+\\.[0-9]+)</b> = Σ weight contributions <b>(-?[0-9]+\\.[0-9]+)</b> \\+ Σ bias terms <b>(-?[0-9]+\\.[0-9]+)</b>"));
+        ": (-?[0-9]+\\.[0-9]+)</b> = from the pixels <b>(-?[0-9]+\\.[0-9]+)</b> \\+ from the network's built-in offsets "
+        "<b>(-?[0-9]+\\.[0-9]+)</b>"));
     const auto m = re.match(text);
     Shown s;
     if (!m.hasMatch()) return s;
@@ -194,7 +196,7 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     QVERIFY(waitForPane(1));
     {
         const QString text = view()->pane(1)->numbersLabel()->text();
-        QVERIFY2(text.contains(QStringLiteral("logit(class_2) − logit(class_0)")), qPrintable(text));
+        QVERIFY2(text.contains(QStringLiteral("Score for class_2 minus score for class_0")), qPrintable(text));
         const Shown s = parseNumbers(text);
         QVERIFY2(s.ok, qPrintable(text));
         const auto z = pqw::Explainer::fromModel(*model, *bb, pqw::ExplainHead::Interpretable).logits(x.data(), 1, pp.size);
@@ -550,7 +552,7 @@ void TestExplainView::compareWithAnotherCheckpoint() {
     view()->compareWith(bad);
     QTRY_VERIFY_WITH_TIMEOUT(view()->compareNote()->text().startsWith(QStringLiteral("Not loaded")), 60000);
     QVERIFY2(view()->compareNote()->text().contains(QStringLiteral("bad.pqwh")) &&
-                 view()->compareNote()->text().contains(QStringLiteral("not a ProtoQuant Workbench head checkpoint")),
+                 view()->compareNote()->text().contains(QStringLiteral("not a ProtoQuant Workbench checkpoint")),
              qPrintable(view()->compareNote()->text()));
     QCOMPARE(view()->visiblePanes(), 1);
     QVERIFY(!view()->engine()->hasHead(PaneHead::Compare));

@@ -63,6 +63,24 @@ private Q_SLOTS:
         QVERIFY(std::abs(double(c["weight_sum"]) + double(c["bias_sum"]) - double(c["output"])) <= 1e-4);
     }
 
+    void numbersAreLabelledPerMethod() {
+        // Each method's printed numbers say what they are: OMENN's two shares add up to the score;
+        // IG has no "weight contributions", only attributions and their distance from completeness.
+        const QString png = tmp_.path() + "/lab.png";
+        auto r = run({"explain", image_, "--model", head_, "--method", "omenn", "--out", png});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("OMENN, score for ") && r.out.contains("from the pixels (sum C_w)") &&
+                     r.out.contains("from the network's offsets (sum C_b)"), qPrintable(r.out));
+        r = run({"explain", image_, "--model", head_, "--method", "ig", "--steps", "8", "--out", png});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("Integrated Gradients, score for ") && r.out.contains("sum of the attributions") &&
+                     r.out.contains("step error"), qPrintable(r.out));
+        QVERIFY2(!r.out.contains("weight") && !r.out.contains("C_w") && !r.out.contains("C_b"), qPrintable(r.out));
+        r = run({"explain", image_, "--model", head_, "--method", "saliency", "--out", png});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("not a share of the score"), qPrintable(r.out));
+    }
+
     void compareTwoHeads() {
         // A second head on the same features (3 codes instead of 4): another model.
         const QString feats = tmp_.path() + "/feats", head2 = tmp_.path() + "/head2.pqwh";

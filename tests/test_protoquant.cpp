@@ -263,7 +263,7 @@ private Q_SLOTS:
             }
         };
         expectError(good.substr(0, good.size() - 10), "truncated");
-        expectError("not a checkpoint at all", "bad magic");
+        expectError("not a checkpoint at all", "does not start like one");
         std::string wrongLen = good;
         wrongLen[15] = char(0x7f);
         expectError(wrongLen, "exceeds");

@@ -445,6 +445,27 @@ private Q_SLOTS:
         QCOMPARE(int(st3.skipped), 4);
         QCOMPARE(int(st3.finished), 0);
     }
+
+    void sweepProgressNeverRunsBack() {
+        // The base model's training and the runs share one progress bar: it only moves forward
+        // (it went 50 % -> 17 % when the base model's own progress filled the whole bar).
+        const std::string dir = (tmp_.path() + "/sweep-progress").toStdString();
+        const nlohmann::json j = {
+            {"dataset", {{"path", "fashion-mnist"}, {"limit_train", 200}, {"limit_test", 50}, {"val", 0.2}}},
+            {"model", {{"arch", "lenet"}, {"width", 4}, {"pretrain_epochs", 2}}},
+            {"latency_reps", 0},
+            {"grid", {{"strategy", {"one-shot"}}, {"target", {0.5, 0.8}}, {"fine_tune", {{{"epochs", 1}}}}}}};
+        const auto spec = pqw::parseSweep(j.dump());
+        pqw::JobContext ctx;
+        std::vector<double> seen;
+        ctx.setProgressHandler([&](double f, const std::string&) { seen.push_back(f); });
+        pqw::runSweep(spec, dir, ctx);
+        QVERIFY(seen.size() > 4);
+        for (size_t i = 1; i < seen.size(); ++i)
+            QVERIFY2(seen[i] + 1e-12 >= seen[i - 1], qPrintable(QStringLiteral("progress %1 after %2 (update %3)")
+                                                                   .arg(seen[i]).arg(seen[i - 1]).arg(i)));
+        QVERIFY(seen.back() == 1.0);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestPruning)

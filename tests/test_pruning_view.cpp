@@ -253,6 +253,11 @@ private Q_SLOTS:
         QCOMPARE(n["run.done"], 4);
         QCOMPARE(received, n["prune.step"]);            // the job sent every step
         QCOMPARE(v.sparsityPointCount(), n["prune.step"]);  // and the plot shows every one
+        // The curves join one point per run, where it ends (no zig-zag through other runs' steps).
+        int curvePoints = 0;
+        for (const auto& [name, pts] : v.sparsityPoints())
+            if (!name.endsWith(QStringLiteral(" (steps)"))) curvePoints += int(pts.size());
+        QCOMPARE(curvePoints, n["run.done"]);
         QCOMPARE(n["prune.step"], 2 * 2 + 2 * 3);           // one-shot: steps 0, 1; iterative: 0, 1, 2
         int epochPoints = 0;
         for (int i = 0; i < v.epochsPlot()->graphCount(); ++i) epochPoints += v.epochsPlot()->graph(i)->dataCount();

@@ -195,11 +195,20 @@ void DatasetView::showDetail() {
     }
     const size_t i = model_->sampleAt(ix.row());
     const auto& s = ds->sample(i);
-    QString text = tr("<b>%1</b><br>split: %2<br>sample #%3<br>source: %4")
+    // The source in words: an image inside an IDX archive is "image 12 of t10k-images.gz".
+    QString source = QString::fromStdString(s.source);
+    const int hash = int(source.lastIndexOf(QLatin1Char('#')));
+    if (hash > 0 && !QFileInfo(source).exists()) {
+        bool number = false;
+        const qlonglong k = source.mid(hash + 1).toLongLong(&number);
+        if (number) source = tr("image %1 of %2").arg(k + 1).arg(QFileInfo(source.left(hash)).fileName());
+    }
+    QString text = tr("<b>%1</b><br>split: %2<br>image %3 of the dataset<br>source: %4")
                        .arg(QString::fromStdString(ds->classNames()[size_t(s.label)]).toHtmlEscaped(),
                             QString::fromLatin1(pqw::splitName(s.split)))
-                       .arg(i)
-                       .arg(QString::fromStdString(s.source).toHtmlEscaped());
+                       .arg(i + 1)
+                       .arg(source.toHtmlEscaped());
+    if (source != QString::fromStdString(s.source)) detailText_->setToolTip(QString::fromStdString(s.source));
     try {
         // One image is cheap to decode; the grid's thumbnails are decoded off this thread.
         const QImage img = toQImage(ds->loadImage(i));

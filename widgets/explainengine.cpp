@@ -1,5 +1,7 @@
 #include "explainengine.h"
 
+#include "pqw/method_text.h"
+
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QPointer>
@@ -274,9 +276,13 @@ QString ExplainEngine::imageLabel() const {
             auto ds = session_->dataset();
             if (!ds || image_.sample >= ds->size()) return tr("sample #%1").arg(image_.sample);
             const auto& s = ds->sample(image_.sample);
-            return tr("%1 image #%2 (labelled %3)")
+            // Counted within its split from 1, as the Dense vs pruned panel counts test images.
+            const auto ids = ds->indices(s.split);
+            const auto at = std::lower_bound(ids.begin(), ids.end(), image_.sample) - ids.begin();
+            return tr("%1 image %2 of %3 (labelled %4)")
                 .arg(QString::fromLatin1(pqw::splitName(s.split)))
-                .arg(image_.sample)
+                .arg(qlonglong(at) + 1)
+                .arg(qlonglong(ids.size()))
                 .arg(QString::fromStdString(ds->classNames()[size_t(s.label)]));
         }
         case ExplainImageRef::Kind::File: return QFileInfo(image_.path).fileName();
@@ -411,7 +417,7 @@ int ExplainEngine::requestMap(const PaneSpec& p, const ComputeOptions& o) {
     const QStringList names = classNames();
     const QString what = p.target < 0 ? tr("the prediction") : names.value(p.target);
     const QString title = tr("Explain %1: %2 for %3%4")
-                              .arg(imageLabel(), QString::fromLatin1(pqw::methodName(p.method)), what,
+                              .arg(imageLabel(), QString::fromUtf8(pqw::methodTitle(p.method)), what,
                                    p.contrast >= 0 ? tr(" vs %1").arg(names.value(p.contrast)) : QString());
     // Maps of one forward + one backward pass are quiet jobs (not listed in the Jobs panel; the
     // view's Cancel still reaches them); the slow methods are listed with their progress.
@@ -526,7 +532,7 @@ int ExplainEngine::requestCurves(const PaneSpec& p, const ComputeOptions& o, int
     auto models = models_;
     const cv::Mat rgb = rgb_;
     const std::vector<float> m = map->attr.map;
-    return submit(key, tr("Deletion and insertion curves (%1)").arg(QString::fromLatin1(pqw::methodName(p.method))),
+    return submit(key, tr("Deletion and insertion curves (%1)").arg(QString::fromUtf8(pqw::methodTitle(p.method))),
                   [this, key, models, rgb, m, cls, p](pqw::JobContext& ctx) {
         const auto e = models->get(p.head);
         const auto x = models->input(rgb);

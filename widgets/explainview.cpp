@@ -1,3 +1,4 @@
+#include "filedialogs.h"
 #include "explainview.h"
 
 #include <QAction>
@@ -233,9 +234,10 @@ QImage composeOverlay(const QImage& input, const std::vector<float>& map, int h,
 
 // ---------------------------------------------------------------------------------------------
 QString ExplainPane::numbersTip() {
-    return tr("OMENN splits the logit exactly: C_w, each input pixel's contribution through the network's linear map "
-              "frozen at this input (the colours), plus C_b, the layers' bias terms, which do not depend on the pixels "
-              "(tick \"add bias terms\" on the left to spread them over the image too).");
+    return tr("OMENN splits the class score (the logit) exactly into the evidence from the pixels (C_w: each input "
+              "pixel's contribution through the network's linear map frozen at this input) and the network's built-in "
+              "offsets (C_b: the layers' bias terms, which do not depend on the pixels; tick \"include the built-in "
+              "offsets\" on the left to spread them over the image too).");
 }
 
 ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(index) {
@@ -354,25 +356,32 @@ void ExplainPane::showResult(const std::shared_ptr<const MapResult>& r, const QI
     weightSum_ = a.weightSum;
     biasSum_ = a.biasSum;
     const QString cls = names.value(r->target, QString::number(r->target));
-    const QString what = r->contrast >= 0 ? tr("logit(%1) − logit(%2)").arg(cls, names.value(r->contrast)) : tr("logit(%1)").arg(cls);
-    QString t;
+    // Plain words lead (a score, evidence from the pixels, the network's built-in offsets); the
+    // precise terms (logit, Σ C_w, Σ C_b, bias share, completeness) are in the tooltip.
+    const QString what = r->contrast >= 0 ? tr("Score for %1 minus score for %2").arg(cls, names.value(r->contrast))
+                                          : tr("Score for %1").arg(cls);
+    QString t, precise;
     if (a.method == "omenn") {
         const double share = a.output != 0 ? 100.0 * a.biasSum / a.output : 0.0;
-        t = tr("<b>%1 = %2</b> = Σ weight contributions <b>%3</b> + Σ bias terms <b>%4</b> (bias share %5 %)")
-                .arg(what, num(a.output), num(a.weightSum), num(a.biasSum)).arg(share, 0, 'f', 1);
-        t += tr("<br><span style='color:gray'>exact: |Σ C_w + Σ C_b − logit| = %1 · %2</span>")
+        t = tr("<b>%1: %2</b> = from the pixels <b>%3</b> + from the network's built-in offsets <b>%4</b>")
+                .arg(what, num(a.output), num(a.weightSum), num(a.biasSum));
+        t += tr("<br><span style='color:gray'>adds up exactly (within %1) · %2</span>")
                  .arg(a.completenessError, 0, 'g', 2).arg(duration(r->seconds));
+        precise = tr("Precisely: logit %1 = Σ C_w %2 + Σ C_b %3; bias share %4 %; |Σ C_w + Σ C_b − logit| = %5.")
+                      .arg(num(a.output), num(a.weightSum), num(a.biasSum)).arg(share, 0, 'f', 1).arg(a.completenessError, 0, 'g', 2);
     } else {
-        t = tr("<b>%1 = %2</b> · Σ map = %3").arg(what, num(a.output), num(a.weightSum));
-        if (!std::isnan(a.completenessError))
-            t += tr("<br><span style='color:gray'>completeness error |Σ map − (f(x) − f(black))| = %1 · %2</span>")
+        t = tr("<b>%1: %2</b> · the map adds up to %3").arg(what, num(a.output), num(a.weightSum));
+        if (!std::isnan(a.completenessError)) {
+            t += tr("<br><span style='color:gray'>%1 away from the score's change from a black image · %2</span>")
                      .arg(a.completenessError, 0, 'g', 3).arg(duration(r->seconds));
-        else
-            t += tr("<br><span style='color:gray'>this method's map does not add up to the logit · %1</span>")
+            precise = tr("Precisely: completeness error |Σ map − (f(x) − f(black))| = %1.").arg(a.completenessError, 0, 'g', 3);
+        } else {
+            t += tr("<br><span style='color:gray'>this method's map is not a share of the score · %1</span>")
                      .arg(duration(r->seconds));
+        }
     }
     // The tooltip names the layers whose bias terms weigh most.
-    QString tip = numbersTip();
+    QString tip = numbersTip() + (precise.isEmpty() ? QString() : QStringLiteral("\n\n") + precise);
     if (!a.biasByLayer.empty()) {
         auto layers = a.biasByLayer;
         std::sort(layers.begin(), layers.end(), [](const auto& x, const auto& y) { return std::abs(x.second) > std::abs(y.second); });
@@ -440,9 +449,10 @@ ExplainView::ExplainView(Session* session, QUndoStack* undo, QWidget* parent)
         connect(p, &ExplainPane::edited, this, [this, i] { paneEdited(i); });
         connect(p, &ExplainPane::activated, this, [this, i] {
             if (i < int(settings_.panes.size()) && settings_.active != i) {
+                // Which pane is active is view focus, not an edit: no undo step.
                 ExplainSettings s = settings_;
                 s.active = i;
-                edit(s, tr("Make pane %1 active").arg(i + 1));
+                applySettings(s);
             }
         });
     }
@@ -587,7 +597,7 @@ QWidget* ExplainView::buildControls() {
     connect(prev, &QPushButton::clicked, this, [this] { nextTestImage(-1); });
     connect(next, &QPushButton::clicked, this, [this] { nextTestImage(1); });
     connect(open, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Image to explain"), {},
+        const QString f = openFileDialog(this, tr("Image to explain"),
                                                        tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"));
         if (!f.isEmpty()) setImageFile(f);
     });
@@ -615,7 +625,7 @@ QWidget* ExplainView::buildControls() {
     valueMode_ = new QComboBox;
     valueMode_->addItem(tr("signed (red +, blue −)"), false);
     valueMode_->addItem(tr("absolute |value|"), true);
-    valueMode_->setToolTip(tr("Signed: red pixels raise the explained logit, blue ones lower it"));
+    valueMode_->setToolTip(tr("Signed: red pixels raise the explained score (the logit), blue ones lower it"));
     of->addRow(tr("Values"), valueMode_);
     legend_ = new QLabel;
     legend_->setObjectName(QStringLiteral("legend"));
@@ -624,18 +634,19 @@ QWidget* ExplainView::buildControls() {
     percentile_->setRange(50, 100);
     percentile_->setSingleStep(0.5);
     percentile_->setDecimals(1);
-    percentile_->setSuffix(tr(" th pct"));
-    percentile_->setToolTip(tr("Colours saturate at this percentile of |value| (100 = the maximum), so one extreme pixel "
-                               "does not wash out the rest"));
-    of->addRow(tr("Clip at"), percentile_);
+    percentile_->setSuffix(tr(" % of pixels"));
+    percentile_->setToolTip(tr("The colour scale ends at this percentile of |value| (100 = the maximum) and brighter "
+                               "pixels saturate, so one extreme pixel does not wash out the rest"));
+    of->addRow(tr("Colour scale fits"), percentile_);
     upsample_ = new QComboBox;
     upsample_->addItem(tr("smooth (bilinear)"), true);
     upsample_->addItem(tr("nearest (pixels)"), false);
     upsample_->setToolTip(tr("How the map is enlarged to the display"));
     of->addRow(tr("Upsampling"), upsample_);
-    withBias_ = new QCheckBox(tr("OMENN: add bias terms (C_w + C_b)"));
-    withBias_->setToolTip(tr("By default OMENN shows the weight contributions C_w; with this, the bias terms spread over "
-                             "their receptive fields too, so the whole map sums to the logit"));
+    withBias_ = new QCheckBox(tr("OMENN: include the built-in offsets"));
+    withBias_->setToolTip(tr("By default OMENN shows the evidence from the pixels (C_w); with this, the network's built-in "
+                             "offsets (the bias terms C_b) are spread over their receptive fields too, so the whole map sums "
+                             "to the score (the logit)"));
     of->addRow(withBias_);
     v->addWidget(ov);
 
@@ -726,7 +737,7 @@ QWidget* ExplainView::buildControls() {
         overlayEdit(tr("Values %1").arg(valueMode_->currentText()), [this](OverlayOptions& o) { o.absolute = valueMode_->currentData().toBool(); });
     });
     connect(percentile_, &QDoubleSpinBox::valueChanged, this, [this, overlayEdit](double p) {
-        overlayEdit(tr("Clip at the %1th percentile").arg(p), [p](OverlayOptions& o) { o.percentile = p; });
+        overlayEdit(tr("Colour scale fits %1 % of pixels").arg(p), [p](OverlayOptions& o) { o.percentile = p; });
     });
     connect(upsample_, &QComboBox::currentIndexChanged, this, [this, overlayEdit] {
         overlayEdit(tr("Upsampling %1").arg(upsample_->currentText()), [this](OverlayOptions& o) { o.smooth = upsample_->currentData().toBool(); });
@@ -1002,6 +1013,10 @@ void ExplainView::applySettings(const ExplainSettings& sIn) {
         errorLabel_->setText(error_);
         errorLabel_->setVisible(true);
         s.image = engine_->image();
+    } else {
+        // The error was about an attempt that is over: what is shown now is a working image.
+        error_.clear();
+        errorLabel_->setVisible(false);
     }
     settings_ = s;
     syncWidgets();
@@ -1083,6 +1098,8 @@ void ExplainView::paneEdited(int i) {
 }
 
 void ExplainView::modelChanged() {
+    error_.clear();  // a failed image of the previous model says nothing about this one
+    errorLabel_->setVisible(false);
     failed_.clear();
     failedWhy_.clear();
     selectedPrototype_ = -1;
@@ -1592,7 +1609,7 @@ void ExplainView::compareWith(const QString& path, int pane) {
 }
 
 void ExplainView::askComparison(int pane) {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Checkpoint to compare with"), {},
+    const QString f = openFileDialog(this, tr("Checkpoint to compare with"),
                                                    tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
     if (!f.isEmpty()) compareWith(f, pane);
 }

@@ -1,3 +1,4 @@
+#include "filedialogs.h"
 #include "export.h"
 
 #include <QApplication>
@@ -99,8 +100,8 @@ void installPlotExportMenus(QWidget* root) {
                                                 std::pair{QObject::tr("Export plot as SVG..."), QStringLiteral("svg")},
                                                 std::pair{QObject::tr("Export plot as PDF..."), QStringLiteral("pdf")}}) {
                 QObject::connect(menu.addAction(label), &QAction::triggered, plot, [plot, stem, suffix = suffix] {
-                    const QString path = QFileDialog::getSaveFileName(plot, QObject::tr("Export plot"), stem + QLatin1Char('.') + suffix,
-                                                                      QStringLiteral("*.%1").arg(suffix));
+                    const QString path = saveFileDialog(plot, QObject::tr("Export plot"), stem + QLatin1Char('.') + suffix,
+                                                         QStringLiteral("*.%1").arg(suffix));
                     if (path.isEmpty()) return;
                     const QString err = exportPlot(plot, path);
                     if (!err.isEmpty()) QMessageBox::warning(plot, QObject::tr("Export plot"), err);

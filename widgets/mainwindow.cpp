@@ -1,3 +1,4 @@
+#include "filedialogs.h"
 #include "mainwindow.h"
 
 #include <QAction>
@@ -37,6 +38,7 @@
 #include "pruningview.h"
 #include "theme.h"
 #include "trainingview.h"
+#include "wheelguard.h"
 
 namespace pqwgui {
 
@@ -61,6 +63,7 @@ bool isCubFolder(const QString& dir) {
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(tr("ProtoQuant Workbench"));
     setAcceptDrops(true);
+    WheelGuard::install();
     jobs_ = new JobRunner(this);
     session_ = new Session(jobs_, this);
     undo_ = new QUndoStack(this);
@@ -100,7 +103,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     addDockWidget(Qt::BottomDockWidgetArea, logDock);
     tabifyDockWidget(jobsDock, logDock);
     jobsDock->raise();
-    resizeDocks({jobsDock}, {120}, Qt::Vertical);
+    resizeDocks({jobsDock}, {jobsPanel_->sizeHint().height() + 24}, Qt::Vertical);
     connect(jobs_, &JobRunner::logMessage, log_, &LogPanel::appendLine);
 
     jobLabel_ = new QLabel;
@@ -142,7 +145,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         demoStatus_->setText(ok ? tr("Demo finished: browse the prototypes.") : tr("The demo stopped (see the Log)."));
         if (ok) {
             tabs_->setCurrentIndex(PrototypesTab);
+            // A hint about one view lasts while that view is shown (it said "each tile" on every tab).
             statusBar()->showMessage(tr("Demo finished. Each tile is a prototype; select one to see the patches it stands for."));
+            hintTab_ = PrototypesTab;
         }
     });
     connect(model_, &ModelFeaturesView::extractRequested, this, &MainWindow::extractFeatures);
@@ -195,7 +200,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     // Every plot: right-click to export it as PNG, SVG or PDF (plots made later get it on the
     // next tab switch).
     installPlotExportMenus(this);
-    connect(tabs_, &QTabWidget::currentChanged, this, [this] { installPlotExportMenus(this); });
+    connect(tabs_, &QTabWidget::currentChanged, this, [this](int i) {
+        installPlotExportMenus(this);
+        if (hintTab_ >= 0 && i != hintTab_) {
+            statusBar()->clearMessage();
+            hintTab_ = -1;
+        }
+    });
 
     buildMenus();
     refreshRecent();
@@ -372,54 +383,71 @@ void MainWindow::reportError(const QString& what) {
     if (auto* d = findChild<QDockWidget*>(QStringLiteral("logDock"))) d->raise();
 }
 
+bool MainWindow::confirmReplaceSession(const QString& action) {
+    if (!askToSave_ || !project_->isDirty() || !(session_->dataset() || session_->model())) return true;
+    const QString text = tr("%1 replaces what is open now. Save the project first? Otherwise the changes since the last "
+                            "save are lost.").arg(action);
+    const auto r = saveQuestion_ ? saveQuestion_(text)
+                                 : QMessageBox::question(this, tr("Unsaved changes"), text,
+                                                         QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel,
+                                                         QMessageBox::Save);
+    if (r == QMessageBox::Cancel) return false;
+    if (r == QMessageBox::Save) return saveProject();
+    return true;
+}
+
 void MainWindow::startDemo() {
     if (jobs_->busy()) {
         statusBar()->showMessage(tr("Wait for the running jobs to finish, or cancel them (Ctrl+.)."), 5000);
         return;
     }
+    if (!confirmReplaceSession(tr("Opening the demo"))) return;
     demoButton_->setEnabled(false);
     addRecent(QStringLiteral("demo:"));
     training_->setConfig(demoConfig_.train);
     session_->runDemo(demoConfig_);
 }
 
-void MainWindow::openDatasetSpec(const pqw::DatasetSpec& spec) {
-    session_->openDataset(spec, [this] {
+void MainWindow::openDatasetSpec(const pqw::DatasetSpec& spec, const QString& recent) {
+    if (!confirmReplaceSession(tr("Opening a dataset"))) return;
+    session_->openDataset(spec, [this, recent] {
+        // Only what opened goes to Recent (a failed open is reported, not remembered).
+        if (!recent.isEmpty()) addRecent(recent);
         tabs_->setCurrentIndex(DatasetTab);
         if (!session_->backbone()) session_->openBackbone(pqw::BackboneSpec{});
     });
 }
 
 void MainWindow::openImageFolder(const QString& dirIn) {
-    const QString dir = dirIn.isEmpty() ? QFileDialog::getExistingDirectory(this, tr("Image folder (one subfolder per class)")) : dirIn;
+    const QString dir = dirIn.isEmpty() ? folderDialog(this, tr("Image folder (one subfolder per class)")) : dirIn;
     if (dir.isEmpty()) return;
     pqw::DatasetSpec spec;
     spec.kind = "folder";
     spec.path = dir.toStdString();
-    addRecent(QStringLiteral("folder:") + dir);
-    openDatasetSpec(spec);
+    openDatasetSpec(spec, QStringLiteral("folder:") + dir);
 }
 
 void MainWindow::openCub(const QString& dirIn) {
-    const QString dir = dirIn.isEmpty() ? QFileDialog::getExistingDirectory(this, tr("CUB_200_2011 folder")) : dirIn;
+    const QString dir = dirIn.isEmpty() ? folderDialog(this, tr("CUB_200_2011 folder")) : dirIn;
     if (dir.isEmpty()) return;
     pqw::DatasetSpec spec;
     spec.kind = "cub";
     spec.path = dir.toStdString();
-    addRecent(QStringLiteral("cub:") + dir);
-    openDatasetSpec(spec);
+    openDatasetSpec(spec, QStringLiteral("cub:") + dir);
 }
 
 void MainWindow::openFeatures(const QString& dirIn, const QString& checkpointIn) {
     QString dir = dirIn, ckpt = checkpointIn;
     if (dir.isEmpty()) {
-        dir = QFileDialog::getExistingDirectory(this, tr("Feature cache folder (with meta.json)"));
+        dir = folderDialog(this, tr("Feature cache folder (with meta.json)"));
         if (dir.isEmpty()) return;
-        ckpt = QFileDialog::getOpenFileName(this, tr("Checkpoint trained on these features (Cancel to train one)"), dir,
+        ckpt = openFileDialog(this, tr("Checkpoint trained on these features (Cancel to train one)"),
                                             tr("ProtoQuant checkpoints (*.pqwh);;All files (*)"));
     }
-    addRecent(QStringLiteral("features:") + dir + (ckpt.isEmpty() ? QString() : QStringLiteral("|") + ckpt));
-    session_->openFeatures(dir, [this, ckpt] {
+    if (!confirmReplaceSession(tr("Opening features"))) return;
+    const QString recent = QStringLiteral("features:") + dir + (ckpt.isEmpty() ? QString() : QStringLiteral("|") + ckpt);
+    session_->openFeatures(dir, [this, ckpt, recent] {
+        addRecent(recent);
         if (ckpt.isEmpty()) {
             tabs_->setCurrentIndex(TrainingTab);
             return;
@@ -451,7 +479,7 @@ void MainWindow::loadCheckpoint(const QString& pathIn) {
         statusBar()->showMessage(tr("Open the features the model was trained on first (Ctrl+L)."), 5000);
         return;
     }
-    const QString path = pathIn.isEmpty() ? QFileDialog::getOpenFileName(this, tr("Load checkpoint"), {}, tr("ProtoQuant checkpoints (*.pqwh);;All files (*)")) : pathIn;
+    const QString path = pathIn.isEmpty() ? openFileDialog(this, tr("Load checkpoint"), tr("ProtoQuant checkpoints (*.pqwh);;All files (*)")) : pathIn;
     if (path.isEmpty()) return;
     session_->loadModel(path);
 }
@@ -461,7 +489,7 @@ void MainWindow::saveCheckpoint(const QString& pathIn) {
         statusBar()->showMessage(tr("There is no model to save yet."), 5000);
         return;
     }
-    const QString path = pathIn.isEmpty() ? QFileDialog::getSaveFileName(this, tr("Save checkpoint"), QStringLiteral("protoquant.pqwh"), tr("ProtoQuant checkpoints (*.pqwh)")) : pathIn;
+    const QString path = pathIn.isEmpty() ? saveFileDialog(this, tr("Save checkpoint"), QStringLiteral("protoquant.pqwh"), tr("ProtoQuant checkpoints (*.pqwh)")) : pathIn;
     if (path.isEmpty()) return;
     session_->saveModel(path);
 }
@@ -471,7 +499,7 @@ void MainWindow::explainImage(const QString& pathIn) {
         statusBar()->showMessage(tr("Train or load a model with an interpretable head first."), 5000);
         return;
     }
-    const QString path = pathIn.isEmpty() ? QFileDialog::getOpenFileName(this, tr("Image to explain"), {}, tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")) : pathIn;
+    const QString path = pathIn.isEmpty() ? openFileDialog(this, tr("Image to explain"), tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")) : pathIn;
     if (path.isEmpty()) return;
     tabs_->setCurrentIndex(PrototypesTab);
     lastExplained_ = path;
@@ -577,8 +605,9 @@ void MainWindow::updateTitle() {
 }
 
 void MainWindow::openProject(const QString& pathIn) {
-    const QString path = pathIn.isEmpty() ? QFileDialog::getOpenFileName(this, tr("Open a project"), {}, tr("ProtoQuant projects (*.pqwproj);;All files (*)")) : pathIn;
+    const QString path = pathIn.isEmpty() ? openFileDialog(this, tr("Open a project"), tr("ProtoQuant projects (*.pqwproj);;All files (*)")) : pathIn;
     if (path.isEmpty()) return;
+    if (!confirmReplaceSession(tr("Opening a project"))) return;
     statusBar()->showMessage(tr("Opening %1...").arg(QFileInfo(path).fileName()));
     project_->open(path, [this, path](bool ok, const QString& msg) {
         if (ok) {
@@ -599,7 +628,7 @@ bool MainWindow::saveProject() {
 bool MainWindow::saveProjectAs(const QString& pathIn) {
     QString path = pathIn;
     if (path.isEmpty()) {
-        path = QFileDialog::getSaveFileName(this, tr("Save the project"), QStringLiteral("project.pqwproj"), tr("ProtoQuant projects (*.pqwproj)"));
+        path = saveFileDialog(this, tr("Save the project"), QStringLiteral("project.pqwproj"), tr("ProtoQuant projects (*.pqwproj)"));
         if (path.isEmpty()) return false;
         if (!path.endsWith(QStringLiteral(".pqwproj"))) path += QStringLiteral(".pqwproj");
     }
@@ -614,7 +643,7 @@ bool MainWindow::saveProjectAs(const QString& pathIn) {
 void MainWindow::exportViewPng(const QString& pathIn) {
     QWidget* view = tabs_->currentWidget();
     const QString stem = tabs_->tabText(tabs_->currentIndex()).remove(QLatin1Char('&')).toLower().replace(QLatin1Char(' '), QLatin1Char('-'));
-    const QString path = pathIn.isEmpty() ? QFileDialog::getSaveFileName(this, tr("Export the view as PNG"), stem + QStringLiteral(".png"), tr("PNG images (*.png)")) : pathIn;
+    const QString path = pathIn.isEmpty() ? saveFileDialog(this, tr("Export the view as PNG"), stem + QStringLiteral(".png"), tr("PNG images (*.png)")) : pathIn;
     if (path.isEmpty()) return;
     const QString err = exportWidgetPng(view, path);
     if (err.isEmpty()) statusBar()->showMessage(tr("Wrote %1.").arg(path), 8000);
@@ -622,7 +651,7 @@ void MainWindow::exportViewPng(const QString& pathIn) {
 }
 
 void MainWindow::exportReport(const QString& dirIn) {
-    const QString dir = dirIn.isEmpty() ? QFileDialog::getExistingDirectory(this, tr("Folder for the report (report.html, report.pdf, assets/)")) : dirIn;
+    const QString dir = dirIn.isEmpty() ? folderDialog(this, tr("Folder for the report (report.html, report.pdf, assets/)")) : dirIn;
     if (dir.isEmpty()) return;
     const pqw::Project p = project_->capture();
     const std::string out = dir.toStdString();

@@ -3,6 +3,9 @@
 // Training, Prototypes), the Jobs and Log panels as docks, a status bar, menus with
 // shortcuts, recent items, themes, drag and drop.
 #include <QMainWindow>
+#include <QMessageBox>
+
+#include <functional>
 
 #include "session.h"
 
@@ -45,8 +48,15 @@ public:
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
     ProjectController* project() const { return project_; }
-    /// Ask whether to save unsaved changes when the window closes (off in screenshot mode).
+    /// Ask whether to save unsaved changes when the window closes or an action replaces the
+    /// session (off in screenshot mode).
     void setAskToSave(bool on) { askToSave_ = on; }
+    /// The question "save, discard or cancel?" (tests answer it without a modal dialog).
+    using SaveQuestion = std::function<QMessageBox::StandardButton(const QString& text)>;
+    void setSaveQuestion(SaveQuestion q) { saveQuestion_ = std::move(q); }
+    /// Before an action replaces the session (a demo, a dataset, features, a project): when there
+    /// are unsaved changes, asks to save them. False when the user cancelled (or saving failed).
+    bool confirmReplaceSession(const QString& action);
     /// At start: when an autosaved recovery file exists (the last run did not exit cleanly),
     /// asks whether to restore it.
     void offerRecovery();
@@ -91,7 +101,7 @@ private:
     void addRecent(const QString& entry);
     void refreshRecent();
     void openRecent(const QString& entry);
-    void openDatasetSpec(const pqw::DatasetSpec& spec);
+    void openDatasetSpec(const pqw::DatasetSpec& spec, const QString& recent = QString());
     void reportError(const QString& what);
     void updateTitle();
 
@@ -117,6 +127,8 @@ private:
     DemoConfig demoConfig_;
     ProjectController* project_;
     bool askToSave_ = true;
+    SaveQuestion saveQuestion_;
+    int hintTab_ = -1;  ///< the tab a status-bar hint is about; leaving it clears the hint
 };
 
 }  // namespace pqwgui

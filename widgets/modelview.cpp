@@ -1,4 +1,8 @@
+#include "filedialogs.h"
 #include "modelview.h"
+
+#include <algorithm>
+#include <cmath>
 
 #include <QComboBox>
 #include <QFileDialog>
@@ -154,8 +158,8 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     browse_->setEnabled(false);
     connect(browse_, &QPushButton::clicked, this, [this] {
         const QString p = kind_->currentData().toString() == QLatin1String("tfjs")
-                              ? QFileDialog::getExistingDirectory(this, tr("TensorFlow.js model folder"))
-                              : QFileDialog::getOpenFileName(this, tr("TorchScript file"), {}, tr("TorchScript (*.pt *.pth)"));
+                              ? folderDialog(this, tr("TensorFlow.js model folder"))
+                              : openFileDialog(this, tr("TorchScript file"), tr("TorchScript (*.pt *.pth)"));
         if (!p.isEmpty()) path_->setText(p);
     });
     connect(load_, &QPushButton::clicked, this, &ModelFeaturesView::loadBackbone);
@@ -175,7 +179,7 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
         if (cacheDir_->text() != session_->cacheDir()) session_->setCacheDir(cacheDir_->text());
     });
     connect(dirBrowse, &QPushButton::clicked, this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Feature cache folder"), session_->cacheDir());
+        const QString d = folderDialog(this, tr("Feature cache folder"), session_->cacheDir());
         if (!d.isEmpty()) session_->setCacheDir(d);
     });
     connect(extract_, &QPushButton::clicked, this, &ModelFeaturesView::extractRequested);
@@ -183,6 +187,16 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     connect(session_, &Session::cacheChanged, this, &ModelFeaturesView::refreshCacheState);
     connect(session_, &Session::datasetChanged, this, &ModelFeaturesView::refreshCacheState);
     connect(session_->jobs(), &JobRunner::idle, this, &ModelFeaturesView::refreshCacheState);
+    // While features are being extracted, the state is the extraction's progress (the file on
+    // disk lags behind it by up to a checkpoint interval, and said "missing" at 16 %).
+    connect(session_->jobs(), &JobRunner::progress, this, [this](int id, double f, const QString&) {
+        if (id != session_->extractionJob()) return;
+        cacheState_->setText(tr("<b style='color:#c80'>extracting</b>: %1 % done; the Jobs panel can cancel it (it "
+                                "resumes later where it stopped)").arg(int(std::floor(100 * std::clamp(f, 0.0, 1.0)))));
+    });
+    connect(session_->jobs(), &JobRunner::finished, this, [this](int id, JobStatus, const QString&) {
+        if (id == session_->extractionJob()) refreshCacheState();
+    });
     refreshCacheState();
 }
 
@@ -242,6 +256,8 @@ void ModelFeaturesView::refreshCacheState() {
         cacheState_->setText(tr("<i>open a dataset and load a backbone</i>"));
         return;
     }
+    if (session_->extractionJob() >= 0 && session_->jobs()->runningId() == session_->extractionJob())
+        return;  // the extraction's own progress is the state (set from its progress signal)
     const auto st = session_->cacheStatus();
     QString text;
     switch (st.state) {

@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QProgressBar>
+#include <QScrollBar>
 #include <QScrollArea>
 #include <QStyle>
 #include <QTimer>
@@ -46,6 +47,9 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
         if (!rows_.contains(id)) addRow(id, title);
         auto& r = rows_[id];
         r.startedAt = 0;
+        // The running job goes to the top, where the panel opens: it is the one to watch or cancel.
+        list_->removeWidget(r.box);
+        list_->insertWidget(0, r.box);
         r.bar->setRange(0, 0);  // busy until the first progress report
         r.bar->setFormat(QStringLiteral("%p %"));
         r.eta->setText(tr("running"));
@@ -67,6 +71,9 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
         if (st == JobStatus::Succeeded) r.bar->setValue(1000);
         r.bar->setFormat(st == JobStatus::Succeeded ? QStringLiteral("100 %") : jobStatusName(st));
         r.cancel->setEnabled(false);
+        // Finished rows sink below the queued ones while they are still shown.
+        list_->removeWidget(r.box);
+        list_->insertWidget(list_->count() - 1, r.box);
         r.eta->setText(st == JobStatus::Succeeded ? tr("done") : jobStatusName(st) + (msg.isEmpty() || msg == QLatin1String("cancelled") ? QString() : QStringLiteral(": ") + msg));
         r.eta->setToolTip(msg);
         // Finished rows stay a moment so the outcome can be read, then go (the log keeps it).
@@ -110,14 +117,57 @@ void JobsPanel::addRow(int id, const QString& title) {
     empty_->setVisible(false);
 }
 
+QStringList JobsPanel::shownOrder() const {
+    QStringList out;
+    for (int i = 0; i < list_->count(); ++i) {
+        QWidget* w = list_->itemAt(i)->widget();
+        for (const auto& r : rows_)
+            if (r.box == w) out << r.title->text();
+    }
+    return out;
+}
+
+QSize JobsPanel::sizeHint() const {
+    // About four rows: the running job and what waits behind it, leaving room for the view on a
+    // small screen.
+    const int row = fontMetrics().height() + 14;
+    return {QWidget::sizeHint().width(), 4 * row + 12};
+}
+
 LogPanel::LogPanel(QWidget* parent) : QPlainTextEdit(parent) {
     setReadOnly(true);
     setMaximumBlockCount(5000);
     setPlaceholderText(tr("What the workbench did, with timings and any errors."));
+    // Follow the newest line unless the user has scrolled up to read older ones: a value change
+    // the panel did not make itself is the user's, and decides whether to keep following.
+    auto* bar = verticalScrollBar();
+    connect(bar, &QScrollBar::valueChanged, this, [this, bar](int v) {
+        if (!scrolling_) follow_ = v >= bar->maximum();
+    });
+    connect(bar, &QScrollBar::rangeChanged, this, [this] {
+        if (follow_) scrollToEnd();
+    });
+}
+
+void LogPanel::scrollToEnd() {
+    scrolling_ = true;
+    verticalScrollBar()->setValue(verticalScrollBar()->maximum());
+    scrolling_ = false;
 }
 
 void LogPanel::appendLine(const QString& line) {
+    const bool follow = follow_;
+    scrolling_ = true;  // appending moves the bar by itself; that is not the user scrolling
     appendPlainText(QStringLiteral("%1  %2").arg(QTime::currentTime().toString(QStringLiteral("HH:mm:ss")), line));
+    scrolling_ = false;
+    follow_ = follow;
+    if (follow_) scrollToEnd();
+}
+
+void LogPanel::showEvent(QShowEvent* e) {
+    QPlainTextEdit::showEvent(e);
+    // Raised after an error (or first shown): the newest lines, unless the user chose otherwise.
+    if (follow_) scrollToEnd();
 }
 
 }  // namespace pqwgui

@@ -20,6 +20,10 @@ public:
     explicit JobsPanel(JobRunner* runner, QWidget* parent = nullptr);
     /// Rows currently shown (queued, running, or finished within the last few seconds).
     int rowCount() const { return int(rows_.size()); }
+    /// Job titles in the order shown, top first: the running job, then queued jobs in the order
+    /// they will run, then jobs that just finished.
+    QStringList shownOrder() const;
+    QSize sizeHint() const override;
 
 private:
     struct Row {
@@ -41,8 +45,19 @@ class LogPanel : public QPlainTextEdit {
     Q_OBJECT
 public:
     explicit LogPanel(QWidget* parent = nullptr);
+    /// True while the view follows the newest line (it stops when the user scrolls up and
+    /// resumes when they scroll back to the end).
+    bool followsNewest() const { return follow_; }
 public Q_SLOTS:
     void appendLine(const QString& line);
+
+protected:
+    void showEvent(QShowEvent* e) override;
+
+private:
+    void scrollToEnd();
+    bool follow_ = true;
+    bool scrolling_ = false;  ///< set while the panel itself moves the scroll bar
 };
 
 /// "12 s", "3 min 05 s", "1 h 02 min".

@@ -65,7 +65,7 @@ QVariant PrototypeListModel::data(const QModelIndex& ix, int role) const {
         }
         case Qt::ToolTipRole:
         {
-            QString tip = tr("Prototype %1: nearest code of %2 training cells; strongest class %3.")
+            QString tip = tr("Prototype %1: the closest prototype for %2 patches of the training images; strongest evidence for %3.")
                               .arg(info.index).arg(info.usage)
                               .arg(topClass_[p] >= 0 && topClass_[p] < classes_.size() ? classes_[topClass_[p]] : tr("none"));
             if (size_t(info.index) < stability_.size() && !std::isnan(stability_[size_t(info.index)]))

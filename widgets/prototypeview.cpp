@@ -119,7 +119,7 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     weights_ = makePlot(tr("Class weights of this prototype"));
     weights_->setObjectName(QStringLiteral("classWeightChart"));
     weightBars_ = addThemedBars(weights_, 1);
-    weights_->yAxis->setLabel(tr("ReLU(weight)"));
+    weights_->yAxis->setLabel(tr("weight (evidence per unit of presence)"));
     rv->addWidget(weights_, 1);
 
     auto* ebox = new QWidget;
@@ -143,6 +143,15 @@ PrototypeView::PrototypeView(Session* session, QUndoStack* undo, QWidget* parent
     toExplain->setEnabled(false);
     connect(toExplain, &QPushButton::clicked, this, &PrototypeView::openInExplainRequested);
     connect(session_, &Session::explanationReady, toExplain, [toExplain] { toExplain->setEnabled(true); });
+    // An explanation belongs to the model that made it: a new or retrained model clears it.
+    connect(session_, &Session::modelChanged, this, [this, toExplain] {
+        if (explanation_.isNull()) return;
+        explanation_ = QImage();
+        explainImage_->clear();
+        toExplain->setEnabled(false);
+        explainText_->setText(tr("The model changed since the last explanation. Pick or drop an image to see which "
+                                 "prototypes the new model finds in it."));
+    });
     auto* erow = new QHBoxLayout;
     erow->addWidget(explain_);
     erow->addWidget(toExplain);
@@ -298,8 +307,8 @@ void PrototypeView::showDetail() {
     // Weighted about equally for every class (often background): no class of its own.
     const bool distinct = !info.classWeights.empty() && wmax >= 1.25f * wsum / float(info.classWeights.size());
     title_->setText(distinct && top >= 0 && top < cls.size()
-                        ? tr("Prototype %1 · evidence mainly for %2 · nearest code of %3 training cells").arg(info.index).arg(cls[top]).arg(info.usage)
-                        : tr("Prototype %1 · about equal evidence for every class (often background) · nearest code of %2 training cells").arg(info.index).arg(info.usage));
+                        ? tr("Prototype %1 · evidence mainly for %2 · stands for %3 training image patches").arg(info.index).arg(cls[top]).arg(info.usage)
+                        : tr("Prototype %1 · about equal evidence for every class (often background) · stands for %2 training image patches").arg(info.index).arg(info.usage));
     enabled_->setEnabled(true);
     enabled_->setChecked(ix.data(PrototypeListModel::EnabledRole).toBool());
     for (size_t k = 0; k < idx->patches[p].size(); ++k) {

@@ -1,3 +1,4 @@
+#include "filedialogs.h"
 #include "pruningview.h"
 
 #include <QCheckBox>
@@ -231,6 +232,8 @@ PruningView::PruningView(Session* session, QWidget* parent) : QWidget(parent), s
         flush();
         live_ = false;
         sweepJob_ = 0;
+        // The run plot's title said "(running: step k of n)": redraw it from the state now.
+        if (!shownRun_.isEmpty()) showRunEpochs(shownRun_);
         if (st != JobStatus::Succeeded) {
             // Show what the folder holds: the finished runs (an interrupted run is re-run on resume).
             const QString dir = dir_;
@@ -349,7 +352,7 @@ void PruningView::buildDesigner(QWidget* host) {
     fv->addWidget(gm);
     connect(modelKind_, &QComboBox::currentIndexChanged, modelPages_, &QStackedWidget::setCurrentIndex);
     connect(browse, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("CNN model"), {}, tr("pqw CNN models (*.pqwcnn);;All files (*)"));
+        const QString f = openFileDialog(this, tr("CNN model"), tr("pqw CNN models (*.pqwcnn);;All files (*)"));
         if (!f.isEmpty()) modelFile_->setText(f);
     });
 
@@ -498,7 +501,7 @@ void PruningView::buildDesigner(QWidget* host) {
     runCountLabel_->setObjectName(QStringLiteral("runCount"));
     fv->addWidget(gr);
     connect(outBrowse, &QPushButton::clicked, this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Sweep folder"), outDir_->text());
+        const QString d = folderDialog(this, tr("Sweep folder"), outDir_->text());
         if (!d.isEmpty()) outDir_->setText(d);
     });
 
@@ -517,7 +520,7 @@ void PruningView::buildDesigner(QWidget* host) {
     connect(run_, &QPushButton::clicked, this, [this] { startSweep(); });
     connect(cancel_, &QPushButton::clicked, this, &PruningView::cancelSweep);
     connect(open_, &QPushButton::clicked, this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Sweep folder (with log.jsonl)"), dir_);
+        const QString d = folderDialog(this, tr("Sweep folder (with log.jsonl)"), dir_);
         if (!d.isEmpty()) openSweep(d, true);
     });
 
@@ -1084,8 +1087,8 @@ void PruningView::buildResults(QWidget* host) {
     auto* cv = new QVBoxLayout(cmp);
     auto* row = new QHBoxLayout;
     image_ = new QSpinBox;
-    image_->setRange(0, 9999999);
-    image_->setToolTip(tr("Index of the image in the sweep's test split"));
+    image_->setRange(1, 9999999);  // counted from 1, as the Explain view counts test images
+    image_->setToolTip(tr("Which image of the sweep's test split (1 = the first)"));
     method_ = new QComboBox;
     for (const char* m : {"omenn", "saliency", "gxi", "ig", "smoothgrad", "gradcam", "occlusion"})
         method_->addItem(methodLabel(QString::fromLatin1(m)), QString::fromLatin1(m));
@@ -1137,7 +1140,7 @@ void PruningView::buildResults(QWidget* host) {
             compareNote_->setText(tr("Select a run in the Results tab first."));
             return;
         }
-        compare(results_->run(proxy_->mapToSource(cur).row()).s.id, image_->value(), method_->currentData().toString());
+        compare(results_->run(proxy_->mapToSource(cur).row()).s.id, image_->value() - 1, method_->currentData().toString());
     });
     // Explicit minimum widths: the window must fit a 1280 px screen (the plot's and the tab's
     // own hints add up to more; at the default size both get far more than this).
@@ -1159,6 +1162,7 @@ void PruningView::buildResults(QWidget* host) {
 void PruningView::clearResults() {
     for (auto& [k, s] : series_) {
         sparsity_->removeGraph(s.sparsity);
+        sparsity_->removeGraph(s.steps);
         epochs_->removeGraph(s.epochs);
     }
     series_.clear();
@@ -1206,6 +1210,7 @@ void PruningView::prepareSeries(const std::map<QString, SweepRunSettings>& setti
     multiFineTune_ = ft.size() > 1;
     for (auto& [k, s] : series_) {
         sparsity_->removeGraph(s.sparsity);
+        sparsity_->removeGraph(s.steps);
         epochs_->removeGraph(s.epochs);
     }
     series_.clear();
@@ -1314,6 +1319,10 @@ void PruningView::addSeries(const QString& key, const SweepRunSettings* st) {
     }
     s.sparsity = sparsity_->addGraph();
     s.sparsity->setName(key);
+    s.steps = sparsity_->addGraph();
+    s.steps->setName(key + tr(" (steps)"));
+    s.steps->setLineStyle(QCPGraph::lsNone);
+    s.steps->removeFromLegend();
     s.epochs = epochs_->addGraph();
     s.epochs->setName(key);
     s.epochs->setLineStyle(QCPGraph::lsNone);
@@ -1333,6 +1342,9 @@ void PruningView::applySeriesStyle(const Series& s) {
     const Qt::PenStyle dashes[] = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine};
     s.sparsity->setPen(QPen(c, 1.6, dashes[s.dash % 4]));
     s.sparsity->setScatterStyle(QCPScatterStyle(shape, c, c, 6));
+    QColor faint = c;
+    faint.setAlpha(150);
+    s.steps->setScatterStyle(QCPScatterStyle(shape, faint, Qt::transparent, 5));
     s.epochs->setPen(QPen(c, 1.6));
     s.epochs->setScatterStyle(QCPScatterStyle(shape, c, c, 6));
 }
@@ -1362,7 +1374,9 @@ void PruningView::addStep(const QString& run, const pqw::Event& e) {
     case 2: x = e.value("channel_sparsity"); break;
     default: x = e.value("sparsity_all"); break;
     }
-    sr.sparsity->addData(100 * x, acc);
+    // A run's last step is where it ends (its target): that point is on the schedule's curve.
+    const bool last = e.values.count("steps") && int(e.value("step")) >= int(e.value("steps"));
+    (last ? sr.sparsity : sr.steps)->addData(100 * x, acc);
     sr.epochs->addData(e.value("total_epochs"), acc);
     if (int(e.value("step")) == 0 && dense_ < 0) {
         dense_ = acc;
@@ -1378,6 +1392,7 @@ void PruningView::rebuildSweepPlots() {
     stepEvents_.clear();
     for (auto& [k, s] : series_) {
         s.sparsity->data()->clear();
+        s.steps->data()->clear();
         s.epochs->data()->clear();
     }
     if (denseLine_) sparsity_->removeGraph(denseLine_), denseLine_ = nullptr;
@@ -1390,12 +1405,13 @@ void PruningView::rescaleSweepPlots() {
     double lo = 100, hi = 0, xhi = 0, ehi = 0;
     bool any = false;
     for (const auto& [k, s] : series_) {
-        for (auto it = s.sparsity->data()->constBegin(); it != s.sparsity->data()->constEnd(); ++it) {
-            lo = std::min(lo, it->value);
-            hi = std::max(hi, it->value);
-            xhi = std::max(xhi, it->key);
-            any = true;
-        }
+        for (auto* g : {s.sparsity, s.steps})
+            for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it) {
+                lo = std::min(lo, it->value);
+                hi = std::max(hi, it->value);
+                xhi = std::max(xhi, it->key);
+                any = true;
+            }
         for (auto it = s.epochs->data()->constBegin(); it != s.epochs->data()->constEnd(); ++it) ehi = std::max(ehi, it->key);
     }
     if (dense_ >= 0) lo = std::min(lo, dense_);
@@ -1440,6 +1456,10 @@ void PruningView::flush() {
         } else if (e.kind == "run.done") {
             results_->addRun(SweepRunResult::fromDone(e, run));
             columnsChanged = true;
+            if (run == currentRun_) {
+                currentRun_.clear();  // finished: no longer "running"
+                if (run == shownRun_) showAfter = run;
+            }
         } else if (e.kind == "cnn.epoch") {
             baseEpochs_.push_back(e);
             showAfter = QStringLiteral("<base>");
@@ -1555,7 +1575,7 @@ void PruningView::selectRun(const QString& id) {
 
 int PruningView::sparsityPointCount() const {
     int n = 0;
-    for (const auto& [k, s] : series_) n += s.sparsity->dataCount();
+    for (const auto& [k, s] : series_) n += s.sparsity->dataCount() + s.steps->dataCount();
     return n;
 }
 
@@ -1564,6 +1584,8 @@ std::map<QString, std::vector<std::pair<double, double>>> PruningView::sparsityP
     for (const auto& [k, s] : series_) {
         auto& v = out[k];
         for (auto it = s.sparsity->data()->constBegin(); it != s.sparsity->data()->constEnd(); ++it) v.push_back({it->key, it->value});
+        auto& w = out[k + QStringLiteral(" (steps)")];
+        for (auto it = s.steps->data()->constBegin(); it != s.steps->data()->constEnd(); ++it) w.push_back({it->key, it->value});
     }
     return out;
 }
@@ -1608,7 +1630,7 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
     const double logTest = logRow >= 0 ? results_->run(logRow).testTop1 : NAN;
     QPointer<PruningView> self(this);
     lower_->setCurrentIndex(1);
-    image_->setValue(image);
+    image_->setValue(image + 1);
     if (method_->findData(method) >= 0) method_->setCurrentIndex(method_->findData(method));
     compareNote_->setText(tr("Comparing: the pruned model is rebuilt first (once per run; it takes as long as the run took)..."));
     compareJob_ = session_->jobs()->submit(tr("Compare dense and pruned"), [=](pqw::JobContext& ctx) -> std::function<void()> {
@@ -1647,8 +1669,8 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
         const auto& data = *c->data;
         const size_t n = data.count(pqw::Split::Test);
         if (image < 0 || size_t(image) >= n)
-            throw pqw::Error("test image " + std::to_string(image) + " does not exist (the sweep's test split has " +
-                             std::to_string(n) + " images: 0 to " + std::to_string(n ? n - 1 : 0) + ")");
+            throw pqw::Error("test image " + std::to_string(image + 1) + " does not exist (the sweep's test split has " +
+                             std::to_string(n) + " images)");
         int label = 0;
         const auto x = data.input(pqw::Split::Test, size_t(image), &label);
         cv::Mat rgb = c->ds->loadImage(c->ds->indices(pqw::Split::Test)[size_t(image)]);
@@ -1677,18 +1699,22 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
         const double rebuilt = c->rebuiltTest.at(run);
         const QString truth = QString::fromStdString(names.at(size_t(label)));
         const QString clsName = QString::fromStdString(names.at(size_t(cls))), clsPName = QString::fromStdString(names.at(size_t(clsP)));
+        const QString runWords = QString::fromStdString(pqw::sweepRunInWords(sr->options));
         return [=] {
             if (!self) return;
             self->cache_ = c;
-            self->image_->setMaximum(int(n) - 1);
+            self->image_->setMaximum(int(n));
             static_cast<FitImage*>(self->denseImage_)->setImage(imD);
             static_cast<FitImage*>(self->prunedImage_)->setImage(imP);
             self->compared_[0].image = imD;
             self->compared_[1].image = imP;
             auto caption = [&](const QString& who, const pqw::Attribution& a, const pqw::ModelCost& cost, const QString& pred,
                                double sparsity) {
-                QString s = tr("<b>%1</b> (%2 parameters, %3 sparse): predicts <b>%4</b>")
-                                .arg(who, QLocale().toString(qint64(cost.params)), pct(sparsity, 0), pred);
+                // Non-zero weights: unstructured pruning masks weights without removing them, so the
+                // stored parameter count is the same on both sides; what is left is what counts.
+                const qint64 nonzero = qint64(cost.params - (cost.prunableParams - cost.nonzeroPrunable));
+                QString s = tr("<b>%1</b> (%2 non-zero parameters, %3 sparse): predicts <b>%4</b>")
+                                .arg(who, QLocale().toString(nonzero), pct(sparsity, 0), pred);
                 s += tr("<br>logit of %1: %2").arg(clsName).arg(a.output, 0, 'f', 3);
                 if (a.method == "omenn")  // the exact split OMENN gives
                     s += tr("<br>= %1 from the weights %2 %3 from the biases")
@@ -1707,8 +1733,9 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
                 self->compared_[i].sum = a.weightSum + a.biasSum;
                 self->compared_[i].exact = a.method == "omenn";
             }
-            QString note = self->tr("Test image %1, true class %2. Both maps explain %3 (the dense model's prediction)")
-                               .arg(image).arg(truth, clsName);
+            QString note = self->tr("Run %1 against the dense model. Test image %2, true class %3. Both maps explain %4 "
+                                    "(the dense model's prediction)")
+                               .arg(runWords, QString::number(image + 1), truth, clsName);
             note += ho.signedMap ? self->tr("; red raises the logit, blue lowers it.") : self->tr("; brighter: more influence.");
             note += self->tr(" Pruned model rebuilt from the base model: test top-1 %1 (log: %2).")
                         .arg(pct(rebuilt, 2), std::isnan(logTest) ? QStringLiteral("-") : pct(logTest, 2));
@@ -1733,7 +1760,7 @@ QJsonObject PruningView::saveState() const {
     s[QStringLiteral("y_axis")] = yAxis_->currentIndex();
     const auto cur = table_->currentIndex();
     s[QStringLiteral("selected_run")] = cur.isValid() ? results_->run(proxy_->mapToSource(cur).row()).s.id : QString();
-    s[QStringLiteral("compare_image")] = image_->value();
+    s[QStringLiteral("compare_image")] = image_->value() - 1;  // 0-based in the file
     s[QStringLiteral("compare_method")] = method_->currentData().toString();
     s[QStringLiteral("lower_tab")] = lower_->currentIndex();
     return s;
@@ -1753,7 +1780,7 @@ void PruningView::restoreState(const QJsonObject& s) {
     yAxis_->setCurrentIndex(std::clamp(s.value(QStringLiteral("y_axis")).toInt(0), 0, yAxis_->count() - 1));
     const QString run = s.value(QStringLiteral("selected_run")).toString();
     if (!run.isEmpty()) selectRun(run);
-    image_->setValue(s.value(QStringLiteral("compare_image")).toInt(0));
+    image_->setValue(s.value(QStringLiteral("compare_image")).toInt(0) + 1);
     const int mi = method_->findData(s.value(QStringLiteral("compare_method")).toString(QStringLiteral("omenn")));
     if (mi >= 0) method_->setCurrentIndex(mi);
     lower_->setCurrentIndex(std::clamp(s.value(QStringLiteral("lower_tab")).toInt(0), 0, lower_->count() - 1));

@@ -95,7 +95,8 @@ public:
     QCustomPlot* runPlot() const { return runPlot_; }
     /// Points on the accuracy-vs-sparsity curves (the dense reference line excluded).
     int sparsityPointCount() const;
-    /// Every curve's points (x, y) by series name, for comparisons.
+    /// Every curve's points (x, y) by series name, for comparisons; the intermediate steps are
+    /// under "<name> (steps)".
     std::map<QString, std::vector<std::pair<double, double>>> sparsityPoints() const;
     int liveReplots() const { return liveReplots_; }
     SweepResultsModel* resultsModel() const { return results_; }
@@ -128,7 +129,10 @@ private:
     /// One curve: colour by schedule (strategy and steps), line style by fine-tuning, marker
     /// by criterion and modality (the variants a grid sweeps).
     struct Series {
+        /// The schedule's curve: one point per run, where the run ends (its target). A line through
+        /// every step of every run zig-zagged between runs of different targets.
         QCPGraph* sparsity = nullptr;
+        QCPGraph* steps = nullptr;  ///< the runs' intermediate steps: markers, no line
         QCPGraph* epochs = nullptr;
         int colour = 0, dash = 0, shape = 0;
     };

@@ -195,7 +195,7 @@ int Session::extractFeatures(Then then) {
     const std::string dir = cacheDir_.toStdString();
     pqw::ExtractOptions opt;
     opt.inputSize = inputSize_;
-    return jobs_->submit(tr("Extract features (%1 images, %2 px)").arg(ds->size()).arg(inputSize_),
+    return extractJob_ = jobs_->submit(tr("Extract features (%1 images, %2 px)").arg(ds->size()).arg(inputSize_),
                          [this, ds, bb, dir, opt, then](pqw::JobContext& ctx) {
         const auto rep = pqw::extractFeatures(*ds, *bb, dir, ctx, opt);
         auto cache = std::make_shared<const pqw::FeatureCache>(pqw::FeatureCache::open(dir));

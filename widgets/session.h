@@ -89,6 +89,8 @@ public:
     /// Re-probes the layer table at the current input size.
     int probeLayers();
     int extractFeatures(Then then = {});
+    /// The job id of the latest extraction (queued, running or finished); -1 before any.
+    int extractionJob() const { return extractJob_; }
     /// Opens a complete feature cache and the dataset and backbone it was made from.
     int openFeatures(const QString& dir, Then then = {});
     /// Trains; then evaluates and builds the prototype index.
@@ -145,6 +147,7 @@ private:
     int inputSize_ = 112;
     QString cacheDir_;
     bool cacheDirUserSet_ = false;
+    int extractJob_ = -1;
     std::shared_ptr<const pqw::FeatureCache> cache_;
     std::shared_ptr<const pqw::ProtoModel> model_;
     ModelSummary summary_;

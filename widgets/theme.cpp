@@ -1,12 +1,41 @@
 #include "theme.h"
 
 #include <QApplication>
+#include <QPainter>
+#include <QProxyStyle>
 #include <QSettings>
 #include <QStyleFactory>
+#include <QStyleOption>
 
 #include "qcp.h"
 
 namespace pqwgui {
+
+namespace {
+/// Fusion outlines check boxes and radio buttons with a darker shade of the window colour: on a
+/// dark window that is nearly black on nearly black, and an unchecked box was almost invisible.
+/// On dark palettes this draws a light outline over Fusion's.
+class OutlinedIndicators : public QProxyStyle {
+public:
+    using QProxyStyle::QProxyStyle;
+    void drawPrimitive(PrimitiveElement pe, const QStyleOption* opt, QPainter* p, const QWidget* w) const override {
+        QProxyStyle::drawPrimitive(pe, opt, p, w);
+        if ((pe != PE_IndicatorCheckBox && pe != PE_IndicatorRadioButton) ||
+            opt->palette.color(QPalette::Window).lightness() >= 128)
+            return;
+        p->save();
+        p->setRenderHint(QPainter::Antialiasing, pe == PE_IndicatorRadioButton);
+        QColor edge = opt->palette.color(QPalette::WindowText);
+        edge.setAlpha(opt->state & State_Enabled ? 170 : 90);
+        p->setPen(QPen(edge, 1));
+        p->setBrush(Qt::NoBrush);
+        const QRectF r = QRectF(opt->rect).adjusted(0.5, 0.5, -0.5, -0.5);
+        if (pe == PE_IndicatorRadioButton) p->drawEllipse(r.adjusted(0.5, 0.5, -0.5, -0.5));
+        else p->drawRoundedRect(r, 1.5, 1.5);
+        p->restore();
+    }
+};
+}  // namespace
 
 Theme* Theme::instance() {
     static Theme* t = new Theme;
@@ -57,7 +86,7 @@ static QPalette darkPalette() {
 void Theme::apply() {
     const bool systemDark = systemPalette_.color(QPalette::Window).lightness() < 128;
     dark_ = mode_ == Dark || (mode_ == System && systemDark);
-    QApplication::setStyle(QStyleFactory::create(QStringLiteral("Fusion")));
+    QApplication::setStyle(new OutlinedIndicators(QStyleFactory::create(QStringLiteral("Fusion"))));
     if (mode_ == System)
         QApplication::setPalette(systemPalette_);
     else

@@ -187,10 +187,10 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
     usageBars_->setName(tr("cells per code"));
     usageBars_->setWidth(0.9);
     perplexity_ = usage_->addGraph(usage_->xAxis2, usage_->yAxis2);
-    perplexity_->setName(tr("perplexity per stage-1 epoch (right axis)"));
+    perplexity_->setName(tr("codes in effective use, per stage-1 epoch (right axis)"));
     usage_->xAxis2->setVisible(false);
     usage_->yAxis2->setVisible(true);
-    usage_->yAxis2->setLabel(tr("perplexity"));
+    usage_->yAxis2->setLabel(tr("codes in effective use"));
     usage_->xAxis->setLabel(tr("code (sorted by usage)"));
     usage_->yAxis->setLabel(tr("share of cells, %"));
     usage_->legend->setVisible(true);
@@ -448,7 +448,9 @@ void TrainingView::flush() {
         double h = 0;
         for (double p : u)
             if (p > 0) h -= p * std::log(p);
-        setPlotTitle(usage_, tr("Codebook usage: %1 codes, perplexity %2, %3 unused").arg(u.size()).arg(std::exp(h), 0, 'f', 1).arg(dead));
+        setPlotTitle(usage_, tr("Codebook usage: %1 codes, about %2 in effective use, %3 unused").arg(u.size()).arg(std::exp(h), 0, 'f', 1).arg(dead));
+        usage_->setToolTip(tr("\"In effective use\" is the perplexity of the code usage, exp(entropy): the number of "
+                              "equally used codes that would spread the cells as evenly."));
     }
     if (!any) return;
     if (!records_.empty()) {

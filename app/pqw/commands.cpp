@@ -62,15 +62,32 @@ void addLayers(CLI::App& app) {
     c->callback([args, size] {
         pqw::initTorchThreads();
         const auto bb = pqw::Backbone::open(args->spec());
-        std::cout << "backbone: " << bb.id() << "\ncut: " << bb.cutLayer() << "  stride " << bb.stride()
-                  << "  receptive field " << bb.receptiveField() << " px (effective at " << *size << " px: "
-                  << bb.effectiveReceptiveField(*size) << " px)\n";
-        for (const auto& l : bb.layers(*size)) {
+        std::cout << "backbone: " << bb.id() << "\n";
+        // The list comes first: it is how a user finds a name for --layer, so it must not depend on
+        // the current cut being usable (a whole classifier's last layer is not a feature map).
+        const auto layers = bb.layers(*size);
+        bool cutUsable = false;
+        std::cout << std::left << std::setw(28) << "layer" << std::setw(24) << "type" << std::setw(14) << "output"
+                  << std::setw(12) << "parameters" << "usable cut\n";
+        for (const auto& l : layers) {
             std::ostringstream shape;
             for (size_t k = 0; k < l.outputShape.size(); ++k) shape << (k ? "x" : "") << l.outputShape[k];
-            std::cout << std::left << std::setw(28) << l.name << std::setw(24) << l.type << std::setw(14)
-                      << shape.str() << l.parameters << (l.name == bb.cutLayer() ? "   <- cut" : "") << "\n";
+            // A cut must give a feature map C x H x W; vectors (Dense, pooled) cannot carry prototypes.
+            const bool usable = l.outputShape.size() == 3;
+            if (l.name == bb.cutLayer()) cutUsable = usable;
+            std::cout << std::setw(28) << l.name << std::setw(24) << l.type << std::setw(14) << shape.str() << std::setw(12)
+                      << l.parameters << (usable ? "yes" : "no") << (l.name == bb.cutLayer() ? "   <- cut" : "") << "\n";
         }
+        if (!cutUsable) {
+            const bool chosen = !args->layer.empty();
+            std::cout << "\nThe " << (chosen ? "chosen" : "default") << " cut '" << bb.cutLayer()
+                      << "' does not give a feature map (C x H x W), so it cannot feed a prototype head.\n"
+                         "Pass --layer NAME with a layer marked 'yes' above.\n";
+            if (chosen) throw pqw::Error("--layer " + args->layer + ": not a feature map (pick a layer marked 'yes')");
+            return;
+        }
+        std::cout << "cut: " << bb.cutLayer() << "  stride " << bb.stride() << "  receptive field " << bb.receptiveField()
+                  << " px (effective at " << *size << " px: " << bb.effectiveReceptiveField(*size) << " px)\n";
     });
 }
 

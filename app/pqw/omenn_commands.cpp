@@ -10,6 +10,7 @@
 #include "common.h"
 #include "pqw/faithfulness.h"
 #include "pqw/heatmap.h"
+#include "pqw/method_text.h"
 #include "pqw/omenn.h"
 #include "pqw/preprocess.h"
 #include "pqw/protoquant.h"
@@ -127,8 +128,7 @@ void explainScript(const ExplainArgs& a) {
     const auto at = pqw::explainTorchScript(a.script, x.data(), 3, pp.size, pp.size, t);
     pqw::writePng(a.out, overlayOf(rgb, shownMap(at, a.bias), at.height, at.width, pp.size, a));
     json j = {{"image", a.image}, {"script", a.script}, {"target", t}, {"explanation", attributionJson(at)}};
-    std::cout << "omenn output " << t << ": " << at.output << "  sum of weight contributions " << at.weightSum
-              << "  bias " << at.biasSum << "  residual " << at.completenessError << "\nwrote " << a.out << "\n";
+    std::cout << pqw::describeNumbers(at, "score of output " + std::to_string(t)) << "\nwrote " << a.out << "\n";
     if (!a.jsonPath.empty()) pqw::writeFileAtomic(a.jsonPath, j.dump(2) + "\n");
 }
 
@@ -188,8 +188,7 @@ void addExplain(CLI::App& app) {
                 jk["class"] = names[k];
                 jk["png"] = p.string();
                 per.push_back(jk);
-                std::cout << names[k] << ": logit " << all[k].output << "  sum C_w " << all[k].weightSum << "  sum C_b "
-                          << all[k].biasSum << "  -> " << p.string() << "\n";
+                std::cout << pqw::describeNumbers(all[k], "score for " + names[k]) << "  -> " << p.string() << "\n";
             }
             j["classes"] = per;
         } else {
@@ -217,20 +216,16 @@ void addExplain(CLI::App& app) {
                 json jc = {{"model", a->compare}, {"head", e2.headName()}, {"predicted", names[size_t(pred2)]},
                            {"logits", z2}, {"target", names[size_t(t2.index)]}, {"explanation", attributionJson(a2)}};
                 j["compare"] = jc;
-                std::cout << "compare (" << a->compare << "): " << a2.method << " " << names[size_t(t2.index)]
-                          << ": output " << a2.output << "  sum of weight contributions " << a2.weightSum;
-                if (m == pqw::Method::Omenn) std::cout << "  bias " << a2.biasSum << "  residual " << a2.completenessError;
-                std::cout << "\n";
+                std::cout << "compare (" << a->compare << "): "
+                          << pqw::describeNumbers(a2, "score for " + names[size_t(t2.index)]) << "\n";
             }
             pqw::writePng(a->out, png);
             j["target"] = names[size_t(t.index)];
             if (t.contrast >= 0) j["versus"] = names[size_t(t.contrast)];
             j["explanation"] = attributionJson(at);
-            std::cout << at.method << " " << names[size_t(t.index)] << (t.contrast >= 0 ? " vs " + names[size_t(t.contrast)] : "")
-                      << ": output " << at.output << "  sum of weight contributions " << at.weightSum;
-            if (m == pqw::Method::Omenn) std::cout << "  bias " << at.biasSum << "  residual " << at.completenessError;
-            else if (!std::isnan(at.completenessError)) std::cout << "  completeness error " << at.completenessError;
-            std::cout << "\nwrote " << a->out << "\n";
+            const std::string score = t.contrast >= 0 ? "score for " + names[size_t(t.index)] + " minus " + names[size_t(t.contrast)]
+                                                      : "score for " + names[size_t(t.index)];
+            std::cout << pqw::describeNumbers(at, score) << "\nwrote " << a->out << "\n";
         }
         if (!a->jsonPath.empty()) pqw::writeFileAtomic(a->jsonPath, j.dump(2) + "\n");
     });

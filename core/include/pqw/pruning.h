@@ -289,6 +289,10 @@ struct SweepRun {
     PruneOptions options;
 };
 
+/// A run's settings in words for people ("one-shot to 90 %, magnitude"; "iterative in 5 steps to
+/// 80 %, structured, l1"); the id stays the key in files.
+std::string sweepRunInWords(const PruneOptions& o);
+
 struct SweepSpec {
     PruneModelKind kind = PruneModelKind::Cnn;  ///< JSON model.kind
     std::string features;   ///< feature cache folder (feature-head, protoquant-*, optional torchscript)

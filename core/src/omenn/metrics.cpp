@@ -12,6 +12,7 @@
 #include "omenn/explainer_impl.h"
 #include "pqw/error.h"
 #include "pqw/faithfulness.h"
+#include "pqw/method_text.h"
 
 namespace pqw {
 
@@ -301,7 +302,7 @@ std::vector<MethodScores> faithfulnessTable(const Explainer& e, const std::vecto
                 auto rc = randomisationCheck(e, fn, x.data(), size, t, fo.seed + i);
                 vals["randomisation_spearman"].push_back(rc.spearman.back());
             }
-            ctx.progress(static_cast<double>(++doneCount) / total, methodName(m));
+            ctx.progress(static_cast<double>(++doneCount) / total, methodTitle(m));
         }
         MethodScores s;
         s.method = methodName(m);

@@ -154,7 +154,7 @@ void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
 
 CheckpointData parseCheckpoint(std::string_view file, const std::string& path) {
     if (file.size() < 16 || std::memcmp(file.data(), kCheckpointMagic, 8) != 0)
-        throw Error(path + ": not a ProtoQuant Workbench head checkpoint (bad magic)");
+        throw Error(path + ": not a ProtoQuant Workbench checkpoint (.pqwh): the file does not start like one");
     uint64_t len = 0;
     for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(static_cast<unsigned char>(file[8 + i])) << (8 * i);
     if (len > file.size() - 16) throw Error(path + ": metadata length " + std::to_string(len) + " exceeds the file");

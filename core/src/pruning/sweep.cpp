@@ -27,6 +27,14 @@ namespace pqw {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+std::string sweepRunInWords(const PruneOptions& o) {
+    std::string s = strategyName(o.strategy);
+    if (o.strategy != PruneStrategy::OneShot) s += " in " + std::to_string(o.steps) + " steps";
+    s += " to " + std::to_string(int(std::lround(o.target * 100))) + " %, ";
+    if (o.modality == PruneModality::Structured) s += "structured, ";
+    return s + criterionName(o.criterion);
+}
+
 namespace {
 
 std::string num(double v) {
@@ -350,6 +358,7 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
     if (status.skipped == status.total) return status;
 
     ctx.progress(0.0, "loading data");
+    double baseShare = 0;  ///< the part of the progress bar the base model's training takes
     LogWriter writer(logPath);
     std::unique_ptr<Prunable> baseModel;
     CnnModel baseCnn;
@@ -386,8 +395,17 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
             ms.inputSize = data.inputSize();
             ms.classes = data.classes();
             baseCnn = CnnModel::create(ms, spec.pretrain.seed);
+            baseShare = 1.0 / double(spec.runs.size() + 1);
             ctx.progress(0.0, "training the base model");
-            trainCnn(baseCnn, data, spec.pretrain, ctx);
+            // The base model's training is the first share of the job's progress (as much as one
+            // run), so progress never runs back when the runs start (it went 50 % -> 17 %).
+            JobContext base;
+            base.followCancel(&ctx);
+            base.setEventHandler([&](const Event& e) { ctx.emit(e); });
+            base.setProgressHandler([&](double f, const std::string& m) {
+                ctx.progress(baseShare * f, "base model: " + m);
+            });
+            trainCnn(baseCnn, data, spec.pretrain, base);
             baseCnn.save(modelPath);
         }
         baseModel = prunableCnn(baseCnn, data);
@@ -418,7 +436,9 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
             ctx.emit(f);
         });
         inner.setProgressHandler([&](double f, const std::string& m) {
-            ctx.progress((double(index - 1) + f) / double(spec.runs.size()), r.id + ": " + m);
+            ctx.progress(baseShare + (1 - baseShare) * (double(index - 1) + f) / double(spec.runs.size()),
+                         "run " + std::to_string(index) + " of " + std::to_string(spec.runs.size()) + " (" +
+                             sweepRunInWords(r.options) + "): " + m);
         });
 
         const auto t0 = std::chrono::steady_clock::now();

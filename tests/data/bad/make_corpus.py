@@ -285,8 +285,8 @@ def ckpt_case(name, data, expect, loader="checkpoint"):
 
 clean("checkpoints")
 T, P = stage0_tensors()
-ckpt_case("checkpoints/empty.pqwh", b"", "empty.pqwh: not a ProtoQuant Workbench head checkpoint (bad magic)")
-ckpt_case("checkpoints/bad_magic.pqwh", b"PQWCNN01" + bytes(40), "bad_magic.pqwh: not a ProtoQuant Workbench head checkpoint (bad magic)")
+ckpt_case("checkpoints/empty.pqwh", b"", "empty.pqwh: not a ProtoQuant Workbench checkpoint (.pqwh): the file does not start like one")
+ckpt_case("checkpoints/bad_magic.pqwh", b"PQWCNN01" + bytes(40), "bad_magic.pqwh: not a ProtoQuant Workbench checkpoint (.pqwh): the file does not start like one")
 ckpt_case("checkpoints/meta_length.pqwh", ckpt(ckpt_meta(tensors=T), P, length=1 << 40), "meta_length.pqwh: metadata length 1099511627776 exceeds the file")
 ckpt_case("checkpoints/meta_not_json.pqwh", ckpt(None, b"", meta_text='{"format": "pqw-head", '), "meta_not_json.pqwh: metadata is not valid JSON")
 ckpt_case("checkpoints/newer_version.pqwh", ckpt(ckpt_meta(version=99, tensors=T), P),

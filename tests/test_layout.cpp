@@ -1,0 +1,142 @@
+// The window at a laptop's 1024 x 640 and at 1920 x 1080 (issue 18): every view, after a tiny
+// demo has filled it, is checked for text cut off (labels, buttons, combo boxes narrower than
+// their contents need), widgets pushed outside the window, and siblings drawn over each other.
+// The same runs write screenshots (PQW_LAYOUT_SHOTS=folder) to look at.
+#include <QAbstractButton>
+#include <QAbstractScrollArea>
+#include <QApplication>
+#include <QComboBox>
+#include <QDockWidget>
+#include <QLabel>
+#include <QLayout>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTabBar>
+#include <QTabWidget>
+#include <QtTest/QtTest>
+
+#include "mainwindow.h"
+#include "session.h"
+#include "theme.h"
+#include "pqw/util.h"
+
+using namespace pqwgui;
+
+namespace {
+/// Inside a scroll area's viewport, a widget may extend past what is shown: that is scrolling,
+/// not clipping. Item views and plots draw their own contents.
+bool scrolls(const QWidget* w, const QWidget* top) {
+    for (const QWidget* p = w->parentWidget(); p && p != top; p = p->parentWidget())
+        if (qobject_cast<const QAbstractScrollArea*>(p)) return true;
+    return false;
+}
+
+QString nameOf(const QWidget* w) {
+    QString s = QString::fromLatin1(w->metaObject()->className());
+    if (!w->objectName().isEmpty()) s += QLatin1Char('#') + w->objectName();
+    if (auto* l = qobject_cast<const QLabel*>(w)) s += QStringLiteral(" \"%1\"").arg(l->text().left(40));
+    if (auto* b = qobject_cast<const QAbstractButton*>(w)) s += QStringLiteral(" \"%1\"").arg(b->text().left(40));
+    return s;
+}
+
+QStringList layoutProblems(QWidget* win) {
+    QStringList out;
+    const QRect area = win->rect();
+    for (QWidget* w : win->findChildren<QWidget*>()) {
+        if (!w->isVisibleTo(win) || !w->isVisible() || w->isWindow() || scrolls(w, win)) continue;
+        if (qobject_cast<QTabBar*>(w->parentWidget())) continue;  // the tab bar's own scroll buttons
+        const QRect r(w->mapTo(win, QPoint(0, 0)), w->size());
+        if (w->width() > 0 && w->height() > 0 && !area.contains(r))
+            out << QStringLiteral("%1 outside the window (%2,%3 %4x%5)").arg(nameOf(w)).arg(r.x()).arg(r.y()).arg(r.width()).arg(r.height());
+        if (auto* l = qobject_cast<QLabel*>(w); l && !l->text().isEmpty() && l->pixmap().isNull()) {
+            if (l->wordWrap()) {
+                if (l->heightForWidth(l->width()) > l->height() + 2)
+                    out << QStringLiteral("%1 cut: needs %2 px of height, has %3").arg(nameOf(w)).arg(l->heightForWidth(l->width())).arg(l->height());
+            } else if (l->minimumSizeHint().width() > l->width() + 2) {
+                out << QStringLiteral("%1 cut: needs %2 px of width, has %3").arg(nameOf(w)).arg(l->minimumSizeHint().width()).arg(l->width());
+            }
+        }
+        if ((qobject_cast<QAbstractButton*>(w) || qobject_cast<QComboBox*>(w)) && w->minimumSizeHint().width() > w->width() + 2)
+            out << QStringLiteral("%1 squeezed: needs %2 px, has %3").arg(nameOf(w)).arg(w->minimumSizeHint().width()).arg(w->width());
+        // Siblings in one layout must not overlap.
+        if (QLayout* lay = w->layout()) {
+            QList<QWidget*> kids;
+            for (int i = 0; i < lay->count(); ++i)
+                if (QWidget* k = lay->itemAt(i)->widget(); k && k->isVisible()) kids << k;
+            for (int i = 0; i < kids.size(); ++i)
+                for (int j = i + 1; j < kids.size(); ++j)
+                    if (kids[i]->geometry().intersected(kids[j]->geometry()).width() > 2 &&
+                        kids[i]->geometry().intersected(kids[j]->geometry()).height() > 2)
+                        out << QStringLiteral("%1 overlaps %2").arg(nameOf(kids[i]), nameOf(kids[j]));
+        }
+    }
+    return out;
+}
+}  // namespace
+
+class TestLayout : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    MainWindow* w_ = nullptr;
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(tmp_.isValid());
+        QStandardPaths::setTestModeEnabled(true);
+        QApplication::setOrganizationName(QStringLiteral("ProtoQuantLayoutTest"));
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, tmp_.filePath(QStringLiteral("settings")));
+        pqw::initTorchThreads(2);
+        Theme::instance()->init();
+        if (pqw::assetsDir().empty()) QSKIP("default backbone not fetched");
+        w_ = new MainWindow;
+        w_->setAskToSave(false);
+        DemoConfig cfg;
+        cfg.maxTrain = 300;
+        cfg.maxTest = 100;
+        cfg.inputSize = 32;
+        cfg.topK = 4;
+        cfg.train.s0.epochs = 2;
+        cfg.train.s1.codes = 16;
+        cfg.train.s1.epochs = 2;
+        cfg.train.s2.epochs = 2;
+        cfg.cacheRoot = tmp_.filePath(QStringLiteral("demo"));
+        w_->setDemoConfig(cfg);
+        w_->resize(1280, 800);
+        w_->show();
+        QSignalSpy done(w_->session(), &Session::demoFinished);
+        w_->startDemo();
+        QVERIFY(done.wait(180000));
+        QVERIFY(done.first().at(0).toBool());
+        QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy(), 60000);
+    }
+    void cleanupTestCase() { delete w_; }
+
+    void everyViewFits_data() {
+        QTest::addColumn<QSize>("size");
+        QTest::addColumn<QString>("view");
+        for (const QSize s : {QSize(1024, 640), QSize(1920, 1080)})
+            for (const QString& v : MainWindow::viewNames())
+                QTest::newRow(qPrintable(QStringLiteral("%1x%2 %3").arg(s.width()).arg(s.height()).arg(v))) << s << v;
+    }
+    void everyViewFits() {
+        QFETCH(QSize, size);
+        QFETCH(QString, view);
+        QVERIFY(w_);
+        // The window can be made this small at all (a larger minimum size clips everything).
+        const QSize min = w_->minimumSizeHint();
+        QVERIFY2(min.width() <= size.width() && min.height() <= size.height(),
+                 qPrintable(QStringLiteral("the window needs at least %1 x %2").arg(min.width()).arg(min.height())));
+        w_->resize(size);
+        QVERIFY(w_->showView(view));
+        QTest::qWait(150);  // layouts and queued replots settle
+        QCOMPARE(w_->size(), size);
+        if (const QString dir = qEnvironmentVariable("PQW_LAYOUT_SHOTS"); !dir.isEmpty())
+            w_->grab().save(QStringLiteral("%1/%2-%3x%4.png").arg(dir, view).arg(size.width()).arg(size.height()));
+        const QStringList problems = layoutProblems(w_);
+        QVERIFY2(problems.isEmpty(), qPrintable(problems.join(QStringLiteral("\n"))));
+    }
+};
+
+QTEST_MAIN(TestLayout)
+#include "test_layout.moc"
