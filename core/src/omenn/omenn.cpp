@@ -12,6 +12,7 @@
 
 #include "backbone_impl.h"
 #include "omenn/explainer_impl.h"
+#include "omenn/frozen.h"
 #include "protoquant/model_impl.h"
 #include "pqw/error.h"
 
@@ -241,28 +242,9 @@ bool parseMethod(const std::string& s, Method& m) {
 // ------------------------------------------------------------------------- frozen pass
 namespace {
 
-/// A bias term b added at tensor `at` (broadcastable to it). Its contribution to z is
-/// sum(dz/d at * b); `at` is 4-D [1, C, h, w] (spatial) or 2-D [1, F] (global).
-struct BiasTerm {
-    std::string layer;
-    torch::Tensor at, bias;  ///< bias may be a 0/1 mask, then scaled by `scale`
-    double scale = 1.0;
-};
-
-/// A saturating ReLU's bias grid, written by FrozenClampedRelu's backward (see below).
-struct SaturationSlot {
-    std::string layer;
-    torch::Tensor grid;  ///< [h, w]: m * sum over channels of dz/dy where z >= m
-};
-
-struct FrozenPass {
-    torch::Tensor x;       ///< leaf [1, 3, H, W] requiring grad (float or double)
-    torch::Tensor logits;  ///< [N] frozen-pass outputs
-    torch::Tensor presence;///< [K] (interpretable head)
-    std::vector<BiasTerm> biases;
-    /// Stable addresses: the autograd nodes hold pointers to them until the pass is dropped.
-    std::vector<std::unique_ptr<SaturationSlot>> saturations;
-};
+using omenn::BiasTerm;
+using omenn::FrozenPass;
+using omenn::SaturationSlot;
 
 /// ReLU6 (min(max(z, 0), m)) for the frozen pass in one fused kernel each way, used on the
 /// inference graph (float32, channels-last, batch 1). Forward: hardtanh(z, 0, m). Backward:
@@ -501,9 +483,7 @@ void frozenHeadPass(const Explainer::Impl& m, const torch::Tensor& f, FrozenPass
     }
 }
 
-/// The frozen linear pass of a (frozen) TorchScript module on x (defined with the walker below).
-torch::Tensor scriptFrozenForward(const torch::jit::Module& frozen, const torch::Tensor& x,
-                                  std::vector<BiasTerm>& biases);
+using omenn::scriptFrozenForward;
 
 FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool dbl) {
     FrozenPass fp;
@@ -560,8 +540,47 @@ torch::Tensor spreadMatrix(int64_t H, int64_t h) {
     return P;
 }
 
+}  // namespace
+
+/// One bias term's contribution as a grid [h, w] (a spatial grid of `at`, a token tensor's
+/// patch grid, or [1, 1] for a global term); `global` receives what has no position (class
+/// tokens, tokens past the grid).
+static torch::Tensor biasGrid(const BiasTerm& bt, const torch::Tensor& g, double& global) {
+    using K = omenn::Placement::Kind;
+    const auto& p = bt.place;
+    if (p.kind == K::Legacy) {
+        if (bt.at.dim() == 4) {
+            if (bt.bias.dim() == 4 && bt.bias.size(2) == 1 && bt.bias.size(3) == 1)
+                return torch::matmul(g[0].permute({1, 2, 0}), bt.bias.reshape({-1}).to(g.scalar_type()));
+            return (g * bt.bias).sum(1)[0];
+        }
+        return (g * bt.bias).sum().view({1, 1});
+    }
+    if (p.kind == K::Grid && p.h >= 0 && p.w >= 0 && p.h < g.dim() && p.w < g.dim() && p.h != p.w) {
+        if (p.h == 2 && p.w == 3 && g.dim() == 4 && bt.bias.dim() == 4 && bt.bias.numel() == g.size(1) &&
+            bt.bias.size(1) == g.size(1))
+            return torch::matmul(g.sum(0).permute({1, 2, 0}), bt.bias.reshape({-1}).to(g.scalar_type()));
+        auto c = (g * bt.bias).movedim({p.h, p.w}, {0, 1});
+        return c.reshape({c.size(0), c.size(1), -1}).sum(2);
+    }
+    if (p.kind == K::Tokens && p.t >= 0 && p.t < g.dim()) {
+        auto c = (g * bt.bias).movedim(p.t, 0);
+        auto per = c.reshape({c.size(0), -1}).sum(1);  // [T]
+        const int64_t T = per.size(0), n = p.gh * p.gw;
+        if (p.extra >= 0 && p.extra + n <= T && n > 0) {
+            if (p.extra > 0) global += per.narrow(0, 0, p.extra).sum().item<double>();
+            if (p.extra + n < T) global += per.narrow(0, p.extra + n, T - p.extra - n).sum().item<double>();
+            return per.narrow(0, p.extra, n).reshape({p.gh, p.gw});
+        }
+        global += per.sum().item<double>();
+        return torch::Tensor();
+    }
+    global += (g * bt.bias).sum().item<double>();
+    return torch::Tensor();
+}
+
 /// The Attribution of scalar z (a function of fp.x built in the frozen pass).
-Attribution attribute(const FrozenPass& fp, const torch::Tensor& z, double real, bool retain) {
+Attribution omenn::attribute(const FrozenPass& fp, const torch::Tensor& z, double real, bool retain) {
     std::vector<torch::Tensor> inputs{fp.x};
     for (const auto& b : fp.biases) inputs.push_back(b.at);
     for (const auto& sl : fp.saturations) sl->grid = torch::Tensor();  // written by this backward
@@ -583,15 +602,15 @@ Attribution attribute(const FrozenPass& fp, const torch::Tensor& z, double real,
         const auto& g = grads[i + 1];
         if (!g.defined()) continue;
         const auto& bt = fp.biases[i];
-        torch::Tensor grid;
-        if (bt.at.dim() == 4) {
-            if (bt.bias.size(2) == 1 && bt.bias.size(3) == 1)
-                grid = torch::matmul(g[0].permute({1, 2, 0}), bt.bias.view({-1}).to(g.scalar_type()));
-            else
-                grid = (g * bt.bias).sum(1)[0];
-        } else {
-            grid = (g * bt.bias).sum().view({1, 1});
+        double global = 0;
+        torch::Tensor grid = biasGrid(bt, g, global);
+        if (global != 0.0) {
+            auto& lg = levels[{1, 1}];
+            lg.grids.push_back(torch::full({1, 1}, global * bt.scale, torch::kDouble));
+            lg.layers.push_back(&bt.layer);
         }
+        if (!grid.defined()) continue;
+        grid = grid.to(torch::kDouble);
         if (bt.scale != 1.0) grid = grid * bt.scale;
         auto& lv = levels[{grid.size(0), grid.size(1)}];
         lv.grids.push_back(grid);
@@ -600,7 +619,7 @@ Attribution attribute(const FrozenPass& fp, const torch::Tensor& z, double real,
     for (const auto& sl : fp.saturations) {
         if (!sl->grid.defined()) continue;
         auto& lv = levels[{sl->grid.size(0), sl->grid.size(1)}];
-        lv.grids.push_back(sl->grid);
+        lv.grids.push_back(sl->grid.to(torch::kDouble));
         lv.layers.push_back(&sl->layer);
     }
     auto bias = torch::zeros({H, W}, torch::kDouble);
@@ -625,6 +644,8 @@ Attribution attribute(const FrozenPass& fp, const torch::Tensor& z, double real,
     a.completenessError = std::abs(a.weightSum + a.biasSum - real);
     return a;
 }
+
+namespace {
 
 torch::Tensor frozenTarget(const FrozenPass& fp, const Target& t) {
     if (t.kind == Target::Kind::Presence) {
@@ -718,309 +739,6 @@ DecisionExplanation explainDecision(const Explainer& e, const float* x, int size
         }
     }
     return d;
-}
-
-// ------------------------------------------------------------------ TorchScript graphs
-namespace {
-
-/// Evaluates a frozen TorchScript graph as its frozen linear map (see docs/omenn.md).
-/// Values depending on the input are the tensors that require grad.
-class ScriptEval {
-public:
-    explicit ScriptEval(std::vector<BiasTerm>& biases) : biases_(biases) {}
-    std::unordered_map<const torch::jit::Value*, c10::IValue> env;
-
-    void runBlock(torch::jit::Block* b) {
-        for (auto* n : b->nodes()) runNode(n);
-    }
-
-private:
-    std::vector<BiasTerm>& biases_;
-
-    static bool dep(const c10::IValue& v) {
-        if (v.isTensor()) return v.toTensor().defined() && v.toTensor().requires_grad();
-        if (v.isTensorList()) {
-            for (const auto& t : v.toTensorVector())
-                if (t.requires_grad()) return true;
-        }
-        if (v.isList())
-            for (const auto& e : v.toListRef())
-                if (dep(e)) return true;
-        if (v.isTuple())
-            for (const auto& e : v.toTupleRef().elements())
-                if (dep(e)) return true;
-        return false;
-    }
-    void generic(torch::jit::Node* n) {
-        torch::jit::Stack stack;
-        for (auto* v : n->inputs()) stack.push_back(env.at(v));
-        n->getOperation()(stack);
-        for (size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = stack.at(i);
-    }
-    torch::Tensor t(torch::jit::Node* n, size_t i) { return env.at(n->input(i)).toTensor(); }
-    double scalar(torch::jit::Node* n, size_t i) { return env.at(n->input(i)).toScalar().toDouble(); }
-    void bias(const std::string& name, const torch::Tensor& at, const torch::Tensor& b) {
-        biases_.push_back({name, at, b.detach()});
-    }
-    static torch::Tensor channelView(const torch::Tensor& b, const torch::Tensor& y) {
-        std::vector<int64_t> shape(static_cast<size_t>(y.dim()), 1);
-        if (y.dim() >= 2) shape[1] = -1;
-        else shape[0] = -1;
-        return b.view(shape);
-    }
-
-    void runNode(torch::jit::Node* n) {
-        const std::string k = n->kind().toQualString();
-        if (k == "prim::Constant") {
-            env[n->output()] = torch::jit::toIValue(n->output()).value();
-            return;
-        }
-        if (k == "prim::If") {
-            auto* blk = n->blocks()[env.at(n->input(0)).toBool() ? 0 : 1];
-            runBlock(blk);
-            for (size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = env.at(blk->outputs()[i]);
-            return;
-        }
-        if (!n->blocks().empty()) throw Error("OMENN (TorchScript): control flow '" + k + "' is not supported");
-        if (k == "prim::ListConstruct") {
-            auto elem = n->output()->type()->expectRef<c10::ListType>().getElementType();
-            std::vector<c10::IValue> items;
-            for (auto* v : n->inputs()) items.push_back(env.at(v));
-            if (elem->kind() == c10::TypeKind::TensorType) {
-                c10::List<at::Tensor> l;
-                for (auto& i : items) l.push_back(i.toTensor());
-                env[n->output()] = l;
-            } else if (elem->kind() == c10::TypeKind::IntType) {
-                c10::List<int64_t> l;
-                for (auto& i : items) l.push_back(i.toInt());
-                env[n->output()] = l;
-            } else if (elem->kind() == c10::TypeKind::FloatType) {
-                c10::List<double> l;
-                for (auto& i : items) l.push_back(i.toDouble());
-                env[n->output()] = l;
-            } else {
-                c10::impl::GenericList l(elem);
-                for (auto& i : items) l.push_back(i);
-                env[n->output()] = l;
-            }
-            return;
-        }
-        if (k == "prim::ListUnpack") {
-            auto l = env.at(n->input(0)).toListRef();
-            for (size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = l[i];
-            return;
-        }
-        if (k == "prim::TupleConstruct") {
-            std::vector<c10::IValue> items;
-            for (auto* v : n->inputs()) items.push_back(env.at(v));
-            env[n->output()] = c10::ivalue::Tuple::create(std::move(items));
-            return;
-        }
-        if (k == "prim::TupleUnpack") {
-            const auto& e = env.at(n->input(0)).toTupleRef().elements();
-            for (size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = e[i];
-            return;
-        }
-        bool anyDep = false;
-        for (auto* v : n->inputs()) anyDep = anyDep || dep(env.at(v));
-        bool tensorOut = false;
-        for (auto* v : n->outputs()) tensorOut = tensorOut || v->type()->kind() == c10::TypeKind::TensorType;
-        if (!anyDep || !tensorOut || k.rfind("prim::", 0) == 0) {
-            generic(n);  // constants, shape bookkeeping, list / tuple plumbing
-            return;
-        }
-        const std::string name = k + " (" + n->output(0)->debugName() + ")";
-        const bool first = env.at(n->input(0)).isTensor();
-        auto x = first ? t(n, 0) : torch::Tensor();
-        auto z = first ? x.detach() : torch::Tensor();
-        if (!first && k != "aten::cat" && k != "aten::stack")
-            throw Error("OMENN (TorchScript): unsupported op " + k + " (output " + n->output(0)->debugName() + ")");
-        auto out = [&](torch::Tensor y) { env[n->output(0)] = std::move(y); };
-        if (k == "aten::relu" || k == "aten::relu_") return out(torch::relu(x));
-        if (k == "aten::hardtanh" || k == "aten::hardtanh_" || k == "aten::relu6" || k == "aten::relu6_" ||
-            k == "aten::clamp" || k == "aten::clamp_") {
-            const bool r6 = k.find("relu6") != std::string::npos;
-            auto opt = [&](size_t i, double dflt, bool& has) {
-                has = r6 || (n->inputs().size() > i && !env.at(n->input(i)).isNone());
-                return r6 ? dflt : (has ? scalar(n, i) : dflt);
-            };
-            bool hasLo = false, hasHi = false;
-            const double lo = opt(1, 0.0, hasLo), hi = opt(2, 6.0, hasHi);
-            torch::Tensor y = x;
-            if (hasLo) y = y.clamp_min(lo);
-            if (hasHi) y = y.clamp_max(hi);
-            torch::Tensor b = torch::zeros_like(z);
-            if (hasLo) b = b + (z < lo).to(z.dtype()) * lo;
-            if (hasHi) b = b + (z > hi).to(z.dtype()) * hi;
-            if ((b != 0).any().item<bool>()) bias(name, y, b);
-            return out(y);
-        }
-        if (k == "aten::gelu") {
-            if (n->inputs().size() > 1 && env.at(n->input(1)).isString() && env.at(n->input(1)).toStringRef() != "none")
-                throw Error("OMENN (TorchScript): gelu with approximate='" + env.at(n->input(1)).toStringRef() + "' is not supported");
-            return out(x * (0.5 * (1.0 + torch::erf(z * M_SQRT1_2))));
-        }
-        if (k == "aten::silu" || k == "aten::silu_") return out(x * torch::sigmoid(z));
-        if (k == "aten::softmax") {  // attention weights frozen: a constant downstream
-            generic(n);
-            env[n->output(0)] = env[n->output(0)].toTensor().detach();
-            return;
-        }
-        if (k == "aten::layer_norm") {
-            const auto shape = env.at(n->input(1)).toIntVector();
-            std::vector<int64_t> dims;
-            for (size_t i = 0; i < shape.size(); ++i) dims.push_back(x.dim() - 1 - static_cast<int64_t>(i));
-            const double eps = scalar(n, 4);
-            auto sd = torch::sqrt(z.var(dims, false, true) + eps);
-            auto y = (x - x.mean(dims, true)) / sd;
-            const auto& w = env.at(n->input(2));
-            const auto& b = env.at(n->input(3));
-            if (w.isTensor()) y = y * w.toTensor();
-            if (b.isTensor()) {
-                y = y + b.toTensor();
-                bias(name, y, b.toTensor());
-            }
-            return out(y);
-        }
-        if (k == "aten::conv2d" || k == "aten::conv1d" || k == "aten::linear" || k == "aten::_convolution") {
-            generic(n);
-            const auto& b = env.at(n->input(2));
-            auto y = env.at(n->output(0)).toTensor();
-            if (b.isTensor() && b.toTensor().defined())
-                bias(name, y, k == "aten::linear" ? b.toTensor() : channelView(b.toTensor(), y));
-            return;
-        }
-        if (k == "aten::addmm") {
-            if (dep(env.at(n->input(0)))) throw Error("OMENN (TorchScript): addmm with an input-dependent bias");
-            generic(n);
-            const double beta = n->inputs().size() > 3 ? scalar(n, 3) : 1.0;
-            bias(name, env.at(n->output(0)).toTensor(), t(n, 0) * beta);
-            return;
-        }
-        if (k == "aten::batch_norm") {
-            generic(n);  // eval: an affine map per channel
-            auto y = env.at(n->output(0)).toTensor();
-            const auto& w = env.at(n->input(1));
-            const auto& b = env.at(n->input(2));
-            auto mean = t(n, 3), var = t(n, 4);
-            const double eps = scalar(n, 7);
-            auto scale = torch::rsqrt(var + eps);
-            if (w.isTensor()) scale = scale * w.toTensor();
-            auto shift = -mean * scale;
-            if (b.isTensor()) shift = shift + b.toTensor();
-            bias(name, y, channelView(shift, y));
-            return;
-        }
-        if (k == "aten::add" || k == "aten::add_" || k == "aten::sub" || k == "aten::sub_") {
-            const bool sub = k.rfind("aten::sub", 0) == 0;
-            const auto& a = env.at(n->input(0));
-            const auto& b = env.at(n->input(1));
-            const double alpha = (n->inputs().size() > 2 ? scalar(n, 2) : 1.0) * (sub ? -1.0 : 1.0);
-            torch::Tensor y = b.isTensor() ? a.toTensor() + alpha * b.toTensor() : a.toTensor() + alpha * b.toScalar().toDouble();
-            if (!dep(a)) bias(name, y, a.toTensor());
-            if (!dep(b)) bias(name, y, b.isTensor() ? (alpha * b.toTensor()) : torch::full_like(z, alpha * b.toScalar().toDouble()));
-            return out(y);
-        }
-        if (k == "aten::mul" || k == "aten::div" || k == "aten::matmul" || k == "aten::mm" || k == "aten::bmm") {
-            int deps = 0;
-            for (auto* v : n->inputs()) deps += dep(env.at(v)) ? 1 : 0;
-            if (deps > 1 || (k == "aten::div" && dep(env.at(n->input(1)))))
-                throw Error("OMENN (TorchScript): " + name + " multiplies two input-dependent values");
-            return generic(n);
-        }
-        static const char* linearOps[] = {"aten::max_pool2d", "aten::adaptive_avg_pool2d", "aten::avg_pool2d",
-                                          "aten::adaptive_max_pool2d", "aten::mean", "aten::sum", "aten::cat",
-                                          "aten::flatten", "aten::view", "aten::reshape", "aten::dropout",
-                                          "aten::contiguous", "aten::permute", "aten::transpose", "aten::t",
-                                          "aten::squeeze", "aten::unsqueeze", "aten::select", "aten::slice",
-                                          "aten::pad", "aten::constant_pad_nd", "aten::neg", "aten::clone",
-                                          "aten::feature_dropout", "aten::max_pool1d", "aten::avg_pool1d", "aten::stack"};
-        for (const char* o : linearOps)
-            if (k == o) {
-                if (k == "aten::dropout" && env.at(n->input(2)).toBool()) throw Error("OMENN (TorchScript): dropout in training mode");
-                return generic(n);  // linear (max pooling: autograd's one-hot is the frozen gate)
-            }
-        throw Error("OMENN (TorchScript): unsupported op " + k + " (output " + n->output(0)->debugName() + ")");
-    }
-};
-
-torch::Tensor scriptFrozenForward(const torch::jit::Module& frozen, const torch::Tensor& x,
-                                  std::vector<BiasTerm>& biases) {
-    auto graph = frozen.get_method("forward").graph();
-    ScriptEval ev(biases);
-    ev.env[graph->inputs()[0]] = frozen._ivalue();
-    ev.env[graph->inputs()[1]] = x;
-    ev.runBlock(graph->block());
-    auto out = ev.env.at(graph->outputs()[0]);
-    if (!out.isTensor()) throw Error("OMENN (TorchScript): forward must return one tensor");
-    return out.toTensor();
-}
-
-}  // namespace
-
-Attribution explainScriptModule(const torch::jit::Module& module, const torch::Tensor& x0, int index) {
-    auto m = module.clone();
-    m.eval();
-    auto frozen = torch::jit::freeze(m);
-    double real;
-    {
-        torch::NoGradGuard ng;
-        auto y = m.forward({x0}).toTensor().flatten();
-        if (index < 0 || index >= y.size(0)) throw Error("output " + std::to_string(index) + " out of range");
-        real = y[index].item<double>();
-    }
-    FrozenPass fp;
-    fp.x = x0.detach().clone().requires_grad_(true);
-    auto graph = frozen.get_method("forward").graph();
-    ScriptEval ev(fp.biases);
-    ev.env[graph->inputs()[0]] = frozen._ivalue();
-    ev.env[graph->inputs()[1]] = fp.x;
-    ev.runBlock(graph->block());
-    auto out = ev.env.at(graph->outputs()[0]);
-    if (!out.isTensor()) throw Error("OMENN (TorchScript): forward must return one tensor");
-    fp.logits = out.toTensor().flatten();
-    auto z = fp.logits[index];
-    if (!z.requires_grad()) {  // the output does not depend on the input: all bias
-        Attribution a;
-        a.method = "omenn";
-        a.channels = static_cast<int>(x0.size(1));
-        a.height = static_cast<int>(x0.size(2));
-        a.width = static_cast<int>(x0.size(3));
-        a.perChannel.assign(static_cast<size_t>(x0.numel()), 0.f);
-        a.map.assign(static_cast<size_t>(a.height * a.width), 0.f);
-        a.biasSum = z.item<double>();
-        a.biasMap.assign(a.map.size(), static_cast<float>(a.biasSum / static_cast<double>(a.map.size())));
-        a.output = real;
-        a.completenessError = std::abs(a.biasSum - real);
-        return a;
-    }
-    return attribute(fp, z, real, false);
-}
-
-namespace {
-torch::jit::Module loadScript(const std::string& path) {
-    try {
-        return torch::jit::load(path);
-    } catch (const c10::Error& e) {
-        throw Error(path + ": not a TorchScript module (" + std::string(e.what_without_backtrace()).substr(0, 200) + ")");
-    }
-}
-}  // namespace
-
-std::vector<float> torchScriptOutputs(const std::string& path, const float* x, int channels, int height, int width) {
-    auto m = loadScript(path);
-    m.eval();
-    torch::NoGradGuard ng;
-    auto xt = torch::from_blob(const_cast<float*>(x), {1, channels, height, width}, torch::kFloat).clone();
-    auto y = m.forward({xt}).toTensor().flatten().contiguous();
-    return {y.data_ptr<float>(), y.data_ptr<float>() + y.numel()};
-}
-
-Attribution explainTorchScript(const std::string& path, const float* x, int channels, int height, int width,
-                               int outputIndex) {
-    auto m = loadScript(path);
-    auto xt = torch::from_blob(const_cast<float*>(x), {1, channels, height, width}, torch::kFloat).clone();
-    return explainScriptModule(m, xt, outputIndex);
 }
 
 }  // namespace pqw
