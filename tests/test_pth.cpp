@@ -2,13 +2,16 @@
 // state dict, against PyTorch's own outputs written by tests/fixtures/gen_pytorch_checkpoints.py
 // (tests/pth.cmake runs it at build time).
 #include <QtTest/QtTest>
+#include <QImage>
 
 #include <cmath>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "backbone_impl.h"
+#include "cli_runner.h"
 #include "pqw/backbone.h"
 #include "pqw/backbone_files.h"
 #include "pqw/error.h"
@@ -371,6 +374,43 @@ private Q_SLOTS:
                          (std::string(n) + " sum rule " + std::to_string(a.weightSum + a.biasSum - a.output)).c_str());
             }
         }
+    }
+
+    void endToEndWithPqw() {
+        // Import, extract a dataset the user opens with the checkpoint's own backbone, browse
+        // the prototypes' nearest training patches, evaluate: all through pqw.
+        const QString dir = QDir::tempPath() + "/pqw_test_pth_e2e";
+        QDir(dir).removeRecursively();
+        std::mt19937 rng(3);
+        for (const char* c : {"a", "b", "c", "d", "e"}) {
+            QDir().mkpath(dir + "/images/" + c);
+            for (int i = 0; i < 4; ++i) {
+                QImage img(48, 40, QImage::Format_RGB888);
+                for (int y = 0; y < img.height(); ++y)
+                    for (int x = 0; x < img.width(); ++x) img.setPixel(x, y, qRgb(rng() % 256, rng() % 256, rng() % 256));
+                QVERIFY(img.save(dir + "/images/" + c + "/" + QString::number(i) + ".png"));
+            }
+        }
+        const QString run = QString::fromStdString(fx("pipnet_convnext.pth"));
+        auto r = fixtures::runPqw({"import-protoquant", run, "--dataset", dir + "/images", "--size", "64", "-o",
+                                   dir + "/model.pqwh"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        // The summary comes before anything runs.
+        QVERIFY2(r.out.indexOf("prototypes P:  12") >= 0 && r.out.indexOf("prototypes P:") < r.out.indexOf("wrote"),
+                 qPrintable(r.out));
+        r = fixtures::runPqw({"extract", "-d", dir + "/images", "--backbone", run, "--size", "64", "-o", dir + "/cache"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = fixtures::runPqw({"prototypes", dir + "/model.pqwh", "-f", dir + "/cache", "--top", "3", "--all", "-o",
+                              dir + "/protos"});
+        QVERIFY2(r.code == 0, qPrintable(r.err + r.out));
+        QVERIFY(!QDir(dir + "/protos").entryList({"*.png"}).isEmpty());
+        r = fixtures::runPqw({"eval", dir + "/model.pqwh", "-f", dir + "/cache"});
+        QVERIFY2(r.code == 0, qPrintable(r.err + r.out));
+        // A forbidden global through pqw: one line naming the file, exit 1, nothing ran.
+        r = fixtures::runPqw({"layers", "--backbone", QString::fromStdString(fx("bad_reduce.pth"))});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.trimmed().count('\n') == 0 && r.err.contains("bad_reduce.pth: refusing the global 'posix.system'"),
+                 qPrintable(r.err));
     }
 };
 
