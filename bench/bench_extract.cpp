@@ -1,7 +1,8 @@
 // Feature-extraction throughput of the default trunk (MobileNetV2 cut at block_10),
 // images/s at a given input size and batch, median over repeats. The PyTorch eager
 // baseline runs in bench/torch_mobilenet.py; bench/run-extract.sh runs both and prints
-// the ratio.
+// the ratio. A 5th argument names another backbone file (e.g. a torchvision .pth state dict;
+// bench/run-pth.sh compares native ConvNeXt-T / ResNet-50 with PyTorch eager on it).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "pqw/backbone.h"
+#include "pqw/backbone_files.h"
 #include "pqw/util.h"
 
 int main(int argc, char** argv) {
@@ -19,7 +21,12 @@ int main(int argc, char** argv) {
     const int repeats = argc > 3 ? std::atoi(argv[3]) : 7;
     const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
     pqw::initTorchThreads(threads);
-    const auto bb = pqw::Backbone::open(pqw::BackboneSpec{});
+    pqw::BackboneSpec spec;
+    if (argc > 5) {
+        spec.path = argv[5];
+        spec.kind = pqw::backboneKindForPath(spec.path);
+    }
+    const auto bb = pqw::Backbone::open(spec);
     const auto shape = bb.featureShape(size);
     std::vector<float> in(static_cast<size_t>(batch) * 3 * size * size), out(static_cast<size_t>(batch) * shape[0] * shape[1] * shape[2]);
     std::mt19937 rng(0);

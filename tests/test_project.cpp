@@ -137,7 +137,7 @@ private Q_SLOTS:
         QTest::newRow("active out of range") << head + R"("heads":["a"],"active_head":3})"
                                              << "p.pqwproj: \"active_head\" is 3 but the project lists 1 head(s)";
         QTest::newRow("bad backbone") << head + R"("backbone":{"kind":"onnx"}})"
-                                      << "p.pqwproj: \"backbone.kind\" must be default, tfjs or torchscript, not \"onnx\"";
+                                      << "p.pqwproj: \"backbone.kind\" must be default, tfjs, torchscript or pth, not \"onnx\"";
         QTest::newRow("val fraction") << head + R"("dataset":{"path":"mnist","val_fraction":1.5}})"
                                       << "p.pqwproj: \"dataset.val_fraction\" must be in [0, 1)";
         QTest::newRow("negative max") << head + R"("dataset":{"path":"mnist","max_train":-4}})"

@@ -1,5 +1,6 @@
 #include "filedialogs.h"
 #include "mainwindow.h"
+#include "importdialog.h"
 
 #include <QAction>
 #include <QActionGroup>
@@ -251,7 +252,10 @@ QWidget* MainWindow::buildStartPage() {
     feats->setToolTip(tr("A feature cache folder made earlier (here or with `pqw extract`), then optionally a .pqwh checkpoint (Ctrl+L)"));
     auto* proj = new QPushButton(tr("Open a project..."));
     proj->setToolTip(tr("A .pqwproj file saved earlier: dataset, features, trained head, sweeps and the views as you left them (Ctrl+Shift+P)"));
-    for (auto* b : {folder, cub, feats, proj}) b->setMinimumHeight(32);
+    auto* importPq = new QPushButton(tr("Import a ProtoQuant checkpoint..."));
+    importPq->setObjectName(QStringLiteral("importProtoQuantButton"));
+    importPq->setToolTip(tr("A .pth saved by the official ProtoQuant code: see what it holds, then use it in every view"));
+    for (auto* b : {folder, cub, feats, proj, importPq}) b->setMinimumHeight(32);
     col->addWidget(demoButton_);
     demoStatus_ = new QLabel;
     demoStatus_->setObjectName(QStringLiteral("demoStatus"));
@@ -260,6 +264,7 @@ QWidget* MainWindow::buildStartPage() {
     col->addWidget(cub);
     col->addWidget(feats);
     col->addWidget(proj);
+    col->addWidget(importPq);
     col->addSpacing(16);
     col->addWidget(new QLabel(tr("<b>Recent</b>")));
     recent_ = new QListWidget;
@@ -275,6 +280,7 @@ QWidget* MainWindow::buildStartPage() {
     connect(cub, &QPushButton::clicked, this, [this] { openCub(); });
     connect(feats, &QPushButton::clicked, this, [this] { openFeatures(); });
     connect(proj, &QPushButton::clicked, this, [this] { openProject(); });
+    connect(importPq, &QPushButton::clicked, this, &MainWindow::importProtoQuant);
     connect(recent_, &QListWidget::itemActivated, this, [this](QListWidgetItem* it) { openRecent(it->data(Qt::UserRole).toString()); });
     return page;
 }
@@ -291,6 +297,7 @@ void MainWindow::buildMenus() {
             &QAction::triggered, this, [this] { openFeatures(); });
     connect(withShortcut(file->addAction(tr("Open a &project...")), QKeySequence(tr("Ctrl+Shift+P"))), &QAction::triggered,
             this, [this] { openProject(); });
+    connect(file->addAction(tr("&Import a ProtoQuant checkpoint...")), &QAction::triggered, this, &MainWindow::importProtoQuant);
     recentMenu_ = file->addMenu(tr("Open &recent"));
     file->addSeparator();
     connect(withShortcut(file->addAction(tr("&Save project")), QKeySequence::Save), &QAction::triggered, this,
@@ -454,6 +461,13 @@ void MainWindow::openFeatures(const QString& dirIn, const QString& checkpointIn)
         }
         session_->loadModel(ckpt, [this] { tabs_->setCurrentIndex(PrototypesTab); });
     });
+}
+
+void MainWindow::importProtoQuant() {
+    auto* dlg = new ImportProtoQuantDialog(session_, this);
+    dlg->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dlg, &ImportProtoQuantDialog::imported, this, [this] { tabs_->setCurrentIndex(ModelTab); });
+    dlg->show();
 }
 
 void MainWindow::extractFeatures() {

@@ -77,6 +77,8 @@ public Q_SLOTS:
     void openCub(const QString& dir = {});
     /// Opens a feature cache and, when given, a checkpoint trained on it.
     void openFeatures(const QString& dir = {}, const QString& checkpoint = {});
+    /// "Import a ProtoQuant checkpoint...": the recognised summary first (importdialog.h).
+    void importProtoQuant();
     void extractFeatures();
     void startTraining();
     void loadCheckpoint(const QString& path = {});

@@ -13,6 +13,8 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
+
+#include "pqw/backbone_files.h"
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableView>
@@ -85,7 +87,9 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     kind_ = new QComboBox;
     kind_->addItem(tr("Built-in MobileNetV2 (ImageNet features)"), QStringLiteral("default"));
     kind_->addItem(tr("TensorFlow.js model folder..."), QStringLiteral("tfjs"));
-    kind_->addItem(tr("TorchScript file (.pt)..."), QStringLiteral("torchscript"));
+    // TorchScript .pt or a torch.save state dict .pth (torchvision ConvNeXt / ResNet, an
+    // official ProtoQuant run): core tells them apart by content (backboneKindForPath).
+    kind_->addItem(tr("PyTorch file (TorchScript .pt or state dict .pth)..."), QStringLiteral("torchscript"));
     kind_->setToolTip(tr("The network whose intermediate features the prototypes are learned on. It is never trained here."));
     auto* pathRow = new QHBoxLayout;
     path_ = new QLineEdit;
@@ -159,7 +163,7 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     connect(browse_, &QPushButton::clicked, this, [this] {
         const QString p = kind_->currentData().toString() == QLatin1String("tfjs")
                               ? folderDialog(this, tr("TensorFlow.js model folder"))
-                              : openFileDialog(this, tr("TorchScript file"), tr("TorchScript (*.pt *.pth)"));
+                              : openFileDialog(this, tr("PyTorch file"), tr("PyTorch files (*.pt *.pth *.pth.tar);;All files (*)"));
         if (!p.isEmpty()) path_->setText(p);
     });
     connect(load_, &QPushButton::clicked, this, &ModelFeaturesView::loadBackbone);
@@ -208,6 +212,7 @@ void ModelFeaturesView::loadBackbone() {
         QMessageBox::information(this, tr("Backbone"), tr("Choose the file or folder of the backbone first."));
         return;
     }
+    if (spec.kind == "torchscript") spec.kind = pqw::backboneKindForPath(spec.path);
     session_->openBackbone(spec);
 }
 

@@ -167,6 +167,7 @@ void registerCommands(CLI::App& app) {
     addExtract(app);
     registerProtoCommands(app);
     registerPruningCommands(app);
+    registerImportCommands(app);
 
     registerOmennCommands(app);
     registerReportCommand(app);

@@ -16,6 +16,8 @@ void registerProtoCommands(CLI::App& app);
 /// The pruning commands (pruning_commands.cpp): train-cnn, prune, schedule, sweep, sweep-report.
 void registerPruningCommands(CLI::App& app);
 
+/// `pqw import-protoquant` (import_commands.cpp).
+void registerImportCommands(CLI::App& app);
 /// `pqw report` (report_command.cpp).
 void registerReportCommand(CLI::App& app);
 /// The OMENN commands: explain, faithfulness (omenn_commands.cpp).

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pqw/backbone.h"
+#include "pqw/backbone_files.h"
 #include "pqw/dataset.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
@@ -93,7 +94,8 @@ struct BackboneArgs {
 
     void add(CLI::App* c) {
         c->add_option("--backbone,-b", backbone,
-                      "'default' (MobileNetV2, ImageNet features), a TFJS model folder / model.json, or a TorchScript .pt")
+                      "'default' (MobileNetV2, ImageNet features), a TFJS model folder / model.json, a TorchScript .pt, "
+                      "or a torch.save .pth of a torchvision ConvNeXt / ResNet (classifier or ProtoQuant checkpoint)")
             ->capture_default_str();
         c->add_option("--layer,-l", layer, "Cut layer (default: block_10_project_BN for the default backbone)");
         c->add_flag("--random-weights", random, "Same architecture with seeded random weights (a control)");
@@ -104,8 +106,7 @@ struct BackboneArgs {
             s.kind = "default";
         } else {
             s.path = backbone;
-            const std::string ext = fs::path(backbone).extension().string();
-            s.kind = (ext == ".pt" || ext == ".pth" || ext == ".torchscript") ? "torchscript" : "tfjs";
+            s.kind = pqw::backboneKindForPath(backbone);
         }
         s.cutLayer = layer;
         s.randomWeights = random;

@@ -6,8 +6,11 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "nn/tfjs.h"
+#include "pqw/backbone_files.h"
+#include "pth/arch.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -204,10 +207,55 @@ Backbone Backbone::open(const BackboneSpec& spec) {
             h = fnv1a64(&spec.randomSeed, sizeof spec.randomSeed, h);
         }
         d.id = spec.kind + ":" + hex64(h) + ":" + d.cut;
+    } else if (spec.kind == "pth") {
+        // A torchvision / ProtoQuant state dict (torch.save), built natively (pth/arch.h).
+        if (spec.path.empty()) throw Error("pth backbone: no path given (a .pth state dict)");
+        pth::OpenedBackbone o = pth::openBackbone(spec.path, spec.cutLayer);
+        d.modelPath = spec.path;
+        d.cut = o.cut;
+        d.graph = o.graph;
+        if (spec.randomWeights) randomiseGraph(*d.graph, spec.randomSeed);
+        d.refreshFast();
+        d.preprocess = Preprocess{};
+        d.preprocess.mean = {0.485f, 0.456f, 0.406f};  // ImageNet statistics, as torchvision
+        d.preprocess.stdev = {0.229f, 0.224f, 0.225f};
+        std::string h = o.fileHash;
+        if (spec.randomWeights) h += "-random" + std::to_string(spec.randomSeed);
+        d.id = "pth:" + h + ":" + d.cut;
     } else {
-        throw Error("backbone kind '" + spec.kind + "' is not known (default, tfjs, torchscript)");
+        throw Error("backbone kind '" + spec.kind + "' is not known (default, tfjs, torchscript, pth)");
     }
     return b;
+}
+
+std::string backboneKindForPath(const std::string& path) {
+    const std::string ext = fs::path(path).extension().string();
+    if (ext != ".pt" && ext != ".pth" && ext != ".ptl" && ext != ".torchscript" && ext != ".bin" && ext != ".tar")
+        return "tfjs";
+    // torch.save files (state dicts) hold data.pkl; TorchScript archives hold constants.pkl.
+    // The zip's central directory (at the end) names every record: look at both ends.
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return "torchscript";  // opening reports the problem with the file
+    constexpr std::streamoff kWindow = 256 << 10;
+    std::string head(static_cast<size_t>(kWindow), '\0'), tail;
+    f.read(head.data(), kWindow);
+    head.resize(static_cast<size_t>(f.gcount()));
+    f.clear();
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    if (size > kWindow) {
+        tail.resize(static_cast<size_t>(kWindow));
+        f.seekg(size - kWindow);
+        f.read(tail.data(), kWindow);
+        tail.resize(static_cast<size_t>(f.gcount()));
+    }
+    if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && static_cast<unsigned char>(head[1]) == 0x02)
+        return "pth";  // legacy torch.save stream
+    const std::string all = head + tail;
+    if (all.find("/data.pkl") != std::string::npos && all.find("/constants.pkl") == std::string::npos &&
+        all.find("/code/") == std::string::npos)
+        return "pth";
+    return "torchscript";
 }
 
 const BackboneSpec& Backbone::spec() const { return d_->spec; }

@@ -126,8 +126,9 @@ Project parseProject(const std::string& text, const std::string& origin, const s
         const json& b = objectAt(j, "backbone", origin);
         p.hasBackbone = true;
         p.backbone.kind = field<std::string>(b, "kind", "default", origin, "backbone.");
-        if (p.backbone.kind != "default" && p.backbone.kind != "tfjs" && p.backbone.kind != "torchscript")
-            fail(origin, "\"backbone.kind\" must be default, tfjs or torchscript, not \"" + p.backbone.kind + "\"");
+        if (p.backbone.kind != "default" && p.backbone.kind != "tfjs" && p.backbone.kind != "torchscript" &&
+            p.backbone.kind != "pth")
+            fail(origin, "\"backbone.kind\" must be default, tfjs, torchscript or pth, not \"" + p.backbone.kind + "\"");
         p.backbone.path = resolve(field<std::string>(b, "path", "", origin, "backbone."), baseDir);
         p.backbone.cutLayer = field<std::string>(b, "cut_layer", "", origin, "backbone.");
         p.backbone.randomWeights = field<bool>(b, "random_weights", false, origin, "backbone.");

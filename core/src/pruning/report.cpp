@@ -10,15 +10,30 @@
 #include "pqw/plot.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
+#include "pruning/benchmark_import.h"
 
 namespace pqw {
 
 namespace fs = std::filesystem;
 
+namespace {
+std::vector<std::string> writeReport(const std::vector<SweepLogEntry>& log, const std::string& sweepDir,
+                                     const std::string& outDir);
+}  // namespace
+
 std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std::string& outDir) {
     const std::string logPath = sweepDir + "/log.jsonl";
+    // A Hydra multirun folder of the official pruning benchmark plots the same way.
+    if (!fs::exists(logPath) && detail::isPruningBenchmarkFolder(sweepDir))
+        return writeReport(detail::readPruningBenchmark(sweepDir), sweepDir, outDir);
     if (!fs::exists(logPath)) throw Error(sweepDir + ": no log.jsonl (not a sweep folder?)");
-    const auto fin = finishedRunEntries(readSweepLog(logPath));
+    return writeReport(readSweepLog(logPath), sweepDir, outDir);
+}
+
+namespace {
+std::vector<std::string> writeReport(const std::vector<SweepLogEntry>& log, const std::string& sweepDir,
+                                     const std::string& outDir) {
+    const auto fin = finishedRunEntries(log);
     std::vector<const SweepLogEntry*> done;
     for (const auto& e : fin)
         if (e.event.kind == "run.done") done.push_back(&e);
@@ -105,7 +120,6 @@ std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std
         }
         for (const auto& f : writePlot(pe, outDir + "/acc_vs_epochs" + suffix)) files.push_back(f);
     }
-    const auto log = readSweepLog(logPath);
     writeFileAtomic(outDir + "/summary.csv", sweepSummaryCsv(log));
     files.push_back(outDir + "/summary.csv");
 
@@ -150,5 +164,6 @@ std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std
     files.push_back(outDir + "/summary.md");
     return files;
 }
+}  // namespace
 
 }  // namespace pqw
