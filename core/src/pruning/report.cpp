@@ -16,9 +16,9 @@ namespace pqw {
 namespace fs = std::filesystem;
 
 std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std::string& outDir) {
-    const std::string logPath = sweepDir + "/log.jsonl";
-    if (!fs::exists(logPath)) throw Error(sweepDir + ": no log.jsonl (not a sweep folder?)");
-    const auto fin = finishedRunEntries(readSweepLog(logPath));
+    if (!isSweepFolder(sweepDir)) throw Error(sweepDir + ": not a sweep folder (no sweep.json, runs/ or log.jsonl)");
+    const auto log = readSweepFolder(sweepDir);
+    const auto fin = finishedRunEntries(log);
     std::vector<const SweepLogEntry*> done;
     for (const auto& e : fin)
         if (e.event.kind == "run.done") done.push_back(&e);
@@ -105,7 +105,6 @@ std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std
         }
         for (const auto& f : writePlot(pe, outDir + "/acc_vs_epochs" + suffix)) files.push_back(f);
     }
-    const auto log = readSweepLog(logPath);
     writeFileAtomic(outDir + "/summary.csv", sweepSummaryCsv(log));
     files.push_back(outDir + "/summary.csv");
 
