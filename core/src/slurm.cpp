@@ -336,7 +336,7 @@ bool applySlurmState(std::vector<SweepRunInfo>& runs, const std::string& dir, st
         if (s.state == "PENDING" || s.state == "REQUEUED" || s.state == "SUSPENDED") {
             r.state = SweepRunState::Pending;
             r.reason = s.reason == "None" ? std::string() : s.reason;
-        } else if (s.state == "RUNNING" || s.state == "CONFIGURING" || s.state == "COMPLETING") {
+        } else if (s.state == "RUNNING" || s.state == "CONFIGURING" || s.state == "COMPLETING" || s.state == "STOPPED") {
             r.state = SweepRunState::Running;
             r.reason.clear();
         } else if (s.state == "COMPLETED") {

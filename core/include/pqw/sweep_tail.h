@@ -4,6 +4,7 @@
 // SweepFolderWatcher calls it when a file changes and on a slow poll.
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ public:
 private:
     std::string dir_;
     std::map<std::string, uint64_t> offset_;  ///< file -> bytes consumed
+    std::set<std::string> finished_;          ///< logs with their run.done read: not looked at again
 };
 
 }  // namespace pqw

@@ -42,13 +42,17 @@ void SweepLogTail::skipFinished() {
         } else {
             for (const auto& e : readSweepLog(f)) finished = finished || e.event.kind == "run.done";
         }
-        if (finished) offset_[f] = size;
+        if (finished) {
+            offset_[f] = size;
+            finished_.insert(f);
+        }
     }
 }
 
 std::vector<SweepLogEntry> SweepLogTail::poll() {
     std::vector<SweepLogEntry> out;
     for (const auto& f : logFiles(dir_)) {
+        if (finished_.count(f)) continue;  // a finished run's log never grows: no stat per poll
         std::error_code ec;
         const uint64_t size = fs::file_size(f, ec);
         if (ec) continue;
@@ -71,6 +75,7 @@ std::vector<SweepLogEntry> SweepLogTail::poll() {
             pos = nl + 1;
             if (line.empty()) continue;
             out.push_back(parseSweepLogLine(line, f));
+            if (out.back().event.kind == "run.done" && f != dir_ + "/log.jsonl") finished_.insert(f);
         }
         off += lastNl + 1;
     }
