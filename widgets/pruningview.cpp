@@ -913,6 +913,13 @@ bool PruningView::followSweep(const QString& dir) {
         connect(watcher_, &SweepFolderWatcher::statesChanged, this, [this] {
             results_->setRunStates(watcher_->runStates(), [this](const QString& id) { return settingsOf(id, nullptr); });
             updateColumns();
+            std::map<pqw::SweepRunState, int> n;
+            for (const auto& r : watcher_->runStates()) ++n[r.state];
+            status_->setText(tr("Following %1: %2 done, %3 running, %4 pending, %5 failed, %6 not started.")
+                                 .arg(QDir::toNativeSeparators(watcher_->dir()))
+                                 .arg(n[pqw::SweepRunState::Done]).arg(n[pqw::SweepRunState::Running])
+                                 .arg(n[pqw::SweepRunState::Pending]).arg(n[pqw::SweepRunState::Failed])
+                                 .arg(n[pqw::SweepRunState::NeverStarted]));
         });
         connect(watcher_, &SweepFolderWatcher::problem, this, [this](const QString& m) { status_->setText(m); });
     }

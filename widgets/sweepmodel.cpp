@@ -253,9 +253,9 @@ QVariant SweepResultsModel::data(const QModelIndex& index, int role) const {
 QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role) const {
     if (o != Qt::Horizontal || section < 0 || section >= ColumnCount) return QAbstractTableModel::headerData(section, o, role);
     // Indexed by Column.
-    static const char* names[] = {"Strategy", "Steps", "Target", "Modality", "Criterion", "Fine-tuning", "Test top-1",
+    static const char* names[] = {"Strategy", "Steps", "Target", "Modality", "Criterion", "Fine-tuning", "State", "Test top-1",
                                   "Δ test (points)", "Sparsity", "Channels removed", "Epochs", "Params", "MACs",
-                                  "Val top-1", "Time (s)", "State", "Run"};
+                                  "Val top-1", "Time (s)", "Run"};
     static const char* tips[] = {
         "The schedule: one-shot, iterative (equal steps), iterative-geometric (smaller and smaller steps), hybrid (a big first step, then geometric)",
         "Pruning steps (hybrid: the first step plus the geometric steps)",
@@ -263,6 +263,7 @@ QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role)
         "unstructured: single weights are masked; structured: whole channels are removed",
         "How weights or channels are ranked for removal",
         "Fine-tuning after each step",
+        "While the folder is followed: done, running, pending, failed or never started, with the Slurm job (array_task), exit code and reason",
         "Test top-1 accuracy after the last step",
         "Test top-1 minus the dense model's, in percentage points",
         "Final share of conv and linear weights that are zero or removed",
@@ -272,7 +273,6 @@ QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role)
         "Multiply-accumulates per image",
         "Validation top-1 accuracy after the last step",
         "Wall-clock time of the run",
-        "While the folder is followed: done, running, pending, failed or never started, with the Slurm job (array_task), exit code and reason",
         "The run's id in runs/ and summary.csv"};
     static_assert(sizeof(names) / sizeof(names[0]) == ColumnCount);
     if (role == Qt::DisplayRole) return tr(names[section]);

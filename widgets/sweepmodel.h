@@ -51,8 +51,8 @@ class SweepResultsModel : public QAbstractTableModel {
 public:
     enum Column {
         // The settings a grid varies first (the view hides those every run shares), then results.
-        Strategy, Steps, Target, Modality, Criterion, FineTune, TestTop1, DeltaTest, Sparsity, Channels, Epochs,
-        Params, Macs, ValTop1, Seconds, State, RunId, ColumnCount
+        Strategy, Steps, Target, Modality, Criterion, FineTune, State, TestTop1, DeltaTest, Sparsity, Channels, Epochs,
+        Params, Macs, ValTop1, Seconds, RunId, ColumnCount
     };
     /// Qt::UserRole: the sortable value (a number, or the text).
     explicit SweepResultsModel(QObject* parent = nullptr);
