@@ -365,9 +365,12 @@ private Q_SLOTS:
         check("sweep", o);
         // Consistent: every log line complete and readable, the summary and the base model
         // written whole, no temporary files, the lock released (a resume can take it).
-        const std::string log = pqw::readFile(dir + "/log.jsonl");
+        const std::string logPath = pqw::sweepRunLogPath(dir, sweep.runs[0].id);
+        const std::string log = pqw::readFile(logPath);
         QVERIFY(!log.empty() && log.back() == '\n');
-        QVERIFY(!pqw::readSweepLog(dir + "/log.jsonl").empty());
+        const auto entries = pqw::readSweepLog(logPath);
+        QVERIFY(!entries.empty());
+        QCOMPARE(entries.back().event.kind, std::string("run.failed"));  // the run says it was cancelled
         QVERIFY(!pqw::readFile(dir + "/summary.csv").empty());
         pqw::CnnModel::load(dir + "/base_model.pqwcnn");
         QVERIFY(noTempFiles(dir));

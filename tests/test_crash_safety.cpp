@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +58,17 @@ std::string readOr(const std::string& path) {
     } catch (const pqw::Error&) {
         return {};
     }
+}
+
+/// Every run log of a sweep folder, concatenated in name order ("" while there is none).
+std::string allRunLogs(const std::string& dir) {
+    std::map<std::string, std::string> logs;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir + "/runs", ec))
+        if (e.path().extension() == ".jsonl") logs[e.path().string()] = readOr(e.path().string());
+    std::string all;
+    for (const auto& [k, v] : logs) all += v;
+    return all;
 }
 
 /// Temporary files of interrupted atomic writes in dir.
@@ -152,21 +164,27 @@ private Q_SLOTS:
         const std::string dir = path(QStringLiteral("sw_cut")).toStdString();
         // Kill in the middle of the second run (the first one finished).
         const bool killed = killWhen({"sweep", spec, "--out", QString::fromStdString(dir), "--threads", "1"}, [&] {
-            const std::string log = readOr(dir + "/log.jsonl");
+            // the first run finished and the second one is fine-tuning
+            const std::string log = allRunLogs(dir);
             return log.find("\"run.done\"") != std::string::npos &&
                    log.find("\"prune.epoch\"", log.find("\"run.done\"")) != std::string::npos;
         });
         QVERIFY2(killed, "pqw finished before it could be killed");
-        const std::string logBefore = pqw::readFile(dir + "/log.jsonl");
-        const auto entriesBefore = pqw::readSweepLog(dir + "/log.jsonl");  // every complete line reads
+        std::map<std::string, std::string> logsBefore;
+        for (const auto& e : fs::directory_iterator(dir + "/runs"))
+            if (e.path().extension() == ".jsonl") logsBefore[e.path().string()] = pqw::readFile(e.path().string());
+        QCOMPARE(int(logsBefore.size()), 2);
+        const auto entriesBefore = pqw::readSweepFolder(dir);  // every complete line reads
         QVERIFY(!pqw::finishedRunEntries(entriesBefore).empty());
         r = fixtures::runPqw({"sweep", spec, "--out", QString::fromStdString(dir), "--threads", "1"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains(QStringLiteral("1 run now, 1 already finished")), qPrintable(r.out));
         // Nothing of the killed run's finished work is lost: its complete lines are still there.
-        const std::string logAfter = pqw::readFile(dir + "/log.jsonl");
-        const size_t lastNl = logBefore.rfind('\n');
-        QVERIFY(logAfter.compare(0, lastNl + 1, logBefore, 0, lastNl + 1) == 0);
+        for (const auto& [file, logBefore] : logsBefore) {
+            const std::string logAfter = pqw::readFile(file);
+            const size_t lastNl = logBefore.rfind('\n');
+            QVERIFY(logAfter.compare(0, lastNl + 1, logBefore, 0, lastNl + 1) == 0);
+        }
         QCOMPARE(summaryWithoutTimings(pqw::readFile(dir + "/summary.csv")),
                  summaryWithoutTimings(pqw::readFile(path(QStringLiteral("sw_whole/summary.csv")).toStdString())));
         r = fixtures::runPqw({"sweep-report", QString::fromStdString(dir)});

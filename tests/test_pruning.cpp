@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "pqw/error.h"
@@ -403,16 +404,28 @@ private Q_SLOTS:
                 ++done;
                 doneIds.push_back(e.texts.at("run"));
             }
-            if (done == 2 && e.kind == "prune.epoch") ctx.cancel();
+            // The third run (iterative, 2 steps) is cancelled right after its first step.
+            if (done == 2 && e.kind == "prune.step" && e.value("step") == 1) ctx.cancel();
         });
         QVERIFY_THROWS_EXCEPTION(pqw::Cancelled, pqw::runSweep(spec, dir, ctx));
         QCOMPARE(done, 2);
         const std::string csv1 = pqw::readFile(dir + "/summary.csv");
         QCOMPARE(int(std::count(csv1.begin(), csv1.end(), '\n')), 3);  // header + 2 runs
         // A crash mid-line: the partial last line is ignored and cut.
-        { std::ofstream(dir + "/log.jsonl", std::ios::app) << "{\"run\":\"x\",\"kind\":\"prune.st"; }
-        const auto before = pqw::readSweepLog(dir + "/log.jsonl");
+        const std::string third = spec.runs[2].id, thirdLog = pqw::sweepRunLogPath(dir, third);
+        QVERIFY(fs::exists(dir + "/runs/" + third + ".step1.pqwcnn"));  // its checkpoint
+        { std::ofstream(thirdLog, std::ios::app) << "{\"run\":\"x\",\"kind\":\"prune.st"; }
+        const auto before = pqw::readSweepLog(thirdLog);
         QVERIFY(std::none_of(before.begin(), before.end(), [](const auto& e) { return e.run == "x"; }));
+        QCOMPARE(before.back().event.kind, std::string("run.failed"));  // cancelled, and said so
+        QCOMPARE(before.back().event.value("exit_code"), 130.0);
+        {
+            const auto infos = pqw::sweepRunInfos(spec, dir);
+            QCOMPARE(infos[0].state, pqw::SweepRunState::Done);
+            QCOMPARE(infos[2].state, pqw::SweepRunState::Failed);
+            QCOMPARE(infos[2].stepsDone, 1);
+            QCOMPARE(infos[3].state, pqw::SweepRunState::NeverStarted);
+        }
         // Second pass: the two finished runs are skipped, the other two run.
         pqw::JobContext ctx2;
         std::vector<std::string> started;
@@ -431,7 +444,13 @@ private Q_SLOTS:
         std::string line;
         while (std::getline(lines, line)) QVERIFY2(csv2.find(line + "\n") != std::string::npos, line.c_str());
         // The interrupted run is counted once, from its finished (second) attempt.
-        const auto fin = pqw::finishedRunEntries(pqw::readSweepLog(dir + "/log.jsonl"));
+        // The third run went on after its finished step (no checkpoint left behind).
+        int resumedFrom = -1;
+        for (const auto& e : pqw::readSweepLog(thirdLog))
+            if (e.event.kind == "run.start" && e.attempt == 2) resumedFrom = int(e.event.value("resumed_from_step"));
+        QCOMPARE(resumedFrom, 1);
+        QVERIFY(!fs::exists(dir + "/runs/" + third + ".step1.pqwcnn") && !fs::exists(dir + "/runs/" + third + ".step2.pqwcnn"));
+        const auto fin = pqw::finishedRunEntries(pqw::readSweepFolder(dir));
         int doneLines = 0, steps = 0;
         for (const auto& e : fin) {
             doneLines += e.event.kind == "run.done";
@@ -444,6 +463,38 @@ private Q_SLOTS:
         const auto st3 = pqw::runSweep(spec, dir, ctx3);
         QCOMPARE(int(st3.skipped), 4);
         QCOMPARE(int(st3.finished), 0);
+
+        // An old-layout folder (one log.jsonl) with the first two runs finished: still read,
+        // resumed into runs/ (log.jsonl never appended to), and the two runs made afresh here
+        // equal, bitwise, the ones above (the third resumed after its step 1).
+        const std::string old = (tmp_.path() + "/old-layout").toStdString();
+        fs::create_directories(old);
+        fs::copy_file(dir + "/sweep.json", old + "/sweep.json");
+        fs::copy_file(dir + "/base_model.pqwcnn", old + "/base_model.pqwcnn");
+        std::string legacy;
+        for (int i : {0, 1}) legacy += pqw::readFile(pqw::sweepRunLogPath(dir, spec.runs[size_t(i)].id));
+        pqw::writeFileAtomic(old + "/log.jsonl", legacy);
+        QCOMPARE(int(pqw::finishedRunEntries(pqw::readSweepFolder(old)).size()), 2 * 2 + 2);
+        pqw::JobContext ctx4;
+        const auto st4 = pqw::runSweep(spec, old, ctx4);
+        QCOMPARE(int(st4.skipped), 2);
+        QCOMPARE(int(st4.finished), 2);
+        QCOMPARE(pqw::readFile(old + "/log.jsonl"), legacy);
+        QVERIFY(!fs::exists(pqw::sweepRunLogPath(old, spec.runs[0].id)));
+        auto numbers = [](const std::string& d) {
+            std::map<std::string, std::vector<std::vector<double>>> out;
+            for (const auto& e : pqw::finishedRunEntries(pqw::readSweepFolder(d))) {
+                std::vector<double> v;
+                for (const char* k : {"step", "val_top1", "test_top1", "sparsity_prunable", "nonzero_params", "total_epochs"})
+                    v.push_back(e.event.value(k));
+                out[e.run].push_back(v);
+            }
+            return out;
+        };
+        QVERIFY(numbers(old) == numbers(dir));
+        const std::string csvOld = pqw::readFile(old + "/summary.csv");
+        QCOMPARE(int(std::count(csvOld.begin(), csvOld.end(), '\n')), 5);
+        QVERIFY(!pqw::writeSweepReport(old, old + "/report").empty());
     }
 
     void sweepProgressNeverRunsBack() {

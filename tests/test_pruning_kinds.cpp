@@ -423,7 +423,7 @@ def forward(self, x):
         const auto st = pqw::runSweep(spec, dir, ctx);
         QCOMPARE(int(st.finished), 2);
         QVERIFY(fs::exists(dir + "/base_model.pqwh"));
-        const auto fin = pqw::finishedRunEntries(pqw::readSweepLog(dir + "/log.jsonl"));
+        const auto fin = pqw::finishedRunEntries(pqw::readSweepFolder(dir));
         int done = 0;
         for (const auto& e : fin)
             if (e.event.kind == "run.done") {

@@ -35,13 +35,13 @@ namespace {
 /// kind -> count of complete lines in a sweep log.
 std::map<std::string, int> logCounts(const QString& dir) {
     std::map<std::string, int> n;
-    for (const auto& e : pqw::readSweepLog((dir + QStringLiteral("/log.jsonl")).toStdString())) n[e.event.kind]++;
+    for (const auto& e : pqw::readSweepFolder(dir.toStdString())) n[e.event.kind]++;
     return n;
 }
 
 std::set<std::string> finishedRuns(const QString& dir) {
     std::set<std::string> s;
-    for (const auto& e : pqw::readSweepLog((dir + QStringLiteral("/log.jsonl")).toStdString()))
+    for (const auto& e : pqw::readSweepFolder(dir.toStdString()))
         if (e.event.kind == "run.done") s.insert(e.run);
     return s;
 }
@@ -265,7 +265,7 @@ private Q_SLOTS:
         QVERIFY(v.liveReplots() > 0);
         QVERIFY(v.liveReplots() <= n["prune.step"] + n["prune.epoch"] + n["run.start"] + n["run.done"] + 2);
         // The files are the ones `pqw sweep` writes.
-        for (const char* f : {"sweep.json", "base_model.pqwcnn", "log.jsonl", "summary.csv"})
+        for (const char* f : {"sweep.json", "base_model.pqwcnn", "runs", "summary.csv"})
             QVERIFY2(QFile::exists(sweepDir_ + QLatin1Char('/') + QLatin1String(f)), f);
         // The results table: one row per run, sortable by any column.
         QCOMPARE(v.resultsModel()->rowCount(), 4);

@@ -40,6 +40,8 @@
 
 #include "formfields.h"
 #include "plots.h"
+#include "pruning/slurmpanel.h"
+#include "pruning/sweepfolderwatcher.h"
 #include "pqw/error.h"
 #include "pqw/heatmap.h"
 #include "pqw/omenn.h"
@@ -237,7 +239,7 @@ PruningView::PruningView(Session* session, QWidget* parent) : QWidget(parent), s
         if (st != JobStatus::Succeeded) {
             // Show what the folder holds: the finished runs (an interrupted run is re-run on resume).
             const QString dir = dir_;
-            if (QFileInfo::exists(dir + QStringLiteral("/log.jsonl"))) openSweep(dir, false);
+            if (pqw::isSweepFolder(dir.toStdString())) openSweep(dir, false);
             const int done = results_->rowCount();
             status_->setText(st == JobStatus::Cancelled
                                  ? tr("Cancelled. %1 of %2 runs are finished and kept in the folder; <b>Run sweep</b> "
@@ -489,7 +491,7 @@ void PruningView::buildDesigner(QWidget* host) {
     orl->setContentsMargins(0, 0, 0, 0);
     outDir_ = new QLineEdit(QDir::homePath() + QStringLiteral("/pqw-sweeps/sweep-") +
                             QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmm")));
-    outDir_->setToolTip(tr("The sweep folder: sweep.json, base_model.pqwcnn, log.jsonl, summary.csv. A folder that holds "
+    outDir_->setToolTip(tr("The sweep folder: sweep.json, base_model.pqwcnn, runs/ (one event log per run), summary.csv. A folder that holds "
                            "this sweep already is resumed (finished runs are skipped)"));
     auto* outBrowse = new QPushButton(tr("..."));
     outBrowse->setToolTip(tr("Choose the sweep folder"));
@@ -516,11 +518,24 @@ void PruningView::buildDesigner(QWidget* host) {
     status_->setObjectName(QStringLiteral("sweepStatus"));
     status_->setWordWrap(true);
     status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    slurm_ = new SlurmPanel([this](pqw::SweepSpec* spec, QString* dir, QString* err) {
+        try {
+            *spec = pqw::parseSweep(QJsonDocument(sweepJson()).toJson(QJsonDocument::Compact).toStdString(), "the sweep");
+        } catch (const std::exception& e) {
+            *err = QString::fromStdString(e.what());
+            return false;
+        }
+        *dir = outputDir();
+        return !dir->isEmpty();
+    });
+    fv->addWidget(slurm_);
+    connect(slurm_, &SlurmPanel::submitted, this, [this](const QString& d) { followSweep(d); });
+    connect(outDir_, &QLineEdit::textChanged, slurm_, &SlurmPanel::updatePreview);
     fv->addStretch(1);
     connect(run_, &QPushButton::clicked, this, [this] { startSweep(); });
     connect(cancel_, &QPushButton::clicked, this, &PruningView::cancelSweep);
     connect(open_, &QPushButton::clicked, this, [this] {
-        const QString d = folderDialog(this, tr("Sweep folder (with log.jsonl)"), dir_);
+        const QString d = folderDialog(this, tr("Sweep folder (with sweep.json)"), dir_);
         if (!d.isEmpty()) openSweep(d, true);
     });
 
@@ -705,6 +720,7 @@ bool PruningView::setSweepJson(const QJsonObject& j, QString* error) {
 
 void PruningView::designerChanged() {
     if (batching_ > 0) return;  // a BatchEdit calls it once at its end
+    if (slurm_) slurm_->updatePreview();
     QString err;
     int n = 0;
     std::vector<double> v;
@@ -850,7 +866,7 @@ int PruningView::startSweep() {
     }
     // Show what the folder holds already (a resumed sweep), then the live runs on top.
     auto settings = runSettings(spec);
-    if (QFileInfo::exists(dir + QStringLiteral("/log.jsonl"))) {
+    if (pqw::isSweepFolder(dir.toStdString())) {
         openSweep(dir, false);
         for (const auto& [k, v] : settings) settings_[k] = v;
         prepareSeries(settings_);  // the grid may have grown: series for every run
@@ -890,15 +906,40 @@ void PruningView::addRecent(const QString& dir) {
     while (recent_.size() > 8) recent_.removeLast();
 }
 
+bool PruningView::followSweep(const QString& dir) {
+    if (!openSweep(dir, false)) return false;
+    if (!watcher_) {
+        watcher_ = new SweepFolderWatcher(this);
+        connect(watcher_, &SweepFolderWatcher::entries, this, [this](const std::vector<pqw::SweepLogEntry>& lines) {
+            for (const auto& e : lines) onEvent(QString::fromStdString(e.run), e.event, true);
+        });
+        connect(watcher_, &SweepFolderWatcher::statesChanged, this, [this] {
+            results_->setRunStates(watcher_->runStates(), [this](const QString& id) { return settingsOf(id, nullptr); });
+            updateColumns();
+            std::map<pqw::SweepRunState, int> n;
+            for (const auto& r : watcher_->runStates()) ++n[r.state];
+            status_->setText(tr("Following %1: %2 done, %3 running, %4 pending, %5 failed, %6 not started.")
+                                 .arg(QDir::toNativeSeparators(watcher_->dir()))
+                                 .arg(n[pqw::SweepRunState::Done]).arg(n[pqw::SweepRunState::Running])
+                                 .arg(n[pqw::SweepRunState::Pending]).arg(n[pqw::SweepRunState::Failed])
+                                 .arg(n[pqw::SweepRunState::NeverStarted]));
+        });
+        connect(watcher_, &SweepFolderWatcher::problem, this, [this](const QString& m) { status_->setText(m); });
+    }
+    watcher_->follow(dir);
+    return true;
+}
+
 bool PruningView::openSweep(const QString& dir, bool loadDesigner) {
-    const QString logPath = dir + QStringLiteral("/log.jsonl"), specPath = dir + QStringLiteral("/sweep.json");
-    if (!QFileInfo::exists(logPath) && !QFileInfo::exists(specPath)) {
-        status_->setText(tr("%1 is not a sweep folder (it has no sweep.json or log.jsonl).").arg(dir));
+    if (watcher_ && watcher_->dir() != dir) watcher_->stop();  // following another folder ends
+    const QString specPath = dir + QStringLiteral("/sweep.json");
+    if (!pqw::isSweepFolder(dir.toStdString())) {
+        status_->setText(tr("%1 is not a sweep folder (it has no sweep.json, runs/ or log.jsonl).").arg(dir));
         return false;
     }
     std::vector<pqw::SweepLogEntry> log;
     try {
-        log = pqw::readSweepLog(logPath.toStdString());
+        log = pqw::readSweepFolder(dir.toStdString());
     } catch (const std::exception& e) {
         status_->setText(tr("Cannot read the sweep: %1").arg(QString::fromStdString(e.what())));
         return false;
@@ -1563,6 +1604,7 @@ void PruningView::updateColumns() {
     table_->setColumnHidden(SweepResultsModel::Modality, mod.size() == 1);
     table_->setColumnHidden(SweepResultsModel::Criterion, crit.size() == 1);
     table_->setColumnHidden(SweepResultsModel::Channels, !structured);
+    table_->setColumnHidden(SweepResultsModel::State, !results_->hasStates());
 }
 
 void PruningView::selectRun(const QString& id) {

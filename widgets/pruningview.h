@@ -2,7 +2,7 @@
 // The Pruning view: a sweep designer (dataset, model, schedules, pruning, fine-tuning) with a
 // preview of each schedule's step sizes; run, cancel and resume a sweep as a job (core's
 // runSweep writes the same folder `pqw sweep` writes: sweep.json, base_model.pqwcnn,
-// log.jsonl, summary.csv); live plots of accuracy vs sparsity (one curve per strategy),
+// runs/<id>.jsonl, summary.csv); live plots of accuracy vs sparsity (one curve per strategy),
 // accuracy vs total fine-tuning epochs and the current run's accuracy per epoch; a sortable
 // results table; any sweep folder (CLI or GUI) opened shows the same plots; and a
 // dense-vs-pruned comparison of one test image with any explanation method, side by side.
@@ -41,6 +41,8 @@ class ImageTensors;
 }  // namespace pqw
 
 namespace pqwgui {
+class SlurmPanel;
+class SweepFolderWatcher;
 
 class PruningView : public QWidget {
     Q_OBJECT
@@ -72,6 +74,12 @@ public:
     /// Shows a sweep folder's finished runs (plots, table); loadDesigner: also fill the designer
     /// from its sweep.json. False (status says why) when dir is not a sweep folder.
     bool openSweep(const QString& dir, bool loadDesigner = true);
+    /// Opens dir and follows it live while other processes (a local pqw sweep, Slurm array
+    /// tasks) write it: every new log line reaches the plots and the table, and each run's
+    /// state (logs + Slurm) shows in the table (widgets/pruning/sweepfolderwatcher.h).
+    bool followSweep(const QString& dir);
+    SweepFolderWatcher* folderWatcher() const { return watcher_; }
+    SlurmPanel* slurmPanel() const { return slurm_; }
     /// The folder whose results are shown (empty before any sweep).
     QString sweepDir() const { return dir_; }
     /// Sweep folders run or opened here (the shown one first), for project files.
@@ -207,6 +215,8 @@ private:
     QCPGraph *runVal_ = nullptr, *runTrain_ = nullptr, *runPruned_ = nullptr, *runStep_ = nullptr;
     SweepResultsModel* results_;
     SweepResultsProxy* proxy_;
+    SweepFolderWatcher* watcher_ = nullptr;
+    SlurmPanel* slurm_ = nullptr;
     QTableView* table_;
     QLineEdit* filter_;
     QTabWidget* lower_;

@@ -127,13 +127,52 @@ int SweepResultsModel::rowOf(const QString& id) const {
 void SweepResultsModel::addRun(const SweepRunResult& r) {
     const int row = rowOf(r.s.id);
     if (row >= 0) {
+        const QString was = runs_[size_t(row)].state;
         runs_[size_t(row)] = r;
+        if (r.state.isEmpty() && !was.isEmpty()) runs_[size_t(row)].state = tr("done");  // its run.done arrived
         Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
         return;
     }
     beginInsertRows({}, int(runs_.size()), int(runs_.size()));
     runs_.push_back(r);
     endInsertRows();
+}
+
+QString SweepResultsModel::stateText(const pqw::SweepRunInfo& s) {
+    QString t = QString::fromUtf8(pqw::sweepRunStateName(s.state));
+    QStringList more;
+    if (!s.jobId.empty()) more << QString::fromStdString(s.jobId);
+    if (s.state == pqw::SweepRunState::Running && s.stepsDone >= 0) more << tr("step %1/%2").arg(s.stepsDone).arg(s.steps);
+    if (s.state == pqw::SweepRunState::Failed && s.exitCode >= 0) more << tr("exit %1").arg(s.exitCode);
+    if (!s.reason.empty() && s.state != pqw::SweepRunState::Done) more << QString::fromStdString(s.reason);
+    if (!more.isEmpty()) t += QStringLiteral(" (") + more.join(QStringLiteral("; ")) + QLatin1Char(')');
+    return t;
+}
+
+void SweepResultsModel::setRunStates(const std::vector<pqw::SweepRunInfo>& states,
+                                     const std::function<SweepRunSettings(const QString&)>& settingsOf) {
+    for (const auto& st : states) {
+        const QString id = QString::fromStdString(st.id);
+        const int row = rowOf(id);
+        if (row >= 0) {
+            runs_[size_t(row)].state = stateText(st);
+            Q_EMIT dataChanged(index(row, State), index(row, State));
+        } else if (st.state != pqw::SweepRunState::Done) {  // a finished run's row comes with its run.done
+            SweepRunResult r;
+            r.s = settingsOf(id);
+            r.s.id = id;
+            r.state = stateText(st);
+            beginInsertRows({}, int(runs_.size()), int(runs_.size()));
+            runs_.push_back(r);
+            endInsertRows();
+        }
+    }
+}
+
+bool SweepResultsModel::hasStates() const {
+    for (const auto& r : runs_)
+        if (!r.state.isEmpty()) return true;
+    return false;
 }
 
 int SweepResultsModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(runs_.size()); }
@@ -169,6 +208,7 @@ QVariant SweepResultsModel::data(const QModelIndex& index, int role) const {
         case DeltaTest: return num(delta);
         case Epochs: return num(r.totalEpochs);
         case Seconds: return num(r.seconds);
+        case State: return r.state.isEmpty() ? QVariant() : QVariant(r.state);
         case RunId: return r.s.id;
         }
         return {};
@@ -190,13 +230,14 @@ QVariant SweepResultsModel::data(const QModelIndex& index, int role) const {
         case DeltaTest: return std::isnan(delta) ? QStringLiteral("-") : QStringLiteral("%1%2").arg(delta >= 0 ? QStringLiteral("+") : QString()).arg(100 * delta, 0, 'f', 2);
         case Epochs: return std::isnan(r.totalEpochs) ? QStringLiteral("-") : QString::number(int(r.totalEpochs));
         case Seconds: return std::isnan(r.seconds) ? QStringLiteral("-") : QString::number(r.seconds, 'f', 1);
+        case State: return r.state;
         case RunId: return r.s.id;
         }
         return {};
     }
     if (role == Qt::TextAlignmentRole) {
         const int c = index.column();
-        if (c == Strategy || c == Modality || c == Criterion || c == FineTune || c == RunId) return int(Qt::AlignLeft | Qt::AlignVCenter);
+        if (c == Strategy || c == Modality || c == Criterion || c == FineTune || c == State || c == RunId) return int(Qt::AlignLeft | Qt::AlignVCenter);
         return int(Qt::AlignRight | Qt::AlignVCenter);
     }
     if (role == Qt::ToolTipRole) {
@@ -212,7 +253,7 @@ QVariant SweepResultsModel::data(const QModelIndex& index, int role) const {
 QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role) const {
     if (o != Qt::Horizontal || section < 0 || section >= ColumnCount) return QAbstractTableModel::headerData(section, o, role);
     // Indexed by Column.
-    static const char* names[] = {"Strategy", "Steps", "Target", "Modality", "Criterion", "Fine-tuning", "Test top-1",
+    static const char* names[] = {"Strategy", "Steps", "Target", "Modality", "Criterion", "Fine-tuning", "State", "Test top-1",
                                   "Δ test (points)", "Sparsity", "Channels removed", "Epochs", "Params", "MACs",
                                   "Val top-1", "Time (s)", "Run"};
     static const char* tips[] = {
@@ -222,6 +263,7 @@ QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role)
         "unstructured: single weights are masked; structured: whole channels are removed",
         "How weights or channels are ranked for removal",
         "Fine-tuning after each step",
+        "While the folder is followed: done, running, pending, failed or never started, with the Slurm job (array_task), exit code and reason",
         "Test top-1 accuracy after the last step",
         "Test top-1 minus the dense model's, in percentage points",
         "Final share of conv and linear weights that are zero or removed",
@@ -231,7 +273,7 @@ QVariant SweepResultsModel::headerData(int section, Qt::Orientation o, int role)
         "Multiply-accumulates per image",
         "Validation top-1 accuracy after the last step",
         "Wall-clock time of the run",
-        "The run's id in log.jsonl and summary.csv"};
+        "The run's id in runs/ and summary.csv"};
     static_assert(sizeof(names) / sizeof(names[0]) == ColumnCount);
     if (role == Qt::DisplayRole) return tr(names[section]);
     if (role == Qt::ToolTipRole) return tr(tips[section]);

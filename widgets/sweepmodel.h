@@ -1,12 +1,13 @@
 #pragma once
 // A pruning sweep's results for the Pruning view: one record per finished run (from its
-// "run.done" event, live or read back from log.jsonl) in a sortable table model, and the
+// "run.done" event, live or read back from the run logs) in a sortable table model, and the
 // settings of each run (strategy, steps, fine-tuning...) that name the plot series.
 #include <QAbstractTableModel>
 #include <QSortFilterProxyModel>
 #include <QString>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -38,6 +39,7 @@ struct SweepRunResult {
     double sparsity = NAN, sparsityAll = NAN, channelSparsity = NAN, params = NAN, macs = NAN;
     double valTop1 = NAN, testTop1 = NAN, denseVal = NAN, denseTest = NAN;
     double totalEpochs = NAN, seconds = NAN, latencyB64 = NAN;
+    QString state;  ///< while a folder is followed: "done", "running (12_3, step 2/4)", "pending (Dependency)", ...
     /// From a "run.done" event (texts strategy / modality / criterion / fine_tune / run).
     static SweepRunResult fromDone(const pqw::Event& e, const QString& run);
     /// Test top-1 when the sweep measured it, else validation top-1.
@@ -49,7 +51,7 @@ class SweepResultsModel : public QAbstractTableModel {
 public:
     enum Column {
         // The settings a grid varies first (the view hides those every run shares), then results.
-        Strategy, Steps, Target, Modality, Criterion, FineTune, TestTop1, DeltaTest, Sparsity, Channels, Epochs,
+        Strategy, Steps, Target, Modality, Criterion, FineTune, State, TestTop1, DeltaTest, Sparsity, Channels, Epochs,
         Params, Macs, ValTop1, Seconds, RunId, ColumnCount
     };
     /// Qt::UserRole: the sortable value (a number, or the text).
@@ -58,6 +60,14 @@ public:
     void clear();
     /// Adds a run, or replaces the row of a run with the same id.
     void addRun(const SweepRunResult& r);
+    /// Each run's state while a folder is followed (SweepFolderWatcher): the State column of
+    /// its row; a run without a row yet (not finished) gets one, its settings from settingsOf.
+    void setRunStates(const std::vector<pqw::SweepRunInfo>& states,
+                      const std::function<SweepRunSettings(const QString&)>& settingsOf);
+    /// "running (12_3, step 2/4)", "failed (exit 143; Slurm: CANCELLED)", ...
+    static QString stateText(const pqw::SweepRunInfo& s);
+    /// True when some row has a state (a followed folder).
+    bool hasStates() const;
     const SweepRunResult& run(int row) const { return runs_.at(size_t(row)); }
     int rowOf(const QString& id) const;
 

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "commands.h"
+#include "slurm_commands.h"
 #include "common.h"
 #include "pqw/protoquant.h"
 #include "pqw/pruning.h"
@@ -15,6 +16,8 @@ std::string pct(double v) {
     o << std::fixed << std::setprecision(2) << 100.0 * v << " %";
     return o.str();
 }
+
+}  // namespace
 
 /// One line per "prune.step" event.
 std::string stepLine(const pqw::Event& e) {
@@ -31,6 +34,8 @@ std::string stepLine(const pqw::Event& e) {
     o << "  epochs " << int(e.value("epochs")) << " (total " << int(e.value("total_epochs")) << ")";
     return o.str();
 }
+
+namespace {
 
 void addTrainCnn(CLI::App& app) {
     auto* c = app.add_subcommand("train-cnn", "Train a small CNN (LeNet-style or residual) from scratch on a dataset");
@@ -247,34 +252,37 @@ void addPrune(CLI::App& app) {
 }
 
 void addSweep(CLI::App& app) {
-    auto* c = app.add_subcommand("sweep", "Run a pruning sweep (JSON grid); resumes a sweep in the same folder");
+    auto* c = app.add_subcommand("sweep", "Run a pruning sweep (JSON grid) here or as a Slurm job array; resumes a sweep "
+                                          "in the same folder");
     auto file = std::make_shared<std::string>(), out = std::make_shared<std::string>();
-    c->add_option("sweep", *file, "Sweep description (JSON)")->required()->check(CLI::ExistingFile);
-    c->add_option("--out,-o", *out, "Sweep folder (log.jsonl, summary.csv, base_model.pqwcnn)")->required();
+    c->add_option("sweep", *file, "Sweep description (JSON), or a sweep folder to continue")->required()->check(CLI::ExistingPath);
+    c->add_option("--out,-o", *out, "Sweep folder (sweep.json, runs/, summary.csv, base_model.*)");
     auto threads = std::make_shared<int>(0);
     c->add_option("--threads", *threads,
                   "LibTorch threads (0 = one per core; 1 is faster on a busy shared machine)")
         ->capture_default_str();
+    auto slurm = std::make_shared<SlurmArgs>();
+    slurm->add(c);
     c->callback([=] {
+        const bool folder = fs::is_directory(*file);
+        const std::string dir = !out->empty() ? *out : folder ? *file : std::string();
+        if (dir.empty()) throw pqw::Error("--out DIR is needed with a sweep description");
+        const auto spec = folder ? pqw::loadSweepFolder(*file) : pqw::parseSweep(pqw::readFile(*file), *file);
+        if (slurm->slurm) {
+            submitSweepToSlurm(spec, dir, *slurm);
+            return;
+        }
+        if (slurm->given()) throw pqw::Error("--partition, --time, --resubmit and the other Slurm options need --slurm");
         pqw::initTorchThreads(*threads);
-        const auto spec = pqw::parseSweep(pqw::readFile(*file), *file);
-        std::cerr << "sweep: " << spec.runs.size() << " runs into " << *out << "\n";
+        std::cerr << "sweep: " << spec.runs.size() << " runs into " << dir << "\n";
         const auto st = withJob([&](pqw::JobContext& ctx) {
-            ctx.setEventHandler([&](const pqw::Event& e) {
-                if (e.kind == "run.start")
-                    std::cerr << "[" << int(e.value("index")) << "/" << int(e.value("runs")) << "] "
-                              << e.texts.at("run") << std::endl;
-                else if (e.kind == "prune.step")
-                    std::cerr << "  " << stepLine(e) << std::endl;
-                else if (e.kind == "cnn.epoch")
-                    std::cerr << std::fixed << std::setprecision(4) << "base model epoch " << int(e.value("epoch"))
-                              << "  val " << e.value("val_accuracy") << std::endl;
-            });
-            return pqw::runSweep(spec, *out, ctx);
+            ctx.setEventHandler([&](const pqw::Event& e) { printSweepEvent(e); });
+            return pqw::runSweep(spec, dir, ctx);
         });
         std::cout << "sweep: " << st.total << " runs, " << st.finished << " run now, " << st.skipped
-                  << " already finished (skipped)\n"
-                  << "log: " << *out << "/log.jsonl\nsummary: " << *out << "/summary.csv\n";
+                  << " already finished (skipped)";
+        if (st.busy) std::cout << ", " << st.busy << " being run by other processes (left to them)";
+        std::cout << "\nlogs: " << dir << "/runs/\nsummary: " << dir << "/summary.csv\n";
     });
 }
 
@@ -297,6 +305,7 @@ void registerPruningCommands(CLI::App& app) {
     addSchedule(app);
     addSweep(app);
     addSweepReport(app);
+    registerSlurmSweepCommands(app);
 }
 
 }  // namespace pqwcli

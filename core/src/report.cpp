@@ -406,7 +406,7 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
                     w.body << " (<a href=\"" << esc(svg) << "\">SVG</a>)";
                 w.body << "</span></div>\n";
             }
-            std::istringstream csv(sweepSummaryCsv(finishedRunEntries(readSweepLog(dir + "/log.jsonl"))));
+            std::istringstream csv(sweepSummaryCsv(finishedRunEntries(readSweepFolder(dir))));
             std::string line;
             std::vector<std::string> header;
             std::vector<std::vector<std::string>> rows;

@@ -3,6 +3,7 @@
 // scratch, unstructured (masked) and structured (physical channel removal) pruning with
 // fine-tuning after each step, and sweeps over grids of settings. Torch-free header.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -269,9 +270,21 @@ std::unique_ptr<Prunable> prunableTorchScript(const std::string& path, const Ima
 /// The pruned model inside a Prunable made by prunableProto (nullptr for other kinds).
 const ProtoModel* prunedProtoModel(const Prunable& p);
 
+/// Continuing a schedule part-way (a sweep run resumed from its last finished step).
+struct PruneResume {
+    int fromStep = 0;     ///< schedule steps already done; the model is in the state after them
+    int totalEpochs = 0;  ///< fine-tuning epochs those steps took
+    /// Called after step k's pruning and fine-tuning, before step k is measured and emitted
+    /// (a sweep saves its checkpoint here, so a logged step always has one).
+    std::function<void(int step, const Prunable& m)> afterStep;
+};
+
 /// Runs a whole schedule on any kind (see the CnnModel overload below for the events; every
-/// prune.step event also carries texts["model_kind"]).
-std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& ctx);
+/// prune.step event also carries texts["model_kind"]). With resume.fromStep = k > 0, step 0..k
+/// are neither redone nor emitted: the run goes on with step k+1 exactly as an uninterrupted
+/// run would (each step's seeds depend only on the run's seed and the step).
+std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& ctx,
+                              const PruneResume& resume = PruneResume());
 
 /// Runs a whole schedule: step 0 is the unpruned model (measured, not fine-tuned), then for
 /// each step prune -> fine-tune -> measure. Emits one "prune.step" event per step (values:
@@ -310,13 +323,43 @@ SweepSpec parseSweep(const std::string& jsonText, const std::string& origin = "s
 
 struct SweepStatus {
     size_t total = 0, skipped = 0, finished = 0;
+    size_t busy = 0;  ///< runs another process was running (left to it)
 };
 
-/// Runs the sweep into dir (creates it): sweep.json, base_model.pqwcnn, log.jsonl
-/// (append-only, one event per line, fsync per line), summary.csv (rewritten atomically
-/// after each run). Runs whose "run.done" line is in the log are skipped. Cancellation
-/// leaves every finished run intact. Events are forwarded to ctx with texts["run"] set.
+// The sweep folder (docs/pruning.md "Sweep folder", docs/file-formats.md):
+//   DIR/sweep.json                 the normalised description (written before any run)
+//   DIR/base_model.{pqwcnn,pqwh,pt} the dense model every run starts from (written once)
+//   DIR/runs/<run id>.jsonl        the run's own append-only event log (one writer: the
+//                                  process holding DIR/runs/<run id>.lock)
+//   DIR/runs/<run id>.step<k>.pqwcnn  checkpoint after step k while the run is unfinished
+//   DIR/summary.csv                derived from the logs (never by array tasks)
+//   DIR/log.jsonl                  the old single log (folders written before the per-run
+//                                  layout); still read, never appended to
+//   DIR/slurm/                     batch scripts, array run lists, submissions.jsonl, task output
+
+/// Runs the sweep into dir (creates it): every run not finished yet, one after another, each
+/// into its own DIR/runs/<id>.jsonl (see above), resuming a run that stopped part-way from its
+/// last finished step. summary.csv is rewritten atomically after each run. Runs another
+/// process is running (a Slurm task, say) are left to it. Events are forwarded to ctx with
+/// texts["run"] set. One runSweep per folder at a time (DIR/.lock).
 SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& ctx);
+
+/// Writes DIR/sweep.json (creating DIR and DIR/runs) unless it already holds this text; refuses
+/// a folder whose sweep has a different dataset or model section (the grid may grow).
+void writeSweepSpec(const SweepSpec& spec, const std::string& dir);
+/// Writes DIR/sweep.json (refusing a folder whose sweep has a different dataset or model) and
+/// makes the base model once: concurrent callers wait on DIR/.base.lock for the one making it.
+void prepareSweep(const SweepSpec& spec, const std::string& dir, JobContext& ctx);
+/// Runs spec.runs[index] alone (a Slurm array task): prepares the folder if needed, then runs
+/// or resumes the run. Returns false when the run had already finished. Throws pqw::Error when
+/// another process is running it, and pqw::Cancelled when cancelled (after logging run.failed).
+bool runSweepRun(const SweepSpec& spec, const std::string& dir, size_t index, JobContext& ctx);
+/// The sweep recorded in DIR/sweep.json; throws pqw::Error naming the file.
+SweepSpec loadSweepFolder(const std::string& dir);
+/// DIR/runs/<id>.jsonl
+std::string sweepRunLogPath(const std::string& dir, const std::string& runId);
+/// The base model file of this kind of sweep in dir.
+std::string sweepBaseModelPath(const SweepSpec& spec, const std::string& dir);
 
 /// One parsed log line.
 struct SweepLogEntry {
@@ -324,12 +367,43 @@ struct SweepLogEntry {
     int attempt = 0;
     Event event;
 };
-/// Reads log.jsonl, ignoring a partial last line. Returns every complete line.
+/// Reads one JSON Lines log, ignoring a partial last line. Returns every complete line.
 std::vector<SweepLogEntry> readSweepLog(const std::string& path);
+/// Every complete entry of a sweep folder: the old DIR/log.jsonl (when present) followed by
+/// DIR/runs/*.jsonl in the order of the runs in DIR/sweep.json (unknown ids last, by name).
+std::vector<SweepLogEntry> readSweepFolder(const std::string& dir);
+/// True when dir looks like a sweep folder (sweep.json, log.jsonl or runs/).
+bool isSweepFolder(const std::string& dir);
 /// The "prune.step" / "run.done" entries of finished runs only (their last attempt).
 std::vector<SweepLogEntry> finishedRunEntries(const std::vector<SweepLogEntry>& log);
 /// The CSV summary of finished runs (one row per run: settings + final step's numbers).
 std::string sweepSummaryCsv(const std::vector<SweepLogEntry>& log);
+
+/// Where each run of a sweep stands, from its log alone (Slurm's view is added by
+/// pqw/slurm.h's applySlurmState).
+enum class SweepRunState { NeverStarted, Pending, Running, Done, Failed };
+/// "never started", "pending", "running", "done", "failed"
+const char* sweepRunStateName(SweepRunState s);
+struct SweepRunInfo {
+    std::string id;
+    size_t index = 0;
+    SweepRunState state = SweepRunState::NeverStarted;
+    int attempt = 0;        ///< last attempt seen in the log (0: none)
+    int stepsDone = -1;     ///< last measured step of the furthest attempt (-1: none; 0 = dense)
+    int steps = 0;          ///< schedule steps of the run
+    int exitCode = -1;      ///< 0 done; from run.failed or Slurm; -1 unknown
+    std::string jobId;      ///< Slurm job id ("A_i") that ran it or will, when known
+    std::string slurmState; ///< Slurm's word (PENDING, RUNNING, CANCELLED, ...), when asked
+    std::string host;       ///< where the last attempt ran
+    std::string reason;     ///< why failed / pending, one line
+    double seconds = 0;     ///< run.done seconds
+};
+/// Done: a run.done line. Running: another process holds the run's lock. Failed: the last
+/// attempt logged run.failed, or started and stopped without a word (killed). Else never
+/// started. The lock test makes a running run visible without Slurm.
+std::vector<SweepRunInfo> sweepRunInfos(const SweepSpec& spec, const std::string& dir);
+std::vector<SweepRunInfo> sweepRunInfos(const SweepSpec& spec, const std::string& dir,
+                                        const std::vector<SweepLogEntry>& entries);
 
 /// Writes accuracy-vs-sparsity and accuracy-vs-total-epochs plots (PNG and SVG) and
 /// summary.csv / summary.md into outDir from a sweep folder. Returns the files written.

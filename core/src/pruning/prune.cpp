@@ -296,11 +296,15 @@ std::unique_ptr<Prunable> prunableCnn(CnnModel& model, const ImageTensors& data)
     return std::make_unique<CnnPrunable>(&model, data);
 }
 
-std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& ctx) {
+std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& ctx, const PruneResume& resume) {
     const auto steps = pruneSchedule(opt.strategy, opt.target, opt.steps, opt.firstStep);
+    if (resume.fromStep < 0 || size_t(resume.fromStep) > steps.size())
+        throw Error("cannot resume at step " + std::to_string(resume.fromStep) + " of a " +
+                    std::to_string(steps.size()) + "-step schedule");
     std::vector<Event> out;
-    int total = 0;
+    int total = resume.totalEpochs;
     double cum = 0;
+    for (int k = 0; k < resume.fromStep; ++k) cum += steps[size_t(k)];  // the same sums, in the same order
     const double origPrunable = double(std::max<int64_t>(1, m.originalPrunable()));
     const double origParams = double(std::max<int64_t>(1, m.originalParams()));
     auto measure = [&](int k, double stepFrac, int epochs) {
@@ -341,8 +345,8 @@ std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& 
         ctx.emit(e);
         out.push_back(e);
     };
-    measure(0, 0.0, 0);
-    for (size_t k = 0; k < steps.size(); ++k) {
+    if (resume.fromStep == 0) measure(0, 0.0, 0);
+    for (size_t k = size_t(resume.fromStep); k < steps.size(); ++k) {
         ctx.throwIfCancelled();
         cum += steps[k];
         ctx.progress(double(k) / double(steps.size()), "step " + std::to_string(k + 1) + "/" +
@@ -350,6 +354,7 @@ std::vector<Event> pruneModel(Prunable& m, const PruneOptions& opt, JobContext& 
         m.pruneTo(cum, opt.modality, opt.criterion, opt.seed + k, opt.taylorBatches);
         const int ep = m.fineTune(opt.fineTune, opt.seed * 1000 + k, ctx);
         total += ep;
+        if (resume.afterStep) resume.afterStep(int(k + 1), m);
         measure(int(k + 1), steps[k], ep);
     }
     ctx.progress(1.0, "done");

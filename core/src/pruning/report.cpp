@@ -22,12 +22,11 @@ std::vector<std::string> writeReport(const std::vector<SweepLogEntry>& log, cons
 }  // namespace
 
 std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std::string& outDir) {
-    const std::string logPath = sweepDir + "/log.jsonl";
     // A Hydra multirun folder of the official pruning benchmark plots the same way.
-    if (!fs::exists(logPath) && detail::isPruningBenchmarkFolder(sweepDir))
+    if (!isSweepFolder(sweepDir) && detail::isPruningBenchmarkFolder(sweepDir))
         return writeReport(detail::readPruningBenchmark(sweepDir), sweepDir, outDir);
-    if (!fs::exists(logPath)) throw Error(sweepDir + ": no log.jsonl (not a sweep folder?)");
-    return writeReport(readSweepLog(logPath), sweepDir, outDir);
+    if (!isSweepFolder(sweepDir)) throw Error(sweepDir + ": not a sweep folder (no sweep.json, runs/ or log.jsonl)");
+    return writeReport(readSweepFolder(sweepDir), sweepDir, outDir);
 }
 
 namespace {

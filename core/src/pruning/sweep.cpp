@@ -1,5 +1,5 @@
-// Sweeps: a JSON grid of pruning runs, executed one after another into an append-only JSON
-// Lines log (fsync per line) plus an atomically rewritten CSV summary; resumable.
+// Sweeps: the JSON grid of pruning runs, the event-log reader and the CSV summary derived
+// from it. Running runs (the per-run folder layout) is in sweep_runs.cpp.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -21,6 +21,7 @@
 #include "pqw/pruning.h"
 #include "pqw/util.h"
 #include "fs_util.h"
+#include "pruning/sweep_internal.h"
 
 namespace pqw {
 
@@ -43,10 +44,14 @@ std::string num(double v) {
     return o.str();
 }
 
-std::string fineTuneId(const FineTuneOptions& f) {
+}  // namespace
+
+std::string sweepFineTuneId(const FineTuneOptions& f) {
     if (f.patience > 0) return "pat" + std::to_string(f.patience) + "cap" + std::to_string(f.epochs) + "d" + num(f.minDelta);
     return "fixed" + std::to_string(f.epochs);
 }
+
+namespace {
 
 template <typename T>
 std::vector<json> listOf(const json& grid, const char* key, T fallback) {
@@ -165,7 +170,7 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                                          "_n" + std::to_string(o.steps);
                                         if (o.strategy == PruneStrategy::Hybrid) id += "_s0" + num(o.firstStep);
                                         id += std::string("_") + modalityName(o.modality) + "_" +
-                                              criterionName(o.criterion) + "_" + fineTuneId(o.fineTune) + "_seed" +
+                                              criterionName(o.criterion) + "_" + sweepFineTuneId(o.fineTune) + "_seed" +
                                               std::to_string(o.seed);
                                         if (!seen.insert(id).second) continue;
                                         s.runs.push_back({id, o});
@@ -187,51 +192,6 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
 
 namespace {
 
-json eventJson(const std::string& run, int attempt, const Event& e) {
-    json v = json::object(), t = json::object();
-    for (const auto& [k, x] : e.values) v[k] = std::isfinite(x) ? json(x) : json(nullptr);
-    for (const auto& [k, x] : e.texts) t[k] = x;
-    return {{"run", run}, {"attempt", attempt}, {"kind", e.kind}, {"values", v}, {"texts", t}};
-}
-
-/// Append-only writer: every line is written whole and fsync'ed.
-class LogWriter {
-public:
-    explicit LogWriter(const std::string& path) : path_(path) {
-        fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd_ < 0) throw Error(path + ": cannot open for appending: " + std::strerror(errno));
-    }
-    ~LogWriter() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    void append(const json& j) {
-        const std::string line = j.dump() + "\n";
-        size_t off = 0;
-        while (off < line.size()) {
-            const ssize_t w = ::write(fd_, line.data() + off, line.size() - off);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                throw Error(path_ + ": cannot append: " + std::strerror(errno));
-            }
-            off += size_t(w);
-        }
-        if (::fsync(fd_) != 0) throw Error(path_ + ": cannot sync: " + std::strerror(errno));
-    }
-
-private:
-    std::string path_;
-    int fd_ = -1;
-};
-
-/// Cuts a partial last line (a crash mid-write) so appends start on a line boundary.
-void dropPartialLastLine(const std::string& path) {
-    if (!fs::exists(path)) return;
-    const std::string text = readFile(path);
-    if (text.empty() || text.back() == '\n') return;
-    const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
-    if (::truncate(path.c_str(), off_t(keep)) != 0) throw Error(path + ": cannot cut a partial line: " + std::strerror(errno));
-}
-
 const char* kCsvValues[] = {"sparsity_prunable", "sparsity_all", "channel_sparsity", "params", "nonzero_params", "macs", "channels",
                             "val_top1", "val_top5", "test_top1", "test_top5", "latency_b1_ms", "latency_b64_ms",
                             "total_epochs", "dense_val_top1", "dense_test_top1", "seconds"};
@@ -250,24 +210,27 @@ std::vector<SweepLogEntry> readSweepLog(const std::string& path) {
         const std::string line = text.substr(pos, nl - pos);
         pos = nl + 1;
         if (line.empty()) continue;
-        json j;
-        try {
-            j = json::parse(line);
-        } catch (const std::exception&) {
-            throw Error(path + ":" + std::to_string(lineNo) + ": not a JSON line");
-        }
-        SweepLogEntry e;
-        e.run = j.value("run", "");
-        e.attempt = j.value("attempt", 0);
-        e.event.kind = j.value("kind", "");
-        const json values = j.value("values", json::object()), texts = j.value("texts", json::object());
-        for (const auto& [k, v] : values.items())
-            e.event.values[k] = v.is_number() ? v.get<double>() : std::nan("");
-        for (const auto& [k, v] : texts.items())
-            if (v.is_string()) e.event.texts[k] = v.get<std::string>();
-        out.push_back(std::move(e));
+        out.push_back(parseSweepLogLine(line, path + ":" + std::to_string(lineNo)));
     }
     return out;
+}
+
+SweepLogEntry parseSweepLogLine(const std::string& line, const std::string& where) {
+    json j;
+    try {
+        j = json::parse(line);
+    } catch (const std::exception&) {
+        throw Error(where + ": not a JSON line");
+    }
+    SweepLogEntry e;
+    e.run = j.value("run", "");
+    e.attempt = j.value("attempt", 0);
+    e.event.kind = j.value("kind", "");
+    const json values = j.value("values", json::object()), texts = j.value("texts", json::object());
+    for (const auto& [k, v] : values.items()) e.event.values[k] = v.is_number() ? v.get<double>() : std::nan("");
+    for (const auto& [k, v] : texts.items())
+        if (v.is_string()) e.event.texts[k] = v.get<std::string>();
+    return e;
 }
 
 std::vector<SweepLogEntry> finishedRunEntries(const std::vector<SweepLogEntry>& log) {
@@ -306,163 +269,6 @@ std::string sweepSummaryCsv(const std::vector<SweepLogEntry>& log) {
         o << "," << (t("model_kind").empty() ? std::string("cnn") : t("model_kind")) << "\n";
     }
     return o.str();
-}
-
-SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& ctx) {
-    {
-        std::error_code ec;
-        fs::create_directories(dir, ec);
-        if (ec) throw Error(dir + ": cannot create folder: " + ec.message());
-    }
-    // One runner per folder: a second process appending to the same log would interleave
-    // attempts of the same run. The lock is released when the process ends, however it ends.
-    const std::string lockPath = dir + "/.lock";
-    const int lockFd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lockFd < 0) throw Error(lockPath + ": cannot open: " + std::strerror(errno));
-    struct Unlock {
-        int fd;
-        ~Unlock() { ::close(fd); }
-    } unlock{lockFd};
-    if (::flock(lockFd, LOCK_EX | LOCK_NB) != 0)
-        throw Error(dir + ": another pqw sweep is running in this folder");
-    removeStaleTempFiles(dir);  // left by a sweep killed mid-write
-    const std::string specPath = dir + "/sweep.json", logPath = dir + "/log.jsonl", csvPath = dir + "/summary.csv",
-                      modelPath = dir + "/base_model.pqwcnn";
-    // The base model and its data must match a sweep being resumed; the grid may grow.
-    const json mine = json::parse(spec.json);
-    auto base = [](const json& j) {
-        return json{{"dataset", j.value("dataset", json::object())},
-                    {"model", j.value("model", json::object())},
-                    {"model_path", j.value("model_path", "")},
-                    {"features", j.value("features", json())}};
-    };
-    if (fs::exists(specPath)) {
-        const json old = json::parse(readFile(specPath), nullptr, false);
-        if (!old.is_discarded() && base(old) != base(mine))
-            throw Error(dir + ": holds a sweep with a different dataset or model; use another --out folder");
-    }
-    writeFileAtomic(specPath, spec.json + "\n");
-
-    dropPartialLastLine(logPath);
-    auto log = readSweepLog(logPath);
-    std::set<std::string> finished;
-    std::map<std::string, int> attempts;
-    for (const auto& e : log) {
-        if (e.event.kind == "run.done") finished.insert(e.run);
-        if (e.event.kind == "run.start") attempts[e.run] = std::max(attempts[e.run], e.attempt);
-    }
-    SweepStatus status;
-    status.total = spec.runs.size();
-    for (const auto& r : spec.runs) status.skipped += finished.count(r.id);
-    writeFileAtomic(csvPath, sweepSummaryCsv(log));  // also rebuilds a lost summary
-    if (status.skipped == status.total) return status;
-
-    ctx.progress(0.0, "loading data");
-    double baseShare = 0;  ///< the part of the progress bar the base model's training takes
-    LogWriter writer(logPath);
-    std::unique_ptr<Prunable> baseModel;
-    CnnModel baseCnn;
-    ImageTensors data;
-    std::shared_ptr<FeatureCache> cache;
-    if (!spec.features.empty()) cache = std::make_shared<FeatureCache>(FeatureCache::open(spec.features));
-    switch (spec.kind) {
-    case PruneModelKind::ProtoCodebook:
-    case PruneModelKind::ProtoWeights: {
-        const std::string path = dir + "/base_model.pqwh";
-        if (!fs::exists(path)) ProtoModel::load(spec.modelPath).save(path);
-        baseModel = prunableProto(ProtoModel::load(path), cache, spec.kind);
-        break;
-    }
-    case PruneModelKind::TorchScript: {
-        data = cache ? ImageTensors::fromFeatureCache(*cache, spec.dataset.maxTrain)
-                     : ImageTensors::fromDataset(Dataset::open(spec.dataset), spec.model.inChannels, spec.model.inputSize);
-        const std::string path = dir + "/base_model.pt";
-        if (!fs::exists(path)) writeFileAtomic(path, readFile(spec.modelPath));
-        baseModel = prunableTorchScript(path, data);
-        break;
-    }
-    default: {
-        data = spec.kind == PruneModelKind::FeatureHead ? ImageTensors::fromFeatureCache(*cache, spec.dataset.maxTrain)
-                                                        : ImageTensors::fromDataset(Dataset::open(spec.dataset));
-        if (fs::exists(modelPath)) {
-            baseCnn = CnnModel::load(modelPath);
-        } else if (!spec.modelPath.empty()) {
-            baseCnn = CnnModel::load(spec.modelPath);
-            baseCnn.save(modelPath);
-        } else {
-            CnnSpec ms = spec.model;
-            ms.inChannels = data.channels();
-            ms.inputSize = data.inputSize();
-            ms.classes = data.classes();
-            baseCnn = CnnModel::create(ms, spec.pretrain.seed);
-            baseShare = 1.0 / double(spec.runs.size() + 1);
-            ctx.progress(0.0, "training the base model");
-            // The base model's training is the first share of the job's progress (as much as one
-            // run), so progress never runs back when the runs start (it went 50 % -> 17 %).
-            JobContext base;
-            base.followCancel(&ctx);
-            base.setEventHandler([&](const Event& e) { ctx.emit(e); });
-            base.setProgressHandler([&](double f, const std::string& m) {
-                ctx.progress(baseShare * f, "base model: " + m);
-            });
-            trainCnn(baseCnn, data, spec.pretrain, base);
-            baseCnn.save(modelPath);
-        }
-        baseModel = prunableCnn(baseCnn, data);
-        break;
-    }
-    }
-    const Accuracy denseVal = baseModel->evaluate(Split::Val);
-    const Accuracy denseTest = baseModel->evaluate(Split::Test);
-
-    size_t index = 0;
-    for (const auto& r : spec.runs) {
-        ++index;
-        if (finished.count(r.id)) continue;
-        ctx.throwIfCancelled();
-        const int attempt = attempts[r.id] + 1;
-        Event start{"run.start", {{"index", double(index)}, {"runs", double(spec.runs.size())}}, {{"run", r.id}}};
-        writer.append(eventJson(r.id, attempt, start));
-        ctx.emit(start);
-
-        // A run gets its own context: its events go to the log and on to ctx; it follows the
-        // outer cancel flag, so the run stops within a batch.
-        JobContext inner;
-        inner.followCancel(&ctx);
-        inner.setEventHandler([&](const Event& e) {
-            writer.append(eventJson(r.id, attempt, e));
-            Event f = e;
-            f.texts["run"] = r.id;
-            ctx.emit(f);
-        });
-        inner.setProgressHandler([&](double f, const std::string& m) {
-            ctx.progress(baseShare + (1 - baseShare) * (double(index - 1) + f) / double(spec.runs.size()),
-                         "run " + std::to_string(index) + " of " + std::to_string(spec.runs.size()) + " (" +
-                             sweepRunInWords(r.options) + "): " + m);
-        });
-
-        const auto t0 = std::chrono::steady_clock::now();
-        auto m = baseModel->clone();
-        const auto steps = pruneModel(*m, r.options, inner);
-        Event done = steps.back();
-        done.kind = "run.done";
-        done.values["dense_val_top1"] = denseVal.top1;
-        done.values["dense_test_top1"] = denseTest.top1;
-        done.values["target"] = r.options.target;
-        done.values["steps"] = r.options.steps;
-        done.values["first_step"] = r.options.firstStep;
-        done.values["seed"] = double(r.options.seed);
-        done.values["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        done.texts["fine_tune"] = fineTuneId(r.options.fineTune);
-        done.texts["run"] = r.id;
-        writer.append(eventJson(r.id, attempt, done));
-        ctx.emit(done);
-        ++status.finished;
-        log = readSweepLog(logPath);
-        writeFileAtomic(csvPath, sweepSummaryCsv(log));
-    }
-    ctx.progress(1.0, "done");
-    return status;
 }
 
 }  // namespace pqw
