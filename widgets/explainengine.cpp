@@ -75,7 +75,8 @@ struct ExplainEngine::Models {
         auto& e = explainers[int(h)];
         if (e) return e;
         if (!backbone || backbone->id() != model->backboneId())
-            backbone = std::make_shared<const pqw::Backbone>(pqw::Backbone::open(model->backboneSpec()));
+            backbone = std::make_shared<const pqw::Backbone>(
+                pqw::Backbone::openRecorded(model->backboneSpec(), model->backboneId(), "the head"));
         if (h == PaneHead::Compare) {
             if (!comparison) throw pqw::Error("no checkpoint is loaded for comparison");
             e = std::make_shared<const pqw::Explainer>(pqw::Explainer::fromModel(

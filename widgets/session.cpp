@@ -220,7 +220,8 @@ int Session::openFeatures(const QString& dir, Then then) {
         if (ds->fingerprint() != cache->datasetFingerprint())
             throw pqw::Error("the dataset at '" + cache->datasetSpec().path + "' changed since " + d + " was made");
         ctx.progress(0.4, "loading the backbone");
-        auto bb = std::make_shared<const pqw::Backbone>(pqw::Backbone::open(cache->backboneSpec()));
+        auto bb = std::make_shared<const pqw::Backbone>(
+            pqw::Backbone::openRecorded(cache->backboneSpec(), cache->backboneId(), d + "/meta.json"));
         auto layers = bb->layers(cache->inputSize());
         return std::function<void()>([this, cache, ds, bb, layers, dir, then] {
             dataset_ = ds;
@@ -457,7 +458,7 @@ int Session::explainImage(const QString& path) {
         const cv::Mat rgb = pqw::loadImageFile(p);
         std::shared_ptr<const pqw::Backbone> net = bb;
         if (!net || net->id() != m->backboneId())
-            net = std::make_shared<const pqw::Backbone>(pqw::Backbone::open(m->backboneSpec()));
+            net = std::make_shared<const pqw::Backbone>(pqw::Backbone::openRecorded(m->backboneSpec(), m->backboneId(), "the head"));
         ctx.progress(0.4, "features");
         const auto pp = net->preprocess(m->inputSize());
         std::vector<float> px(size_t(3) * pp.size * pp.size);

@@ -334,7 +334,8 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
                 auto& slot = models[headPath];
                 if (!slot.first) {
                     slot.first = std::make_shared<ProtoModel>(ProtoModel::load(headPath));
-                    slot.second = std::make_shared<Backbone>(Backbone::open(slot.first->backboneSpec()));
+                    slot.second = std::make_shared<Backbone>(
+                        Backbone::openRecorded(slot.first->backboneSpec(), slot.first->backboneId(), headPath));
                 }
                 const ProtoModel& m = *slot.first;
                 const Backbone& bb = *slot.second;

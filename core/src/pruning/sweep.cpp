@@ -54,12 +54,7 @@ std::vector<json> listOf(const json& grid, const char* key, T fallback) {
 }  // namespace
 
 SweepSpec parseSweep(const std::string& text, const std::string& origin) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const std::exception& e) {
-        throw Error(origin + ": not valid JSON (" + e.what() + ")");
-    }
+    const json j = jsonu::parse(text, origin + ": ");
     SweepSpec s;
     try {
         const json ds = j.value("dataset", json::object());
@@ -162,6 +157,21 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                         if (!seen.insert(id).second) continue;
                                         s.runs.push_back({id, o});
                                     }
+        // Ranges, before any work starts: a batch of 0 never advances, 1e9 epochs never end,
+        // a residual depth of 100000 grows without bound (the limits: docs/reliability.md).
+        jsonu::requireRange("model.width", s.model.width, 1, kMaxCnnWidth);
+        jsonu::requireRange("model.depth", s.model.depth, 1, kMaxCnnDepth);
+        jsonu::requireRange("model.pretrain_epochs", s.pretrain.epochs, 0, 10000);
+        jsonu::requireRange("model.batch", s.pretrain.batch, 1, 65536);
+        jsonu::requireRange("model.lr", s.pretrain.lr, 1e-12, 10);
+        jsonu::requireRange("latency_reps", latencyReps, 0, 100000);
+        for (const auto& r : s.runs) {
+            jsonu::requireRange("fine_tune_defaults.batch", r.options.fineTune.batch, 1, 65536);
+            jsonu::requireRange("fine_tune_defaults.lr", r.options.fineTune.lr, 1e-12, 10);
+            jsonu::requireRange("fine_tune.epochs", r.options.fineTune.epochs, 0, 10000);
+            jsonu::requireRange("fine_tune.patience", r.options.fineTune.patience, 0, 10000);
+            jsonu::requireRange("grid.steps", r.options.steps, 1, 1000);
+        }
     } catch (const Error& e) {
         throw Error(origin + ": " + e.what());
     } catch (const std::exception& e) {
@@ -244,8 +254,8 @@ std::vector<SweepLogEntry> readSweepLog(const std::string& path) {
         if (line.empty()) continue;
         json j;
         try {
-            j = json::parse(line);
-        } catch (const std::exception&) {
+            j = jsonu::parse(line, "");
+        } catch (const Error&) {
             throw Error(path + ":" + std::to_string(lineNo) + ": not a JSON line");
         }
         SweepLogEntry e;
@@ -308,20 +318,12 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
     }
     // One runner per folder: a second process appending to the same log would interleave
     // attempts of the same run. The lock is released when the process ends, however it ends.
-    const std::string lockPath = dir + "/.lock";
-    const int lockFd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lockFd < 0) throw Error(lockPath + ": cannot open: " + std::strerror(errno));
-    struct Unlock {
-        int fd;
-        ~Unlock() { ::close(fd); }
-    } unlock{lockFd};
-    if (::flock(lockFd, LOCK_EX | LOCK_NB) != 0)
-        throw Error(dir + ": another pqw sweep is running in this folder");
+    const FolderLock lock(dir, "run a sweep in it");
     removeStaleTempFiles(dir);  // left by a sweep killed mid-write
     const std::string specPath = dir + "/sweep.json", logPath = dir + "/log.jsonl", csvPath = dir + "/summary.csv",
                       modelPath = dir + "/base_model.pqwcnn";
     // The base model and its data must match a sweep being resumed; the grid may grow.
-    const json mine = json::parse(spec.json);
+    const json mine = jsonu::parse(spec.json, "the sweep specification: ");
     auto base = [](const json& j) {
         return json{{"dataset", j.value("dataset", json::object())},
                     {"model", j.value("model", json::object())},
@@ -329,8 +331,13 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
                     {"features", j.value("features", json())}};
     };
     if (fs::exists(specPath)) {
-        const json old = json::parse(readFile(specPath), nullptr, false);
-        if (!old.is_discarded() && base(old) != base(mine))
+        json old;
+        try {
+            old = jsonu::parse(readFile(specPath), specPath + ": ");
+        } catch (const Error&) {
+            old = json();  // unreadable: rewritten below
+        }
+        if (!old.is_null() && base(old) != base(mine))
             throw Error(dir + ": holds a sweep with a different dataset or model; use another --out folder");
     }
     writeFileAtomic(specPath, spec.json + "\n");
