@@ -22,6 +22,7 @@
 #include "protoquant/model_impl.h"
 #include "pqw/backbone.h"
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/faithfulness.h"
 #include "pqw/heatmap.h"
 #include "pqw/omenn.h"
@@ -810,10 +811,10 @@ def forward(self, x):
             }
             return std::string("<no error>");
         };
-        std::string msg = err([&] { Backbone::openRecorded(spec, id, "head.pqwh"); });
+        std::string msg = err([&] { openRecordedBackbone(spec, id, "head.pqwh"); });
         QVERIFY2(msg.find("head.pqwh: its backbone is a TorchScript program") == 0, msg.c_str());
-        QCOMPARE(Backbone::openRecorded(spec, id, "head.pqwh", trunk).id(), id);
-        msg = err([&] { Backbone::openRecorded(spec, id, "head.pqwh", other); });
+        QCOMPARE(openRecordedBackbone(spec, id, "head.pqwh", trunk).id(), id);
+        msg = err([&] { openRecordedBackbone(spec, id, "head.pqwh", other); });
         QVERIFY2(msg.find("other.pt: is not the backbone head.pqwh was made with") != std::string::npos, msg.c_str());
         std::filesystem::remove_all(dir);
     }

@@ -15,6 +15,7 @@
 #include "pqw/backbone.h"
 #include "pqw/dataset.h"
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/preprocess.h"
 #include "pqw/protoquant.h"
 #include "session.h"
@@ -76,7 +77,7 @@ struct ExplainEngine::Models {
         if (e) return e;
         if (!backbone || backbone->id() != model->backboneId())
             backbone = std::make_shared<const pqw::Backbone>(
-                pqw::Backbone::openRecorded(model->backboneSpec(), model->backboneId(), "the head"));
+                pqw::openRecordedBackbone(model->backboneSpec(), model->backboneId(), "the head"));
         if (h == PaneHead::Compare) {
             if (!comparison) throw pqw::Error("no checkpoint is loaded for comparison");
             e = std::make_shared<const pqw::Explainer>(pqw::Explainer::fromModel(

@@ -13,6 +13,7 @@
 
 #include "pqw/error.h"
 #include "pqw/util.h"
+#include "pqw/output.h"
 
 namespace pqwreport {
 

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "pqw/faithfulness.h"
 #include "pqw/heatmap.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/omenn.h"
 #include "pqw/preprocess.h"
 #include "pqw/protoquant.h"
@@ -28,7 +29,7 @@ LoadedModel loadModel(const std::string& path, const std::string& headName, cons
     LoadedModel l;
     l.head = pqw::ProtoModel::load(path);
     // Checked against the head before anything runs; TorchScript only from --backbone.
-    l.backbone = pqw::Backbone::openRecorded(l.head.backboneSpec(), l.head.backboneId(), path, backbonePath);
+    l.backbone = pqw::openRecordedBackbone(l.head.backboneSpec(), l.head.backboneId(), path, backbonePath);
     pqw::ExplainHead h = pqw::ExplainHead::Auto;
     if (headName == "stage0") h = pqw::ExplainHead::Stage0;
     else if (headName == "interpretable") h = pqw::ExplainHead::Interpretable;

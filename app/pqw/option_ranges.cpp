@@ -25,7 +25,7 @@ const Range kRanges[] = {
     {"--epochs0", 1, 10000},
     {"--epochs1", 1, 10000},
     {"--epochs2", 1, 10000},
-    {"--batch", 1, 65536},
+    {"--batch", 1, 4096},
     {"--codes", 1, 65536},
     {"--prune-target", 1, 65536},
     {"--prune-steps", 1, 1000},

@@ -7,6 +7,8 @@
 #include "pqw/preprocess.h"
 #include "pqw/proto_metrics.h"
 #include "pqw/protoquant.h"
+#include "pqw/recorded_backbone.h"
+#include "pqw/training_checks.h"
 #include "pqw/render.h"
 
 namespace pqwcli {
@@ -347,7 +349,7 @@ std::vector<float> imageFeatures(const pqw::ProtoModel& m, const pqw::Backbone& 
 
 /// The head's backbone, checked against it; a TorchScript one only from --backbone (userPath).
 pqw::Backbone backboneOf(const pqw::ProtoModel& m, const std::string& headPath, const std::string& userPath) {
-    return pqw::Backbone::openRecorded(m.backboneSpec(), m.backboneId(), headPath, userPath);
+    return pqw::openRecordedBackbone(m.backboneSpec(), m.backboneId(), headPath, userPath);
 }
 
 void addExplainProto(CLI::App& app) {

@@ -9,6 +9,7 @@
 
 #include "nn/tfjs.h"
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/util.h"
 
 namespace pqw {
@@ -135,8 +136,8 @@ std::string torchScriptId(const BackboneSpec& spec, const std::string& bytes) {
 }
 }  // namespace
 
-Backbone Backbone::openRecorded(const BackboneSpec& recorded, const std::string& expectedId, const std::string& origin,
-                                const std::string& userPath) {
+Backbone openRecordedBackbone(const BackboneSpec& recorded, const std::string& expectedId, const std::string& origin,
+                              const std::string& userPath) {
     BackboneSpec spec = recorded;
     if (!userPath.empty()) spec.path = userPath;
     if (spec.kind == "torchscript") {
@@ -150,9 +151,9 @@ Backbone Backbone::openRecorded(const BackboneSpec& recorded, const std::string&
         if (id != expectedId)
             throw Error(spec.path + ": is not the backbone " + origin + " was made with (its hash gives " + id +
                         ", not " + expectedId + "); it was not loaded");
-        return open(spec);
+        return Backbone::open(spec);
     }
-    Backbone b = open(spec);
+    Backbone b = Backbone::open(spec);
     if (b.id() != expectedId)
         throw Error("the backbone at '" + spec.path + "' is not the one " + origin + " was made with (" + b.id() +
                     " vs " + expectedId + ")");

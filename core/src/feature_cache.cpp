@@ -26,6 +26,7 @@
 #include "pqw/error.h"
 #include "pqw/preprocess.h"
 #include "pqw/util.h"
+#include "pqw/output.h"
 #include "fs_util.h"
 
 namespace fs = std::filesystem;
@@ -406,8 +407,6 @@ struct FeatureCache::Impl {
     std::vector<char> valid;
     const uint16_t* data = nullptr;
     size_t mapBytes = 0;
-    mutable std::once_flag finiteOnce;
-    mutable std::string nonFinite;  ///< empty: every valid sample is finite
     ~Impl() {
         if (data) ::munmap(const_cast<uint16_t*>(data), mapBytes);
     }
@@ -530,24 +529,6 @@ std::vector<size_t> FeatureCache::indices(Split s) const {
 const uint16_t* FeatureCache::raw(size_t i) const {
     if (i >= size()) throw Error("feature cache index " + std::to_string(i) + " out of range");
     return d_->data + i * static_cast<size_t>(d_->per);
-}
-
-void FeatureCache::requireFinite() const {
-    std::call_once(d_->finiteOnce, [this] {
-        const size_t per = static_cast<size_t>(d_->per);
-        for (size_t i = 0; i < size() && d_->nonFinite.empty(); ++i) {
-            if (!d_->valid[i]) continue;
-            const uint16_t* p = raw(i);
-            for (size_t k = 0; k < per; ++k)
-                if ((p[k] & 0x7c00) == 0x7c00) {  // fp16 exponent all ones: Inf or NaN
-                    d_->nonFinite = dataPath(d_->dir) + ": sample " + std::to_string(i) + " holds " +
-                                    ((p[k] & 0x03ff) ? "NaN" : "infinite") + " features (value " + std::to_string(k) +
-                                    "); extract the features again";
-                    break;
-                }
-        }
-    });
-    if (!d_->nonFinite.empty()) throw Error(d_->nonFinite);
 }
 
 void FeatureCache::read(size_t i, float* out) const {

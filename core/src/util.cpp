@@ -1,5 +1,6 @@
 #include "pqw/util.h"
 #include "fs_util.h"
+#include "pqw/output.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -39,16 +39,6 @@ public:
     /// Loads a backbone; throws pqw::Error naming the file and what is wrong.
     static Backbone open(const BackboneSpec& spec);
 
-    /// Opens the backbone a head checkpoint or feature cache recorded (`recorded`, from the
-    /// file `origin`) and checks that it is the one with identifier `expectedId`. TorchScript
-    /// is code, so a TorchScript path recorded in a file is never loaded: it is loaded only from
-    /// `userPath`, a file the user named (pqw --backbone, or chosen in the window), and only
-    /// after the file's bytes hash to `expectedId` (checked before anything is loaded). A TFJS
-    /// backbone (data) is opened from `userPath`, or else the recorded path. Throws pqw::Error
-    /// naming the file and what is wrong.
-    static Backbone openRecorded(const BackboneSpec& recorded, const std::string& expectedId,
-                                 const std::string& origin, const std::string& userPath = {});
-
     Backbone();
     ~Backbone();
     Backbone(Backbone&&) noexcept;

@@ -94,10 +94,6 @@ public:
     const uint16_t* raw(size_t i) const;
     /// Converts sample i to float32 into out (C*H*W values).
     void read(size_t i, float* out) const;
-    /// Throws pqw::Error naming features.f16 and the first sample when a valid sample holds
-    /// NaN or Inf (training on them ends in a NaN model). Every training stage calls it; the
-    /// scan (fp16 exponent bits, memory speed) runs once per opened cache.
-    void requireFinite() const;
 
 private:
     struct Impl;

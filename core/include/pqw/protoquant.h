@@ -189,14 +189,6 @@ private:
     std::shared_ptr<Impl> d_;
 };
 
-/// Which training stages a list names ("0,1,2", "1b", "2"): a comma-separated list of the
-/// known names 0, 1, 1b, 2 (spaces allowed, each at most once). Anything else, an empty list
-/// or a repeated name is a pqw::Error naming the entry ("'10' is not a stage; ...").
-struct TrainStages {
-    bool stage0 = false, stage1 = false, stage1b = false, stage2 = false;
-};
-TrainStages parseTrainStages(const std::string& list);
-
 std::vector<EpochRecord> trainStage0(ProtoModel& m, const FeatureCache& cache, const Stage0Options& opt, JobContext& ctx);
 /// Stage 0 supplied as a TorchScript module: forward maps the cached feature map
 /// [B, C, H, W] (float32) to logits [B, classes]. It is used frozen (stage 1 learns the codebook

@@ -6,17 +6,9 @@
 
 namespace pqw {
 
-/// Writes data to path atomically (temp file in the hidden subfolder .pqw-tmp of the same
-/// folder, fsync, rename; the subfolder is removed again when empty). Only a missing path or
-/// a regular file (or a symbolic link to one, which is kept) is replaced: a device, FIFO,
-/// socket or folder at the path is refused (checkReplaceable). Throws pqw::Error naming the
-/// path on failure.
+/// Writes data to path atomically (temp file in the same folder, fsync, rename).
+/// Throws pqw::Error naming the path on failure.
 void writeFileAtomic(const std::string& path, std::string_view data);
-
-/// The one rule for every output: returns the path to write (a symbolic link to a regular
-/// file resolved) when it is missing or a regular file; throws pqw::Error naming the path and
-/// what is there otherwise. Writers that cannot use writeFileAtomic (QSaveFile) call it first.
-std::string checkReplaceable(const std::string& path);
 
 /// Reads a whole file; throws pqw::Error naming the path on failure.
 std::string readFile(const std::string& path);

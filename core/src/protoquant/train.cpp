@@ -9,6 +9,7 @@
 
 #include "model_impl.h"
 #include "pqw/error.h"
+#include "pqw/training_checks.h"
 
 using json = nlohmann::json;
 namespace F = torch::nn::functional;
@@ -23,7 +24,7 @@ void requireSplits(const FeatureCache& cache) {
     if (cache.indices(Split::Train).empty()) throw Error("the feature cache has no training samples");
     if (cache.indices(Split::Val).empty())
         throw Error("the feature cache has no validation samples (model selection needs them)");
-    cache.requireFinite();  // NaN / Inf features would train a NaN model
+    requireFiniteFeatures(cache);  // NaN / Inf features would train a NaN model
 }
 
 /// One rule for every training stage: a non-finite loss ends the stage with an error (the
@@ -214,6 +215,20 @@ std::vector<EpochRecord> fitHead(ProtoModel::Impl& d, const FeatureCache& cache,
 }
 
 }  // namespace
+
+void requireFiniteFeatures(const FeatureCache& cache) {
+    const auto s = cache.shape();
+    const size_t per = size_t(s[0] * s[1] * s[2]);
+    for (Split sp : {Split::Train, Split::Val})
+        for (size_t i : cache.indices(sp)) {
+            const uint16_t* p = cache.raw(i);
+            for (size_t k = 0; k < per; ++k)
+                if ((p[k] & 0x7c00) == 0x7c00)  // fp16 exponent all ones: Inf or NaN
+                    throw Error(std::string("features.f16: sample ") + std::to_string(i) + " holds " +
+                                ((p[k] & 0x03ff) ? "NaN" : "infinite") + " features (value " + std::to_string(k) +
+                                "); extract the features again");
+        }
+}
 
 TrainStages parseTrainStages(const std::string& list) {
     TrainStages st;

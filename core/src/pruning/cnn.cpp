@@ -9,6 +9,7 @@
 
 #include "json_util.h"
 #include "pqw/error.h"
+#include "pqw/cnn_limits.h"
 #include "pqw/feature_cache.h"
 #include "pqw/util.h"
 #include "pruning/cnn_impl.h"

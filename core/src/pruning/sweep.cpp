@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_util.h"
+#include "pqw/cnn_limits.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
 #include "pqw/protoquant.h"
