@@ -6,7 +6,7 @@ target_include_directories(test_bad_inputs PRIVATE ${PROJECT_SOURCE_DIR}/core/sr
 pqw_add_test(test_bad_inputs_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bad_inputs_cli.cpp TIMEOUT 300 LABELS reliability)
 add_dependencies(test_bad_inputs_cli pqw)
 pqw_add_test(test_cancellation SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cancellation.cpp TORCH TIMEOUT 300 LABELS reliability)
-pqw_add_test(test_crash_safety SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_crash_safety.cpp TIMEOUT 600 LABELS reliability)
+pqw_add_test(test_crash_safety SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_crash_safety.cpp TIMEOUT 900 LABELS reliability)
 add_dependencies(test_crash_safety pqw)
 # Each function runs pqw several times; on a loaded machine that can pass Qt Test's 5 min default.
 set_property(TEST test_crash_safety APPEND PROPERTY ENVIRONMENT "QTEST_FUNCTION_TIMEOUT=900000")

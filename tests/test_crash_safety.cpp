@@ -150,7 +150,7 @@ private Q_SLOTS:
     /// whose meta.json and features belong together.
     void secondWriterOfACacheIsRefused() {
         const QString data = path(QStringLiteral("images_lock"));
-        fixtures::writeImageFolder(data, 2, 150, 32);
+        fixtures::writeImageFolder(data, 2, 40, 32);
         const std::string dir = path(QStringLiteral("locked_cache")).toStdString();
         const QStringList first{"extract", "--dataset", data, "--size", "224", "--batch", "8", "--val", "0.2", "--out",
                                 QString::fromStdString(dir)};

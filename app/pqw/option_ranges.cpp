@@ -15,6 +15,7 @@ struct Range {
     double lo, hi;
     bool loOpen = false;  ///< lo itself is not allowed (learning rates, temperatures)
     bool hiOpen = false;
+    const char* command = nullptr;  ///< only for this subcommand (overrides the general entry)
 };
 
 // Sensible ranges: far beyond real use, small enough that no value can hang pqw, start
@@ -22,6 +23,7 @@ struct Range {
 const Range kRanges[] = {
     {"--threads", 0, 256},
     {"--epochs", 1, 10000},
+    {"--epochs", 0, 10000, false, false, "prune"},  // fine-tuning epochs per step: 0 = none
     {"--epochs0", 1, 10000},
     {"--epochs1", 1, 10000},
     {"--epochs2", 1, 10000},
@@ -106,8 +108,11 @@ void applyOptionRanges(CLI::App& app) {
             const bool isInt = type == "INT" || type == "UINT", isFloat = type == "FLOAT";
             if (!isInt && !isFloat) continue;
             const Range* range = nullptr;
-            for (const auto& r : kRanges)
-                if (opt->check_lname(std::string(r.name).substr(2))) range = &r;
+            for (const auto& r : kRanges) {
+                if (!opt->check_lname(std::string(r.name).substr(2))) continue;
+                if (r.command && sub->get_name() != r.command) continue;
+                if (!range || r.command) range = &r;  // the subcommand's own entry wins
+            }
             const bool isUnsigned = type == "UINT";
             opt->check(CLI::Validator(
                 [range, isInt, isUnsigned](std::string& text) -> std::string {
