@@ -163,15 +163,16 @@ private Q_SLOTS:
         while (!fs::exists(dir + "/meta.json") && t.elapsed() < 120000 && !p.waitForFinished(20)) {
         }
         QVERIFY2(p.state() == QProcess::Running, "the first extraction ended before the second could start");
-        ::kill(pid_t(p.processId()), SIGSTOP);  // paused, still holding the folder
+        const qint64 firstPid = p.processId();
+        ::kill(pid_t(firstPid), SIGSTOP);  // paused, still holding the folder
         const Run second = fixtures::runPqw({"extract", "--dataset", data, "--size", "64", "--val", "0.2", "--out",
                                              QString::fromStdString(dir)});
-        ::kill(pid_t(p.processId()), SIGCONT);
+        ::kill(pid_t(firstPid), SIGCONT);
         QVERIFY(p.waitForFinished(240000));
         QCOMPARE(p.exitCode(), 0);
         QCOMPARE(second.code, 1);
         const QString expect = QStringLiteral("cannot extract features into it: the folder is in use by pqw extract (pid %1")
-                                   .arg(p.processId());
+                                   .arg(firstPid);
         QVERIFY2(second.err.contains(expect), qPrintable(second.err));
         const auto cache = pqw::FeatureCache::open(dir);  // complete and consistent
         QCOMPARE(cache.inputSize(), 224);

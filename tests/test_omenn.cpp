@@ -775,7 +775,7 @@ def forward(self, x):
             {"four_d", "def forward(self, x):\n    return x\n", "returned shape [1, 3, 4, 4]; a classifier's logits [1, classes] are needed"},
             {"one_d", "def forward(self, x):\n    return torch.flatten(x)\n", "returned shape [48]"},
             {"tuple", "def forward(self, x):\n    return (x, x)\n", "must return a tensor of logits [1, classes], not Tuple"},
-            {"ints", "def forward(self, x):\n    return torch.flatten(x, 1).to(torch.int64)\n", "returned Long values"},
+            {"ints", "def forward(self, x):\n    return torch.flatten(x, 1).long()\n", "returned Long values"},
             {"nan", "def forward(self, x):\n    return torch.flatten(x, 1) * float('nan')\n", "returned NaN or infinite logits"},
             {"raises", "def forward(self, x):\n    raise Exception('broken module')\n    return x\n", "forward() failed: "},
         };
