@@ -43,6 +43,8 @@ private Q_SLOTS:
         if (c.loader == QLatin1String("dataset")) args = {"datasets", c.path(), "--kind", kindOf(c.name)};
         else if (c.loader == QLatin1String("tfjs")) args = {"layers", "--backbone", c.path()};
         else if (c.loader.startsWith(QLatin1String("checkpoint"))) args = {"eval", c.path(), "--features", tmp_.path() + "/cache"};
+        else if (c.loader == QLatin1String("head-backbone"))
+            args = {"explain-proto", corpus::Case::dir() + "/images/rgba.png", "-m", c.path(), "-o", tmp_.path() + "/hb.png"};
         else if (c.loader == QLatin1String("sweep-log"))
             args = {"sweep-report", c.path(), "--out", tmp_.path() + "/report_" + c.name};
         else QFAIL(qPrintable("unknown loader " + c.loader));
@@ -57,6 +59,74 @@ private Q_SLOTS:
         QVERIFY2(r.err.startsWith(QLatin1String("pqw: ")), qPrintable(r.err));
         QVERIFY2(r.err.contains(c.cliExpect()),
                  qPrintable(QStringLiteral("expected '%1'\n     got '%2'").arg(c.cliExpect(), r.err)));
+    }
+
+    /// Numeric options are checked against their ranges before any work, in words (case 7:
+    /// a batch of 0 spun forever, --threads 100000 started thousands of threads, -1 wrapped to
+    /// 2^64 - 1); --stages is a list of stage names (case 9); a library error is one line
+    /// naming what is wrong (case 10).
+    void optionChecks_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expect");
+        const QString cache = tmp_.path() + QStringLiteral("/cache"), out = tmp_.path() + QStringLiteral("/o.pqwh");
+        QTest::newRow("batch 0") << QStringList{"train-cnn", "--batch", "0", "--out", out}
+                                 << "--batch: must be a whole number between 1 and 4096, not 0";
+        QTest::newRow("width 100000") << QStringList{"train-cnn", "--width", "100000", "--out", out}
+                                      << "--width: must be a whole number between 1 and 1024, not 100000";
+        QTest::newRow("epochs 1e9") << QStringList{"train-cnn", "--epochs", "1e9", "--out", out}
+                                    << "--epochs: must be a whole number between 1 and 10000, not 1e9";
+        QTest::newRow("threads") << QStringList{"explain", "x.png", "--threads", "100000"}
+                                 << "--threads: must be a whole number between 0 and 256, not 100000";
+        QTest::newRow("seed -1") << QStringList{"extract", "--seed", "-1", "--out", out}
+                                 << "--seed: must be a whole number of at least 0, not -1";
+        QTest::newRow("lr0 nan") << QStringList{"train", cache, "-o", out, "--lr0", "nan"} << "--lr0: must be a finite number, not nan";
+        QTest::newRow("label smoothing 2") << QStringList{"train", cache, "-o", out, "--label-smoothing", "2"}
+                                           << "--label-smoothing: must be at least 0 and less than 1, not 2";
+        QTest::newRow("stages 3,x") << QStringList{"train", cache, "-o", out, "--stages", "3,x"} << "'3' is not a stage";
+        QTest::newRow("stages 10") << QStringList{"train", cache, "-o", out, "--stages", "10"} << "'10' is not a stage";
+        QTest::newRow("out under a file") << QStringList{"sweep-report", corpus::Case::dir() + "/sweep_cut_midline", "--out", "/dev/null/x"}
+                                          << "pqw: /dev/null/x: Not a directory";
+    }
+
+    void optionChecks() {
+        QFETCH(QStringList, args);
+        QFETCH(QString, expect);
+        const Run r = fixtures::runPqw(args, 60000);
+        QVERIFY2(r.code != 0, qPrintable(r.out + r.err));
+        QVERIFY2(!r.err.contains(QLatin1String("internal error")), qPrintable(r.err));
+        QVERIFY2(r.err.contains(expect), qPrintable(QStringLiteral("expected '%1'\n     got '%2'").arg(expect, r.err)));
+        QVERIFY(!QFileInfo::exists(tmp_.path() + QStringLiteral("/o.pqwh")));
+    }
+
+    /// Training on features holding NaN stops with a clear message and exit 1, and writes no
+    /// checkpoint (case 6; it printed "loss nan", exited 0 and wrote a head pqw eval refused).
+    void nanFeaturesStopTraining() {
+        const QString cache = tmp_.path() + QStringLiteral("/nan_cache");
+        corpus::writeSyntheticCache(cache.toStdString());
+        {
+            QFile f(cache + QStringLiteral("/features.f16"));
+            QVERIFY(f.open(QIODevice::ReadWrite));
+            f.seek(2 * 80);
+            f.write("\x00\x7e", 2);  // fp16 NaN
+        }
+        const QString out = tmp_.path() + QStringLiteral("/nan.pqwh");
+        const Run r = fixtures::runPqw({"train", cache, "-o", out, "--stages", "0", "--epochs0", "1"}, 120000);
+        QVERIFY2(r.code == 1, qPrintable(r.out + r.err));
+        QVERIFY2(r.err.contains(QStringLiteral("features.f16: sample 1 holds NaN features")), qPrintable(r.err));
+        QVERIFY(!QFileInfo::exists(out));
+    }
+
+    /// A head whose backbone is TorchScript: --backbone names the file, which is checked by
+    /// hash before it is loaded; a file with other bytes is refused unloaded (case 2).
+    void torchScriptBackboneCheckedByHash() {
+        const QString dir = corpus::Case::dir() + QStringLiteral("/checkpoints");
+        const Run r = fixtures::runPqw({"explain-proto", corpus::Case::dir() + "/images/rgba.png", "-m",
+                                        dir + "/torchscript_backbone.pqwh", "--backbone", dir + "/evil.pt", "-o",
+                                        tmp_.path() + "/ts.png"});
+        QVERIFY2(r.code == 1, qPrintable(r.err));
+        QVERIFY2(r.err.contains(QStringLiteral("evil.pt: is not the backbone")) && r.err.contains(QStringLiteral("it was not loaded")),
+                 qPrintable(r.err));
+        QVERIFY2(!r.err.contains(QStringLiteral("TorchScript archive")), qPrintable(r.err));  // never handed to torch::jit::load
     }
 
     /// Every image case in one image folder with two good images: zero-byte and non-image

@@ -20,6 +20,7 @@
 #include "cli_runner.h"
 #include "fixtures.h"
 #include "pqw/error.h"
+#include "pqw/feature_cache.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
 
@@ -139,14 +140,54 @@ private Q_SLOTS:
         const size_t done = meta["done"].get<size_t>();
         QVERIFY2(done >= doneAtKill && done < 600, qPrintable(QStringLiteral("%1 %2").arg(done).arg(doneAtKill)));
         qInfo("killed at %zu of 600 samples; %d temporary file(s) left by the kill", done, tempFiles(cut));
+        // Files of the user's that merely look like temporary files survive the clean-up of the
+        // resume (issue 17, case 8: a thesis.tmp-999999-final.txt vanished).
+        const std::vector<std::string> userFiles = {"thesis.tmp-999999-final.txt", "meta.json.tmp-999999-4242"};
+        for (const auto& u : userFiles) pqw::writeFileAtomic(cut + "/" + u, "the user's");
         r = fixtures::runPqw(common + QStringList{"--out", QString::fromStdString(cut)});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.err.contains(QStringLiteral("resuming")), qPrintable(r.err));
         QVERIFY2(r.out.contains(QStringLiteral("reused %1").arg(done)), qPrintable(r.out));  // no finished batch lost
+        for (const auto& u : userFiles) QVERIFY2(fs::exists(cut + "/" + u), u.c_str());
+        QCOMPARE(tempFiles(cut), 2);  // the user's two, nothing of pqw's
+        QVERIFY(!fs::exists(cut + "/.pqw-tmp"));
         const std::string whole = path(QStringLiteral("whole")).toStdString();
         QVERIFY(pqw::readFile(cut + "/features.f16") == pqw::readFile(whole + "/features.f16"));  // bitwise
         const json a = json::parse(pqw::readFile(cut + "/meta.json")), b = json::parse(pqw::readFile(whole + "/meta.json"));
         for (const char* k : {"fingerprint", "done", "count", "labels", "splits", "invalid", "shape"}) QCOMPARE(a[k], b[k]);
+    }
+
+    /// Two extractions into one folder (issue 17, case 5): with the first paused, a second one
+    /// with other settings is refused, naming the holder; the first then finishes a cache
+    /// whose meta.json and features belong together.
+    void secondWriterOfACacheIsRefused() {
+        const QString data = path(QStringLiteral("images_lock"));
+        fixtures::writeImageFolder(data, 2, 40, 32);
+        const std::string dir = path(QStringLiteral("locked_cache")).toStdString();
+        const QStringList first{"extract", "--dataset", data, "--size", "224", "--batch", "8", "--val", "0.2", "--out",
+                                QString::fromStdString(dir)};
+        QProcess p;
+        p.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        p.start(fixtures::pqwPath(), first);
+        QVERIFY(p.waitForStarted(10000));
+        QElapsedTimer t;
+        t.start();
+        while (!fs::exists(dir + "/meta.json") && t.elapsed() < 120000 && !p.waitForFinished(20)) {
+        }
+        QVERIFY2(p.state() == QProcess::Running, "the first extraction ended before the second could start");
+        const qint64 firstPid = p.processId();
+        ::kill(pid_t(firstPid), SIGSTOP);  // paused, still holding the folder
+        const Run second = fixtures::runPqw({"extract", "--dataset", data, "--size", "64", "--val", "0.2", "--out",
+                                             QString::fromStdString(dir)});
+        ::kill(pid_t(firstPid), SIGCONT);
+        QVERIFY(p.waitForFinished(240000));
+        QCOMPARE(p.exitCode(), 0);
+        QCOMPARE(second.code, 1);
+        const QString expect = QStringLiteral("cannot extract features into it: the folder is in use by pqw extract (pid %1")
+                                   .arg(firstPid);
+        QVERIFY2(second.err.contains(expect), qPrintable(second.err));
+        const auto cache = pqw::FeatureCache::open(dir);  // complete and consistent
+        QCOMPARE(cache.inputSize(), 224);
     }
 
     void killDuringSweep() {

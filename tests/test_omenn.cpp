@@ -6,6 +6,8 @@
 // occlusion by hand, Grad-CAM); faithfulness metrics on hand-made cases; rendering.
 #include <QtTest/QtTest>
 
+#include <filesystem>
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -20,6 +22,7 @@
 #include "protoquant/model_impl.h"
 #include "pqw/backbone.h"
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/faithfulness.h"
 #include "pqw/heatmap.h"
 #include "pqw/omenn.h"
@@ -745,6 +748,75 @@ def forward(self, x):
         } catch (const Error& e) {
             QVERIFY2(QString(e.what()).contains("aten::sigmoid"), e.what());
         }
+    }
+
+    /// TorchScript outputs are checked (issue 17, cases 10 and 11): a classifier must return
+    /// floating-point logits [1, classes], all finite; a module that raises gives one line. A
+    /// TorchScript backbone recorded in a head loads only from a file named by the user, and
+    /// only when its bytes hash to the record (case 2).
+    void torchScriptOutputsAndRecordedBackbone() {
+        const std::string dir =
+            QDir::temp().filePath(QString("pqw-ts-%1").arg(QCoreApplication::applicationPid())).toStdString();
+        std::filesystem::create_directories(dir);
+        const std::vector<float> x(3 * 4 * 4, 0.5f);
+        auto save = [&](const std::string& name, const char* body) {
+            torch::jit::Module m("M");
+            m.define(body);
+            const std::string p = dir + "/" + name + ".pt";
+            m.save(p);
+            return p;
+        };
+        struct Case {
+            const char* name;
+            const char* body;
+            const char* expect;
+        };
+        const Case cases[] = {
+            {"four_d", "def forward(self, x):\n    return x\n", "returned shape [1, 3, 4, 4]; a classifier's logits [1, classes] are needed"},
+            {"one_d", "def forward(self, x):\n    return torch.flatten(x)\n", "returned shape [48]"},
+            {"tuple", "def forward(self, x):\n    return (x, x)\n", "must return a tensor of logits [1, classes], not Tuple"},
+            {"ints", "def forward(self, x):\n    return torch.flatten(x, 1).long()\n", "returned Long values"},
+            {"nan", "def forward(self, x):\n    return torch.flatten(x, 1) * float('nan')\n", "returned NaN or infinite logits"},
+            {"raises", "def forward(self, x):\n    raise Exception('broken module')\n    return x\n", "forward() failed: "},
+        };
+        for (const auto& c : cases) {
+            const std::string p = save(c.name, c.body);
+            std::string msg = "<no error>";
+            try {
+                torchScriptOutputs(p, x.data(), 3, 4, 4);
+            } catch (const Error& e) {
+                msg = e.what();
+            }
+            QVERIFY2(msg.find(p + ": ") == 0 && msg.find(c.expect) != std::string::npos && msg.find('\n') == std::string::npos,
+                     (std::string(c.name) + ": " + msg).c_str());
+        }
+        // A recorded TorchScript backbone.
+        torch::manual_seed(5);
+        torch::jit::Module t("Trunk");
+        t.register_parameter("w", rnd({4, 3, 3, 3}, 0.3), false);
+        t.define("def forward(self, x):\n    return torch.relu(torch.conv2d(x, self.w, None, [2, 2], [1, 1], [1, 1], 1))\n");
+        const std::string trunk = dir + "/trunk.pt", other = dir + "/other.pt";
+        t.save(trunk);
+        t.register_parameter("w", rnd({4, 3, 3, 3}, 0.3), false);
+        t.save(other);
+        BackboneSpec spec;
+        spec.kind = "torchscript";
+        spec.path = trunk;
+        const std::string id = Backbone::open(spec).id();
+        auto err = [&](auto&& fn) {
+            try {
+                fn();
+            } catch (const Error& e) {
+                return std::string(e.what());
+            }
+            return std::string("<no error>");
+        };
+        std::string msg = err([&] { openRecordedBackbone(spec, id, "head.pqwh"); });
+        QVERIFY2(msg.find("head.pqwh: its backbone is a TorchScript program") == 0, msg.c_str());
+        QCOMPARE(openRecordedBackbone(spec, id, "head.pqwh", trunk).id(), id);
+        msg = err([&] { openRecordedBackbone(spec, id, "head.pqwh", other); });
+        QVERIFY2(msg.find("other.pt: is not the backbone head.pqwh was made with") != std::string::npos, msg.c_str());
+        std::filesystem::remove_all(dir);
     }
 
     void torchScriptTrunkWithProtoQuantHead() {

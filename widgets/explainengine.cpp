@@ -17,6 +17,7 @@
 #include "pqw/backbone.h"
 #include "pqw/dataset.h"
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/preprocess.h"
 #include "pqw/protoquant.h"
 #include "session.h"
@@ -77,7 +78,8 @@ struct ExplainEngine::Models {
         auto& e = explainers[int(h)];
         if (e) return e;
         if (!backbone || backbone->id() != model->backboneId())
-            backbone = std::make_shared<const pqw::Backbone>(pqw::Backbone::open(model->backboneSpec()));
+            backbone = std::make_shared<const pqw::Backbone>(
+                pqw::openRecordedBackbone(model->backboneSpec(), model->backboneId(), "the head"));
         if (h == PaneHead::Compare) {
             if (!comparison) throw pqw::Error("no checkpoint is loaded for comparison");
             e = std::make_shared<const pqw::Explainer>(pqw::Explainer::fromModel(

@@ -12,12 +12,25 @@
 
 #include <cstdio>
 
+#include "pqw/error.h"
+#include "pqw/util.h"
+#include "pqw/output.h"
 #include "qcp.h"
 
 namespace pqwgui {
 
 namespace {
 const char* kMenuInstalled = "pqwExportMenu";
+
+/// The shared output rule (pqw::checkReplaceable): empty when path may be written.
+QString refusedOutput(const QString& path) {
+    try {
+        pqw::checkReplaceable(path.toStdString());
+    } catch (const pqw::Error& e) {
+        return QString::fromStdString(e.what());
+    }
+    return {};
+}
 
 QString titleOf(QCustomPlot* plot) {
     for (int i = 0; i < plot->plotLayout()->elementCount(); ++i)
@@ -39,6 +52,7 @@ QString exportPlot(QCustomPlot* plot, const QString& path, int width, int height
     const QString suffix = QFileInfo(path).suffix().toLower();
     const int w = width > 0 ? width : plot->width(), h = height > 0 ? height : plot->height();
     if (w <= 0 || h <= 0) return QStringLiteral("%1: the plot has no size to export").arg(path);
+    if (QString why = refusedOutput(path); !why.isEmpty()) return why;
     if (suffix == QLatin1String("png")) {
         QSaveFile f(path);
         if (!f.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write (%2)").arg(path, f.errorString());
@@ -81,6 +95,7 @@ QString exportPlot(QCustomPlot* plot, const QString& path, int width, int height
 }
 
 QString exportWidgetPng(QWidget* widget, const QString& path) {
+    if (QString why = refusedOutput(path); !why.isEmpty()) return why;
     QSaveFile f(path);
     if (!f.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write (%2)").arg(path, f.errorString());
     const QPixmap px = widget->grab();

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/preprocess.h"
 #include "pqw/render.h"
 
@@ -212,7 +213,8 @@ int Session::extractFeatures(Then then) {
 
 int Session::openFeatures(const QString& dir, Then then) {
     const std::string d = dir.toStdString();
-    return jobs_->submit(tr("Open features %1").arg(QFileInfo(dir).fileName()), [this, d, dir, then](pqw::JobContext& ctx) {
+    const auto current = backbone_;  // chosen in the window: reused when it is the cache's
+    return jobs_->submit(tr("Open features %1").arg(QFileInfo(dir).fileName()), [this, d, dir, then, current](pqw::JobContext& ctx) {
         ctx.progress(0.0, "opening cache");
         auto cache = std::make_shared<const pqw::FeatureCache>(pqw::FeatureCache::open(d));
         ctx.progress(0.2, "opening its dataset");
@@ -220,7 +222,12 @@ int Session::openFeatures(const QString& dir, Then then) {
         if (ds->fingerprint() != cache->datasetFingerprint())
             throw pqw::Error("the dataset at '" + cache->datasetSpec().path + "' changed since " + d + " was made");
         ctx.progress(0.4, "loading the backbone");
-        auto bb = std::make_shared<const pqw::Backbone>(pqw::Backbone::open(cache->backboneSpec()));
+        // A backbone the user chose in this window is reused; otherwise the recorded one is
+        // reopened (never a TorchScript file named only by the cache: docs/security.md).
+        auto bb = current && current->id() == cache->backboneId()
+                      ? current
+                      : std::make_shared<const pqw::Backbone>(
+                            pqw::openRecordedBackbone(cache->backboneSpec(), cache->backboneId(), d + "/meta.json"));
         auto layers = bb->layers(cache->inputSize());
         return std::function<void()>([this, cache, ds, bb, layers, dir, then] {
             dataset_ = ds;
@@ -457,7 +464,7 @@ int Session::explainImage(const QString& path) {
         const cv::Mat rgb = pqw::loadImageFile(p);
         std::shared_ptr<const pqw::Backbone> net = bb;
         if (!net || net->id() != m->backboneId())
-            net = std::make_shared<const pqw::Backbone>(pqw::Backbone::open(m->backboneSpec()));
+            net = std::make_shared<const pqw::Backbone>(pqw::openRecordedBackbone(m->backboneSpec(), m->backboneId(), "the head"));
         ctx.progress(0.4, "features");
         const auto pp = net->preprocess(m->inputSize());
         std::vector<float> px(size_t(3) * pp.size * pp.size);

@@ -11,6 +11,10 @@
 #include <QTextDocument>
 #include <QUrl>
 
+#include "pqw/error.h"
+#include "pqw/util.h"
+#include "pqw/output.h"
+
 namespace pqwreport {
 
 QString writeReportPdf(const QString& htmlPath, const QString& pdfPath, const QString& title) {
@@ -25,6 +29,11 @@ QString writeReportPdf(const QString& htmlPath, const QString& pdfPath, const QS
                                             " .figure { margin-top: 6px; margin-bottom: 10px; } .caption { font-size: small; color: #555555; }"));
     doc.setHtml(html);
 
+    try {
+        pqw::checkReplaceable(pdfPath.toStdString());  // never a device, FIFO or folder
+    } catch (const pqw::Error& e) {
+        return QString::fromStdString(e.what());
+    }
     QSaveFile out(pdfPath);
     if (!out.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write (%2)").arg(pdfPath, out.errorString());
     {

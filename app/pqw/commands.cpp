@@ -34,7 +34,7 @@ void addDatasets(CLI::App& app) {
     c->add_option("path", args->path, "A built-in name or a path to describe");
     c->add_option("--kind", args->kind, "Dataset format")
         ->check(CLI::IsMember({"auto", "builtin", "idx", "folder", "cub", "csv"}));
-    c->add_option("--val", args->val, "Validation fraction")->check(CLI::Range(0.0, 0.9));
+    c->add_option("--val", args->val, "Validation fraction");
     c->add_option("--seed", args->seed, "Seed of the validation split");
     c->callback([args] {
         if (args->path.empty()) {
@@ -58,7 +58,7 @@ void addLayers(CLI::App& app) {
     auto args = std::make_shared<BackboneArgs>();
     auto size = std::make_shared<int>(224);
     args->add(c);
-    c->add_option("--size", *size, "Input size in pixels")->capture_default_str()->check(CLI::Range(16, 1024));
+    c->add_option("--size", *size, "Input size in pixels")->capture_default_str();
     c->callback([args, size] {
         pqw::initTorchThreads();
         const auto bb = pqw::Backbone::open(args->spec());
@@ -100,8 +100,8 @@ void addExtract(CLI::App& app) {
     auto batch = std::make_shared<int>(64);
     ds->add(c);
     bb->add(c);
-    c->add_option("--size", *size, "Input size in pixels")->capture_default_str()->check(CLI::Range(16, 1024));
-    c->add_option("--batch", *batch, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
+    c->add_option("--size", *size, "Input size in pixels")->capture_default_str();
+    c->add_option("--batch", *batch, "Batch size")->capture_default_str();
     c->add_option("--out,-o", *out, "Cache folder")->required();
     c->callback([ds, bb, out, size, batch] {
         pqw::initTorchThreads();
@@ -120,10 +120,10 @@ void addDemo(CLI::App& app) {
     auto epochs1 = std::make_shared<int>(10);
     auto epochs2 = std::make_shared<int>(10);
     c->add_option("--out,-o", *out, "Output folder")->capture_default_str();
-    c->add_option("--size", *size, "Input size in pixels")->capture_default_str()->check(CLI::Range(16, 1024));
-    c->add_option("--codes", *codes, "Codebook size")->capture_default_str()->check(CLI::PositiveNumber);
-    c->add_option("--epochs1", *epochs1, "Stage 1 epochs")->capture_default_str()->check(CLI::PositiveNumber);
-    c->add_option("--epochs2", *epochs2, "Stage 2 epochs")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--size", *size, "Input size in pixels")->capture_default_str();
+    c->add_option("--codes", *codes, "Codebook size")->capture_default_str();
+    c->add_option("--epochs1", *epochs1, "Stage 1 epochs")->capture_default_str();
+    c->add_option("--epochs2", *epochs2, "Stage 2 epochs")->capture_default_str();
     ds->add(c);
     c->callback([=] {
         pqw::initTorchThreads();

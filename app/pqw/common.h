@@ -67,8 +67,7 @@ struct DatasetArgs {
             ->check(CLI::IsMember({"auto", "builtin", "idx", "folder", "cub", "csv"}))
             ->capture_default_str();
         c->add_option("--val", val, "Fraction of training samples held out for validation")
-            ->check(CLI::Range(0.0, 0.9))
-            ->capture_default_str();
+            ->capture_default_str();  // range: option_ranges.cpp
         c->add_option("--seed", seed, "Seed of the validation split and subsets")->capture_default_str();
         c->add_option("--limit-train", maxTrain, "Use a stratified subset of at most N training samples (0 = all)");
         c->add_option("--limit-test", maxTest, "Use a stratified subset of at most N test samples (0 = all)");

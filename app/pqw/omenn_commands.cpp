@@ -11,6 +11,7 @@
 #include "pqw/faithfulness.h"
 #include "pqw/heatmap.h"
 #include "pqw/method_text.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/omenn.h"
 #include "pqw/preprocess.h"
 #include "pqw/protoquant.h"
@@ -25,13 +26,11 @@ struct LoadedModel {
     pqw::Explainer explainer;
 };
 
-LoadedModel loadModel(const std::string& path, const std::string& headName) {
+LoadedModel loadModel(const std::string& path, const std::string& headName, const std::string& backbonePath = {}) {
     LoadedModel l;
     l.head = pqw::ProtoModel::load(path);
-    l.backbone = pqw::Backbone::open(l.head.backboneSpec());
-    if (l.backbone.id() != l.head.backboneId())
-        throw pqw::Error("the backbone at '" + l.head.backboneSpec().path + "' is not the one this head was trained on (" +
-                         l.backbone.id() + " vs " + l.head.backboneId() + ")");
+    // Checked against the head before anything runs; TorchScript only from --backbone.
+    l.backbone = pqw::openRecordedBackbone(l.head.backboneSpec(), l.head.backboneId(), path, backbonePath);
     pqw::ExplainHead h = pqw::ExplainHead::Auto;
     if (headName == "stage0") h = pqw::ExplainHead::Stage0;
     else if (headName == "interpretable") h = pqw::ExplainHead::Interpretable;
@@ -81,7 +80,7 @@ json attributionJson(const pqw::Attribution& a) {
 
 struct ExplainArgs {
     std::string image, model, out = "heat.png", jsonPath, method = "omenn", target, vs, head = "auto";
-    std::string colormap = "auto", layer, script, compare;
+    std::string colormap = "auto", layer, script, compare, backbone;
     int scriptSize = 224;
     bool allClasses = false, absolute = false, nearest = false, bias = false;
     int threads = 0;
@@ -137,6 +136,7 @@ void addExplain(CLI::App& app) {
     auto* c = app.add_subcommand("explain", "Attribution map of one image: OMENN or a baseline");
     c->add_option("image", a->image, "Image file")->required();
     c->add_option("--model,-m", a->model, "Head checkpoint (.pqwh); its backbone is reopened");
+    c->add_option("--backbone", a->backbone, "The head's backbone file (needed for a TorchScript backbone; checked by hash before loading)");
     c->add_option("--script", a->script, "Or: a TorchScript classifier (.pt; OMENN only, ImageNet preprocessing)");
     c->add_option("--size", a->scriptSize, "Input size for --script")->capture_default_str();
     c->add_option("--method", a->method, "omenn|ig|gxi|saliency|smoothgrad|gradcam|occlusion")->capture_default_str();
@@ -168,7 +168,7 @@ void addExplain(CLI::App& app) {
         if (!a->script.empty()) return explainScript(*a);
         if (a->model.empty()) throw pqw::Error("explain: give --model HEAD.pqwh or --script MODEL.pt");
         if (!a->compare.empty() && a->allClasses) throw pqw::Error("explain: --compare shows one class per model; drop --all-classes");
-        auto l = loadModel(a->model, a->head);
+        auto l = loadModel(a->model, a->head, a->backbone);
         const int size = l.head.inputSize();
         const cv::Mat rgb = pqw::loadImageFile(a->image);
         const auto x = preprocessAt(l.backbone, rgb, size);
@@ -241,10 +241,12 @@ void addFaithfulness(CLI::App& app) {
     auto fo = std::make_shared<pqw::FaithfulnessOptions>();
     auto* c = app.add_subcommand("faithfulness", "Faithfulness metrics of attribution methods over a seeded test sample");
     c->add_option("--model,-m", *model, "Head checkpoint")->required();
+    auto backbone = std::make_shared<std::string>();
+    c->add_option("--backbone", *backbone, "The head's backbone file (needed for a TorchScript backbone; checked by hash before loading)");
     c->add_option("--features,-f", *features, "Feature cache of the model (names the dataset and its test split)")->required();
     c->add_option("--methods", *methods, "Comma-separated methods")->capture_default_str();
     c->add_option("--head", *head, "auto|stage0|interpretable")->capture_default_str();
-    c->add_option("--n", *n, "Test images (seeded sample)")->capture_default_str()->check(CLI::Range(1, 100000));
+    c->add_option("--n", *n, "Test images (seeded sample)")->capture_default_str();
     c->add_option("--sanity", *sanity, "Images for the randomisation check")->capture_default_str();
     c->add_option("--seed", *seed, "Sample seed")->capture_default_str();
     c->add_option("--steps", eo->steps, "IG steps")->capture_default_str();
@@ -254,7 +256,7 @@ void addFaithfulness(CLI::App& app) {
     c->add_option("--threads", *threads, "Torch threads (0 = all cores)")->capture_default_str();
     c->callback([=] {
         pqw::initTorchThreads(*threads);
-        auto l = loadModel(*model, *head);
+        auto l = loadModel(*model, *head, *backbone);
         const auto cache = pqw::FeatureCache::open(*features);
         l.head.checkCompatible(cache);
         const auto ds = pqw::Dataset::open(cache.datasetSpec());

@@ -7,6 +7,8 @@
 #include "pqw/preprocess.h"
 #include "pqw/proto_metrics.h"
 #include "pqw/protoquant.h"
+#include "pqw/recorded_backbone.h"
+#include "pqw/training_checks.h"
 #include "pqw/render.h"
 
 namespace pqwcli {
@@ -64,8 +66,8 @@ struct TrainArgs {
 
 /// Trains the requested stages; used by `pqw train` and `pqw demo`.
 pqw::ProtoModel runTraining(const pqw::FeatureCache& cache, TrainArgs a) {
-    const bool st0 = a.stages.find('0') != std::string::npos, st1 = a.stages.find('1') != std::string::npos,
-               st2 = a.stages.find('2') != std::string::npos, st1b = a.stages.find("1b") != std::string::npos;
+    const pqw::TrainStages stages = pqw::parseTrainStages(a.stages);  // known names only (not substrings)
+    const bool st0 = stages.stage0, st1 = stages.stage1, st2 = stages.stage2, st1b = stages.stage1b;
     a.s0.seed = a.s1.seed = a.s2.seed = a.seed;
     pqw::ProtoModel m = a.from.empty() ? pqw::ProtoModel::forCache(cache) : pqw::ProtoModel::load(a.from);
     m.checkCompatible(cache);
@@ -99,7 +101,18 @@ pqw::ProtoModel runTraining(const pqw::FeatureCache& cache, TrainArgs a) {
 }
 
 void addTrainOptions(CLI::App* c, TrainArgs& a) {
-    c->add_option("--stages", a.stages, "Stages to run: any of 0, 1, 1b, 2 (comma separated)")->capture_default_str();
+    c->add_option("--stages", a.stages, "Stages to run: any of 0, 1, 1b, 2 (comma separated)")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                try {
+                    pqw::parseTrainStages(v);
+                } catch (const pqw::Error& e) {
+                    return e.what();
+                }
+                return {};
+            },
+            "", "stages"));
     c->add_flag("--baseline", a.baseline, "Train the non-quantised baseline (free prototypes) instead");
     c->add_option("--from", a.from, "Continue from this checkpoint (e.g. stage 2 on a saved codebook)");
     c->add_option("--seed", a.seed, "Seed of every stage")->capture_default_str();
@@ -107,20 +120,20 @@ void addTrainOptions(CLI::App* c, TrainArgs& a) {
                   "Use this TorchScript module (feature map [N, C, H, W] -> logits) as the frozen stage-0 head "
                   "instead of training one; stored in the checkpoint")
         ->check(CLI::ExistingFile);
-    c->add_option("--epochs0", a.s0.epochs, "Stage 0 epochs")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--epochs0", a.s0.epochs, "Stage 0 epochs")->capture_default_str();
     c->add_option("--lr0", a.s0.lr, "Stage 0 learning rate (AdamW)")->capture_default_str();
-    c->add_option("--codes", a.s1.codes, "Codebook size K")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--codes", a.s1.codes, "Codebook size K")->capture_default_str();
     c->add_option("--init", a.s1.init, "Codebook initialisation")
         ->check(CLI::IsMember({"kmeans", "orthogonal"}))
         ->capture_default_str();
-    c->add_option("--epochs1", a.s1.epochs, "Stage 1 epochs")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--epochs1", a.s1.epochs, "Stage 1 epochs")->capture_default_str();
     c->add_option("--lr1", a.s1.lr, "Stage 1 peak learning rate (Adam, warm-up + cosine)")->capture_default_str();
     c->add_option("--warmup", a.s1.warmupEpochs, "Stage 1 warm-up epochs")->capture_default_str();
     c->add_option("--label-smoothing", a.s1.labelSmoothing, "Stage 1 label smoothing")->capture_default_str();
     c->add_option("--mixup", a.s1.mixupAlpha, "Stage 1 mixup alpha in feature space (0 = off)")->capture_default_str();
     c->add_option("--prune-target", a.s1b.target, "Stage 1b: prune the codebook to this many codes");
     c->add_option("--prune-steps", a.s1b.steps, "Stage 1b: in this many steps")->capture_default_str();
-    c->add_option("--epochs2", a.s2.epochs, "Stage 2 epochs")->capture_default_str()->check(CLI::PositiveNumber);
+    c->add_option("--epochs2", a.s2.epochs, "Stage 2 epochs")->capture_default_str();
     c->add_option("--lr2", a.s2.lr, "Stage 2 learning rate (Adam)")->capture_default_str();
     c->add_option("--tau", a.s2.tau, "Softmax temperature over prototypes")->capture_default_str();
     c->add_option("--l1", a.s2.l1, "L1 penalty on the class weights")->capture_default_str();
@@ -136,7 +149,7 @@ void addProbe(CLI::App& app) {
     auto opt = std::make_shared<pqw::Stage0Options>();
     auto jsonOut = std::make_shared<bool>(false);
     c->add_option("features", *cacheDir, "Feature cache folder")->required();
-    c->add_option("--epochs", opt->epochs, "Epochs")->capture_default_str()->check(CLI::Range(1, 10000));
+    c->add_option("--epochs", opt->epochs, "Epochs")->capture_default_str();
     c->add_option("--lr", opt->lr, "Learning rate (AdamW)")->capture_default_str();
     c->add_option("--seed", opt->seed, "Seed")->capture_default_str();
     c->add_flag("--json", *jsonOut, "Print the result as JSON");
@@ -298,7 +311,7 @@ void addPrototypes(CLI::App& app) {
     auto all = std::make_shared<bool>(false);
     c->add_option("model", *model, "Checkpoint")->required();
     c->add_option("--features,-f", *features, "Feature cache of the training data")->required();
-    c->add_option("--top", *top, "Patches per prototype")->capture_default_str()->check(CLI::Range(1, 100));
+    c->add_option("--top", *top, "Patches per prototype")->capture_default_str();
     c->add_option("--out,-o", *out, "Output folder")->required();
     c->add_flag("--all", *all, "Also prototypes no class uses");
     c->callback([=] {
@@ -334,12 +347,9 @@ std::vector<float> imageFeatures(const pqw::ProtoModel& m, const pqw::Backbone& 
     return f;
 }
 
-pqw::Backbone backboneOf(const pqw::ProtoModel& m) {
-    auto bb = pqw::Backbone::open(m.backboneSpec());
-    if (bb.id() != m.backboneId())
-        throw pqw::Error("the backbone at '" + m.backboneSpec().path + "' is not the one this head was trained on (" +
-                         bb.id() + " vs " + m.backboneId() + ")");
-    return bb;
+/// The head's backbone, checked against it; a TorchScript one only from --backbone (userPath).
+pqw::Backbone backboneOf(const pqw::ProtoModel& m, const std::string& headPath, const std::string& userPath) {
+    return pqw::openRecordedBackbone(m.backboneSpec(), m.backboneId(), headPath, userPath);
 }
 
 void addExplainProto(CLI::App& app) {
@@ -353,15 +363,17 @@ void addExplainProto(CLI::App& app) {
     auto shown = std::make_shared<int>(5);
     c->add_option("image", *image, "Image file")->required();
     c->add_option("--model,-m", *model, "Checkpoint")->required();
+    auto backbone = std::make_shared<std::string>();
+    c->add_option("--backbone", *backbone, "The head's backbone file (needed for a TorchScript backbone; checked by hash before loading)");
     c->add_option("--features,-f", *features, "Training feature cache (adds each prototype's nearest patches)");
     c->add_option("--class", *cls, "Explain this class (name or index; default: the prediction)");
     c->add_option("--out,-o", *out, "PNG to write")->capture_default_str();
     c->add_option("--json", *jsonPath, "Also write the explanation as JSON");
-    c->add_option("--show", *shown, "Prototypes drawn")->capture_default_str()->check(CLI::Range(1, 20));
+    c->add_option("--show", *shown, "Prototypes drawn")->capture_default_str();
     c->callback([=] {
         pqw::initTorchThreads();
         const auto m = pqw::ProtoModel::load(*model);
-        const auto bb = backboneOf(m);
+        const auto bb = backboneOf(m, *model, *backbone);
         const cv::Mat rgb = pqw::loadImageFile(*image);
         const auto f = imageFeatures(m, bb, rgb);
         int k = -1;
@@ -416,6 +428,8 @@ void addMetrics(CLI::App& app) {
     auto so = std::make_shared<pqw::StabilityOptions>();
     c->add_option("model", *model, "ProtoQuant checkpoint")->required();
     c->add_option("--baseline", *baseline, "Baseline checkpoint to compare side by side");
+    auto backbone = std::make_shared<std::string>();
+    c->add_option("--backbone", *backbone, "The heads' backbone file (needed for a TorchScript backbone; checked by hash before loading)");
     c->add_option("--features,-f", *features, "Feature cache (its dataset provides the test images)")->required();
     c->add_option("--samples", so->samples, "Test images for stability")->capture_default_str();
     c->add_option("--seed", so->seed, "Seed of the image sample and the noise")->capture_default_str();
@@ -433,7 +447,7 @@ void addMetrics(CLI::App& app) {
         csv << "model,metric,value\n";
         for (auto& [name, m] : models) {
             m.checkCompatible(cache);
-            const auto bb = backboneOf(m);
+            const auto bb = backboneOf(m, name == "baseline" ? *baseline : *model, *backbone);
             json j;
             withJob([&](pqw::JobContext& ctx) {
                 Progress bar("metrics " + name);

@@ -107,10 +107,9 @@ struct PruneArgs {
         c->add_option("--strategy", strategy, "one-shot, iterative, iterative-geometric or hybrid")
             ->check(CLI::IsMember({"one-shot", "iterative", "iterative-geometric", "hybrid"}))
             ->capture_default_str();
-        c->add_option("--target", target, "Target sparsity in (0, 1)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+        c->add_option("--target", target, "Target sparsity in (0, 1)")->capture_default_str();
         c->add_option("--steps", steps, "Number of steps (hybrid: geometric steps after the first)")
-            ->check(CLI::PositiveNumber)
-            ->capture_default_str();
+            ->capture_default_str();  // range: option_ranges.cpp
         c->add_option("--first-step", firstStep, "Hybrid: size of the first step")->capture_default_str();
     }
 };

@@ -55,6 +55,13 @@ void runReport(const ReportArgs& a) {
     if (!res.warnings.empty()) std::cout << "; " << res.warnings.size() << " section(s) could not be made:";
     std::cout << "\n";
     for (const auto& w : res.warnings) std::cout << "  " << w << "\n";
+    // An incomplete report is not a success (a full disk, an unreadable head): exit 1 so a
+    // script notices, with the first reason on stderr.
+    if (!res.warnings.empty()) {
+        std::cerr << "pqw: the report in " << a.out << " is incomplete: " << res.warnings.size()
+                  << " section(s) could not be made (first: " << res.warnings.front() << ")\n";
+        g_exit = 1;
+    }
 }
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include "pqw/backbone_files.h"
 #include "pth/arch.h"
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/util.h"
 
 namespace pqw {
@@ -91,9 +92,19 @@ std::string shapeText(at::IntArrayRef s) {
 torch::Tensor Backbone::Impl::run(const torch::Tensor& x) const {
     if (fast) return fast->forward(x.contiguous(at::MemoryFormat::ChannelsLast));
     if (!script) throw Error("backbone: not loaded");
-    torch::jit::IValue y = const_cast<torch::jit::Module&>(*script).forward({x});
-    if (!y.isTensor()) throw Error(modelPath + ": forward() must return a tensor (the feature map)");
+    torch::jit::IValue y;
+    try {
+        y = const_cast<torch::jit::Module&>(*script).forward({x});
+    } catch (const c10::Error& e) {  // the module raised: its first line, not LibTorch's trace
+        std::string what = e.what_without_backtrace();
+        if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+        throw Error(modelPath + ": forward() failed: " + what);
+    }
+    if (!y.isTensor()) throw Error(modelPath + ": forward() must return a tensor (the feature map), not " + y.tagKind());
     auto t = y.toTensor();
+    if (!t.is_floating_point())
+        throw Error(modelPath + ": forward() returned " + std::string(c10::toString(t.scalar_type())) +
+                    " values; the feature map must be floating point");
     if (t.dim() != 4 || t.size(0) != x.size(0))
         throw Error(modelPath + ": forward() must return a feature map [N, C, H, W]; got " + shapeText(t.sizes()));
     return t.to(torch::kFloat32);
@@ -114,6 +125,43 @@ Backbone::Backbone() : d_(std::make_unique<Impl>()) {}
 Backbone::~Backbone() = default;
 Backbone::Backbone(Backbone&&) noexcept = default;
 Backbone& Backbone::operator=(Backbone&&) noexcept = default;
+
+namespace {
+/// The identifier Backbone::open gives a TorchScript file, from its bytes alone (nothing loaded).
+std::string torchScriptId(const BackboneSpec& spec, const std::string& bytes) {
+    uint64_t h = fnv1a64(spec.kind.data(), spec.kind.size());
+    h = fnv1a64(bytes.data(), bytes.size(), h);
+    if (spec.randomWeights) {
+        h = fnv1a64("random", 6, h);
+        h = fnv1a64(&spec.randomSeed, sizeof spec.randomSeed, h);
+    }
+    return spec.kind + ":" + hex64(h) + ":output";
+}
+}  // namespace
+
+Backbone openRecordedBackbone(const BackboneSpec& recorded, const std::string& expectedId, const std::string& origin,
+                              const std::string& userPath) {
+    BackboneSpec spec = recorded;
+    if (!userPath.empty()) spec.path = userPath;
+    if (spec.kind == "torchscript") {
+        if (userPath.empty())
+            throw Error(origin + ": its backbone is a TorchScript program ('" + recorded.path +
+                        "'); TorchScript runs code, so it is loaded only from a file you name yourself "
+                        "(pqw: --backbone FILE; the window: choose the file)");
+        std::error_code ec;
+        if (!fs::is_regular_file(spec.path, ec)) throw Error(spec.path + ": TorchScript file not found");
+        const std::string id = torchScriptId(spec, readFile(spec.path));
+        if (id != expectedId)
+            throw Error(spec.path + ": is not the backbone " + origin + " was made with (its hash gives " + id +
+                        ", not " + expectedId + "); it was not loaded");
+        return Backbone::open(spec);
+    }
+    Backbone b = Backbone::open(spec);
+    if (b.id() != expectedId)
+        throw Error("the backbone at '" + spec.path + "' is not the one " + origin + " was made with (" + b.id() +
+                    " vs " + expectedId + ")");
+    return b;
+}
 
 Backbone Backbone::open(const BackboneSpec& spec) {
     Backbone b;
@@ -199,14 +247,7 @@ Backbone Backbone::open(const BackboneSpec& spec) {
             }
         } catch (const std::exception&) {
         }
-        uint64_t h = fnv1a64(spec.kind.data(), spec.kind.size());
-        const std::string bytes = readFile(spec.path);
-        h = fnv1a64(bytes.data(), bytes.size(), h);
-        if (spec.randomWeights) {
-            h = fnv1a64("random", 6, h);
-            h = fnv1a64(&spec.randomSeed, sizeof spec.randomSeed, h);
-        }
-        d.id = spec.kind + ":" + hex64(h) + ":" + d.cut;
+        d.id = torchScriptId(spec, readFile(spec.path));
     } else if (spec.kind == "pth") {
         // A torchvision / ProtoQuant state dict (torch.save), built natively (pth/arch.h).
         if (spec.path.empty()) throw Error("pth backbone: no path given (a .pth state dict)");

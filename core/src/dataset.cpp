@@ -2,8 +2,10 @@
 // carve, the fingerprint and image decoding. The per-format readers are in dataset_formats.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <random>
 
 #include <opencv2/imgcodecs.hpp>
@@ -206,6 +208,25 @@ struct DatasetLoader {
             }
             throw Error(msg);
         }
+        // One rule for every format (the CSV reader also names the line): a class that only
+        // validation or test samples have is one no training sample teaches.
+        {
+            const size_t K = impl->classNames.size();
+            std::vector<char> inTrain(K, 0);
+            std::vector<int> other(K, -1);
+            bool anyTrain = false;
+            for (const auto& s : impl->samples) {
+                const auto c = static_cast<size_t>(s.label);
+                if (c >= K) continue;
+                if (s.split == Split::Train) inTrain[c] = 1, anyTrain = true;
+                else if (other[c] < 0) other[c] = static_cast<int>(s.split);
+            }
+            for (size_t c = 0; anyTrain && c < K; ++c)
+                if (!inTrain[c] && other[c] >= 0)
+                    throw Error(spec.path + ": class '" + impl->classNames[c] + "' appears only in the " +
+                                (other[c] == static_cast<int>(Split::Test) ? "test" : "validation") +
+                                " split (no training sample has it)");
+        }
         // Subsets first (test, then train + val), then the validation carve from Train.
         keepSubset(*impl, spec.maxTest, spec.seed ^ 0x7e57'5eed'0000'0002ull,
                    [](const Sample& s) { return s.split == Split::Test; });
@@ -293,10 +314,84 @@ cv::Mat toRgb8(const cv::Mat& in, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+/// Image limits (docs/reliability.md): far above any photo (a 100-megapixel camera stays
+/// below), checked from the header before anything is decoded.
+constexpr uint64_t kMaxImagePixels = uint64_t(1) << 27;      // 134 million pixels (400 MB as 8-bit RGB)
+constexpr uint64_t kMaxImageFileBytes = uint64_t(1) << 30;  // 1 GiB
+
+uint32_t be16(const std::string& b, size_t at) { return (uint32_t(uint8_t(b[at])) << 8) | uint8_t(b[at + 1]); }
+
+bool isJpeg(const std::string& b) {
+    return b.size() >= 3 && uint8_t(b[0]) == 0xff && uint8_t(b[1]) == 0xd8 && uint8_t(b[2]) == 0xff;
+}
+
+/// Width and height a PNG or JPEG header claims; {0, 0} for other formats (OpenCV's own limit,
+/// set to the same number, covers them).
+std::pair<uint64_t, uint64_t> claimedSize(const std::string& b) {
+    static const char kPng[] = "\x89PNG\r\n\x1a\n";
+    if (b.size() >= 24 && b.compare(0, 8, kPng, 8) == 0 && b.compare(12, 4, "IHDR") == 0)
+        return {(uint64_t(be16(b, 16)) << 16) | be16(b, 18), (uint64_t(be16(b, 20)) << 16) | be16(b, 22)};
+    if (!isJpeg(b)) return {0, 0};
+    size_t i = 2;
+    while (i + 4 <= b.size()) {
+        if (uint8_t(b[i]) != 0xff) return {0, 0};
+        const uint8_t m = uint8_t(b[i + 1]);
+        if (m == 0xff) {  // fill byte
+            ++i;
+            continue;
+        }
+        if (m == 0xd8 || (m >= 0xd0 && m <= 0xd7) || m == 0x01) {  // markers without a length
+            i += 2;
+            continue;
+        }
+        if (m == 0xda || m == 0xd9) return {0, 0};  // scan data: no frame header before it
+        const size_t len = be16(b, i + 2);
+        const bool sof = m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc;
+        if (sof && i + 9 <= b.size()) return {be16(b, i + 7), be16(b, i + 5)};  // X (width), Y (height)
+        i += 2 + len;
+    }
+    return {0, 0};
+}
+
+/// A JPEG cut short lacks its end-of-image marker; libjpeg then fills the rest with grey and
+/// only warns (naming no file). The marker cannot occur inside entropy-coded data, so it must
+/// be among the last bytes (a little trailing padding is allowed).
+bool jpegHasEnd(const std::string& b) {
+    if (b.size() < 4) return false;
+    const size_t from = b.size() > 4096 ? b.size() - 4096 : 0;
+    for (size_t i = b.size() - 1; i-- > from;)
+        if (uint8_t(b[i]) == 0xff && uint8_t(b[i + 1]) == 0xd9) return true;
+    return false;
+}
+
+}  // namespace
+
 cv::Mat loadImageFile(const std::string& path) {
+    // OpenCV's own pixel limit (formats whose header is not read here), once per process; a
+    // value the user set in the environment wins.
+    static std::once_flag once;
+    std::call_once(once, [] { ::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", std::to_string(kMaxImagePixels).c_str(), 0); });
+    std::error_code ec;
+    const auto bytesOnDisk = fs::file_size(path, ec);
+    if (!ec && bytesOnDisk > kMaxImageFileBytes)
+        throw Error(path + ": cannot decode image: the file has " + std::to_string(bytesOnDisk >> 20) +
+                    " MiB; the limit for an image is 1024 MiB");
+    const std::string bytes = readFile(path);
+    const auto [w, h] = claimedSize(bytes);
+    if (w * h > kMaxImagePixels)
+        throw Error(path + ": cannot decode image: the header claims " + std::to_string(w) + " x " + std::to_string(h) +
+                    " pixels, more than the limit of " + std::to_string(kMaxImagePixels) + " pixels");
+    const bool jpeg = isJpeg(bytes);
+    if (jpeg && !jpegHasEnd(bytes))
+        throw Error(path + ": cannot decode image: truncated JPEG (the file ends before the end-of-image marker)");
     cv::Mat raw;
     try {
-        raw = cv::imread(path, cv::IMREAD_UNCHANGED);
+        // JPEG: decoded to colour, which applies the EXIF orientation (phone photos stand
+        // upright); other formats unchanged (16-bit, alpha) and converted below.
+        const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+        raw = cv::imdecode(buf, jpeg ? cv::IMREAD_COLOR : cv::IMREAD_UNCHANGED);
     } catch (const cv::Exception& e) {
         throw Error(path + ": cannot decode image: " + e.what());
     }

@@ -53,9 +53,15 @@ bool isHidden(const fs::path& p) {
 
 /// Upper bound of deflate's expansion ratio (zlib's documented worst case is ~1032:1).
 constexpr uint64_t kMaxDeflateRatio = 1032;
-/// Largest payload we accept from an IDX header: far above any real IDX file.
-constexpr uint64_t kMaxIdxPayload = uint64_t(8) << 30;
+/// Largest payload we accept from an IDX file (raw or decompressed): far above any real IDX
+/// dataset (EMNIST, the largest common one, holds 0.55 GB), small enough for any machine
+/// that trains on it. docs/reliability.md lists the limits.
+constexpr uint64_t kMaxIdxPayload = uint64_t(2) << 30;
+/// Largest IDX image side (real IDX images are at most a few hundred pixels).
+constexpr uint64_t kMaxIdxSide = 4096;
 
+/// An IDX file, raw or gzip, read as a stream: zlib inflate over bounded chunks of the file,
+/// concatenated gzip members accepted, anything else after the last member refused.
 class GzFile {
 public:
     explicit GzFile(const std::string& path) : path_(path) {
@@ -63,37 +69,67 @@ public:
         if (!fs::is_regular_file(path, ec)) throw Error(path + ": no such file");
         onDiskSize_ = fs::file_size(path, ec);
         if (ec) throw Error(path + ": cannot read size: " + ec.message());
-        // gzip or raw, told by the content (gzread reads raw files as they are).
-        {
-            std::ifstream in(path, std::ios::binary);
-            unsigned char m[2] = {0, 0};
-            in.read(reinterpret_cast<char*>(m), 2);
-            compressed_ = in.gcount() == 2 && m[0] == 0x1f && m[1] == 0x8b;
-        }
-        f_ = gzopen(path.c_str(), "rb");
+        f_ = std::fopen(path.c_str(), "rb");
         if (!f_) throw Error(path + ": cannot open: " + std::strerror(errno));
-        gzbuffer(f_, 1 << 17);
+        unsigned char m[2] = {0, 0};
+        compressed_ = std::fread(m, 1, 2, f_) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+        std::rewind(f_);
+        if (compressed_) {
+            if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) throw Error(path + ": cannot start decompression");
+            zOpen_ = true;
+        }
     }
     ~GzFile() {
-        if (f_) gzclose(f_);
+        if (zOpen_) inflateEnd(&z_);
+        if (f_) std::fclose(f_);
     }
     GzFile(const GzFile&) = delete;
     GzFile& operator=(const GzFile&) = delete;
 
-    /// Reads up to n bytes; returns how many were read. Throws on a zlib error.
+    /// Reads up to n bytes; returns how many were read. Throws on corrupt data or trailing
+    /// bytes after the gzip data.
     size_t read(void* dst, size_t n) {
         auto* p = static_cast<unsigned char*>(dst);
+        if (!compressed_) {
+            const size_t got = std::fread(p, 1, n, f_);
+            if (got < n && std::ferror(f_)) throw Error(path_ + ": read error: " + std::strerror(errno));
+            return got;
+        }
         size_t done = 0;
-        while (done < n) {
-            const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - done, 1u << 30));
-            const int got = gzread(f_, p + done, chunk);
-            if (got < 0) {
-                int errnum = 0;
-                const char* msg = gzerror(f_, &errnum);
-                throw Error(path_ + ": corrupt data: " + (msg ? msg : "read error"));
+        while (done < n && !ended_) {
+            if (z_.avail_in == 0) {
+                const size_t got = std::fread(in_, 1, sizeof in_, f_);
+                if (got == 0) {
+                    if (std::ferror(f_)) throw Error(path_ + ": read error: " + std::strerror(errno));
+                    ended_ = true;  // cut short: the caller reports what is missing
+                    break;
+                }
+                z_.next_in = in_;
+                z_.avail_in = static_cast<uInt>(got);
             }
-            if (got == 0) break;
-            done += static_cast<size_t>(got);
+            z_.next_out = p + done;
+            z_.avail_out = static_cast<uInt>(std::min<size_t>(n - done, 1u << 30));
+            const uInt before = z_.avail_out;
+            const int rc = inflate(&z_, Z_NO_FLUSH);
+            done += before - z_.avail_out;
+            if (rc == Z_STREAM_END) {
+                // Another gzip member may follow (concatenated .gz files are valid gzip);
+                // anything else after the data is refused, not ignored.
+                if (z_.avail_in == 0) {
+                    const size_t got = std::fread(in_, 1, sizeof in_, f_);
+                    z_.next_in = in_;
+                    z_.avail_in = static_cast<uInt>(got);
+                }
+                if (z_.avail_in == 0) {
+                    ended_ = true;
+                } else if (z_.avail_in >= 2 && z_.next_in[0] == 0x1f && z_.next_in[1] == 0x8b) {
+                    inflateReset(&z_);
+                } else {
+                    throw Error(path_ + ": unexpected bytes after the end of the gzip data (trailing garbage)");
+                }
+            } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+                throw Error(path_ + ": corrupt data: " + (z_.msg ? z_.msg : "inflate error " + std::to_string(rc)));
+            }
         }
         return done;
     }
@@ -104,7 +140,10 @@ public:
 
 private:
     std::string path_;
-    gzFile f_ = nullptr;
+    std::FILE* f_ = nullptr;
+    z_stream z_{};
+    bool zOpen_ = false, ended_ = false;
+    unsigned char in_[1 << 16];
     uint64_t onDiskSize_ = 0;
     bool compressed_ = false;
 };
@@ -132,9 +171,19 @@ void readIdxPayload(GzFile& f, const std::string& path, uint64_t headerSize, uin
         throw Error(path + ": header says " + std::to_string(headerSize + payload) + " bytes, file has " +
                     std::to_string(f.onDiskSize()));
     }
-    out.resize(static_cast<size_t>(payload));
-    const size_t got = f.read(out.data(), out.size());
-    if (got != out.size()) {
+    // In bounded chunks: memory grows with the data that actually arrives, so a header that
+    // claims gigabytes of a short (or truncated) file fails before allocating them.
+    constexpr size_t kChunk = size_t(64) << 20;
+    out.clear();
+    size_t got = 0;
+    while (got < payload) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, payload - got));
+        out.resize(got + want);
+        const size_t n = f.read(out.data() + got, want);
+        got += n;
+        if (n < want) break;
+    }
+    if (got != payload) {
         throw Error(path + ": truncated: expected " + std::to_string(payload) + " bytes of data after the header, got " +
                     std::to_string(got));
     }
@@ -154,8 +203,9 @@ IdxImages readIdxImages(const std::string& path) {
         throw Error(path + ": not an IDX image file (magic " + hexMagic(magic) + ", expected 0x00000803)");
     if (got < 16) throw Error(path + ": truncated: IDX image header is 16 bytes, file has " + std::to_string(got));
     const uint64_t n = be32(h + 4), rows = be32(h + 8), cols = be32(h + 12);
-    if (rows == 0 || cols == 0 || rows > 65535 || cols > 65535)
-        throw Error(path + ": implausible image size " + std::to_string(rows) + "x" + std::to_string(cols) + " in the header");
+    if (rows == 0 || cols == 0 || rows > kMaxIdxSide || cols > kMaxIdxSide)
+        throw Error(path + ": implausible image size " + std::to_string(rows) + "x" + std::to_string(cols) +
+                    " in the header (the limit is " + std::to_string(kMaxIdxSide) + " pixels a side)");
     IdxImages img;
     img.file = path;
     img.rows = static_cast<int>(rows);
@@ -302,7 +352,7 @@ fs::path cleanPath(const std::string& p) {
 
 std::string checkImageFile(const std::string& path) {
     std::error_code ec;
-    if (!fs::exists(path, ec)) return "missing";
+    if (!fs::exists(path, ec)) return ec ? "cannot read: " + ec.message() : "missing";  // e.g. a symbolic link loop
     if (!fs::is_regular_file(path, ec)) return "not a regular file";
     const auto size = fs::file_size(path, ec);
     if (ec) return "cannot read: " + ec.message();
@@ -422,7 +472,8 @@ void readImageFolder(DatasetData& d, const std::string& rootIn) {
     bool splitLayout = fs::is_directory(root / "train", ec);
     for (const auto& e : fs::directory_iterator(root, ec)) {
         const std::string n = e.path().filename().string();
-        if (e.is_directory() && !isHidden(e.path()) && n != "train" && n != "val" && n != "test") splitLayout = false;
+        std::error_code sec;
+        if (e.is_directory(sec) && !isHidden(e.path()) && n != "train" && n != "val" && n != "test") splitLayout = false;
     }
     if (splitLayout) {
         tops.push_back({root / "train", Split::Train});
@@ -438,7 +489,8 @@ void readImageFolder(DatasetData& d, const std::string& rootIn) {
     for (const auto& [top, split] : tops) {
         for (const auto& e : fs::directory_iterator(top, ec)) {
             if (isHidden(e.path())) continue;
-            if (e.is_directory()) classes.insert(e.path().filename().string());
+            std::error_code sec;
+            if (e.is_directory(sec)) classes.insert(e.path().filename().string());
             else if (hasImageExtension(e.path())) ++looseFiles;
         }
         if (ec) throw Error(top.string() + ": cannot list: " + ec.message());
@@ -457,11 +509,15 @@ void readImageFolder(DatasetData& d, const std::string& rootIn) {
             std::vector<std::string> files;
             for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
                  it.increment(ec)) {
+                // Non-throwing status: a looping or broken symbolic link is one skipped file
+                // (reported at addFileSample), not the end of the whole dataset.
+                std::error_code sec;
+                const bool isDir = it->is_directory(sec);
                 if (isHidden(it->path())) {
-                    if (it->is_directory()) it.disable_recursion_pending();
+                    if (isDir) it.disable_recursion_pending();
                     continue;
                 }
-                if (!it->is_directory() && hasImageExtension(it->path())) files.push_back(it->path().string());
+                if (!isDir && hasImageExtension(it->path())) files.push_back(it->path().string());
             }
             if (ec) throw Error(dir.string() + ": cannot list: " + ec.message());
             std::sort(files.begin(), files.end());

@@ -26,6 +26,7 @@
 #include "pqw/error.h"
 #include "pqw/preprocess.h"
 #include "pqw/util.h"
+#include "pqw/output.h"
 #include "fs_util.h"
 
 namespace fs = std::filesystem;
@@ -44,12 +45,7 @@ std::string dataPath(const std::string& dir) { return (fs::path(dir) / "features
 /// Reads and validates meta.json; throws Error naming the file.
 json readMeta(const std::string& dir) {
     const std::string path = metaPath(dir);
-    json m;
-    try {
-        m = json::parse(readFile(path));
-    } catch (const json::exception& e) {
-        throw Error(path + ": not valid JSON (" + e.what() + ")");
-    }
+    json m = jsonu::parse(readFile(path), path + ": ");
     if (!m.is_object() || m.value("format", "") != kFormat)
         throw Error(path + ": not a feature cache (format field missing or wrong)");
     // Integer fields are range-checked (a float where an integer belongs is an error, not UB).
@@ -90,6 +86,30 @@ json readMeta(const std::string& dir) {
         return 0;
     });
     if (done < 0 || done > n) throw Error(path + ": done count out of range");
+    // Types of the other fields, so no reader meets a library type error without the file and
+    // key ("invalid" may be absent in a cache cut short: no sample is marked invalid then).
+    auto want = [&](const json& o, const char* key, bool (json::*is)() const noexcept, const char* what,
+                    const std::string& prefix) {
+        if (o.is_object() && o.contains(key) && !o[key].is_null() && !(o[key].*is)())
+            throw Error(path + ": \"" + prefix + key + "\" must be " + what);
+    };
+    want(m, "fingerprint", &json::is_string, "a string", "");
+    want(m, "classes", &json::is_array, "a list of class names", "");
+    for (const auto& c : m["classes"])
+        if (!c.is_string()) throw Error(path + ": \"classes\" must be a list of class names");
+    if (!m.contains("invalid") || m["invalid"].is_null()) m["invalid"] = json::array();
+    want(m, "invalid", &json::is_array, "a list of sample indices", "");
+    want(m, "input_size", &json::is_number, "a number", "");
+    want(m, "backbone", &json::is_object, "an object", "");
+    want(m, "dataset", &json::is_object, "an object", "");
+    if (m.contains("backbone"))
+        for (const char* key : {"id", "cut", "kind", "path"}) want(m["backbone"], key, &json::is_string, "a string", "backbone.");
+    if (m.contains("backbone")) want(m["backbone"], "random_weights", &json::is_boolean, "true or false", "backbone.");
+    if (m.contains("dataset")) {
+        for (const char* key : {"path", "kind", "fingerprint"}) want(m["dataset"], key, &json::is_string, "a string", "dataset.");
+        want(m["dataset"], "val_fraction", &json::is_number, "a number", "dataset.");
+        want(m["dataset"], "cub_crop", &json::is_boolean, "true or false", "dataset.");
+    }
     return m;
 }
 
@@ -239,6 +259,8 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw Error(dir + ": cannot create folder: " + ec.message());
+    // One writer per cache: two extractions into one folder would mix two backbones' features.
+    const FolderLock lock(dir, "extract features into it");
     removeStaleTempFiles(dir);  // left by an extraction killed mid-write
 
     const CacheStatus st = inspectCache(dir, ds, bb, opt.inputSize);
@@ -256,6 +278,7 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
         fs::remove(metaPath(dir), ec);
         fs::remove(dataPath(dir), ec);
         meta = makeMeta(ds, bb, opt.inputSize, cacheFingerprint(ds, bb, opt.inputSize));
+        checkReplaceable(dataPath(dir));
         int fd = ::open(dataPath(dir).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) throw Error(dataPath(dir) + ": cannot create: " + std::strerror(errno));
         const off_t bytes = static_cast<off_t>(n) * per * 2;
@@ -273,7 +296,12 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
         meta["backbone"]["effective_receptive_field"] = bb.effectiveReceptiveField(opt.inputSize);
     size_t done = meta["done"].get<size_t>();
     rep.reused = done;
-    std::vector<int64_t> invalid = meta["invalid"].get<std::vector<int64_t>>();
+    std::vector<int64_t> invalid;
+    try {
+        invalid = jsonu::intList<int64_t>(meta, "invalid");
+    } catch (const Error& e) {
+        throw Error(metaPath(dir) + ": " + e.what());
+    }
 
     int fd = ::open(dataPath(dir).c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) throw Error(dataPath(dir) + ": cannot open for writing: " + std::strerror(errno));

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -17,6 +18,60 @@
 #include "pqw/error.h"
 
 namespace pqw::jsonu {
+
+/// The deepest nesting of arrays and objects accepted in any JSON pqw reads (model.json,
+/// meta.json, checkpoint metadata, sweeps, projects, log lines). Real files stay below 20;
+/// nlohmann's dump() and the destructor recurse once per level, so a file nested 70 000 deep
+/// overflowed the stack.
+inline constexpr int kMaxDepth = 100;
+
+/// The nesting depth of text (brackets outside strings), stopping once it exceeds limit.
+inline int nestingDepth(std::string_view text, int limit = kMaxDepth) {
+    int depth = 0, deepest = 0;
+    bool inString = false, escaped = false;
+    for (const char c : text) {
+        if (inString) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') inString = false;
+            continue;
+        }
+        if (c == '"') inString = true;
+        else if (c == '[' || c == '{') {
+            if (++depth > deepest && (deepest = depth) > limit) return deepest;
+        } else if ((c == ']' || c == '}') && depth > 0) --depth;
+    }
+    return deepest;
+}
+
+/// The one JSON parser for files: nesting bounded by kMaxDepth (checked before parsing), and
+/// every failure a pqw::Error "<what>not valid JSON (...)" / "<what>nested more than 100
+/// levels deep". `what` starts the message, e.g. "model.json: " or "x.pqwh: metadata is ".
+inline nlohmann::json parse(std::string_view text, const std::string& what) {
+    if (nestingDepth(text) > kMaxDepth)
+        throw Error(what + "nested more than " + std::to_string(kMaxDepth) +
+                    " levels deep (the limit for JSON that pqw reads)");
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers that overflow
+        throw Error(what + "not valid JSON (" + e.what() + ")");
+    }
+}
+
+/// Range of a number read from a file, checked before any work starts: pqw::Error
+/// "\"name\" must be between lo and hi, not v" (NaN and infinities are outside every range).
+inline void requireRange(const std::string& name, double v, double lo, double hi) {
+    if (std::isfinite(v) && v >= lo && v <= hi) return;
+    auto num = [](double x) {
+        std::string t = std::to_string(x);
+        if (t.find('.') != std::string::npos) {
+            while (t.back() == '0') t.pop_back();
+            if (t.back() == '.') t.pop_back();
+        }
+        return t;
+    };
+    throw Error("\"" + name + "\" must be between " + num(lo) + " and " + num(hi) + ", not " + num(v));
+}
 
 /// `v` as the integer type T; `name` is how the message refers to it (e.g. "\"epoch\"").
 template <class T>

@@ -90,12 +90,7 @@ std::string Project::activeHeadPath() const {
 }
 
 Project parseProject(const std::string& text, const std::string& origin, const std::string& baseDir) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers that overflow
-        fail(origin, std::string("not valid JSON (") + e.what() + ")");
-    }
+    const json j = jsonu::parse(text, origin + ": ");
     if (!j.is_object()) fail(origin, "not a project file (the top level must be a JSON object)");
     const auto fmt = j.find("format");
     if (fmt == j.end() || !fmt->is_string() || fmt->get<std::string>() != kFormat)
@@ -214,11 +209,7 @@ std::string projectJson(const Project& p, const std::string& baseDir) {
     j["explanations"] = ex;
     json vs = json::object();
     if (!p.viewState.empty()) {
-        try {
-            vs = json::parse(p.viewState);
-        } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers that overflow
-            throw Error(std::string("project view state is not valid JSON (") + e.what() + ")");
-        }
+        vs = jsonu::parse(p.viewState, "project view state is ");
         if (!vs.is_object()) throw Error("project view state must be a JSON object");
     }
     j["view_state"] = vs;

@@ -16,6 +16,7 @@
 
 #include "pqw/backbone.h"
 #include "pqw/error.h"
+#include "pqw/recorded_backbone.h"
 #include "pqw/feature_cache.h"
 #include "pqw/heatmap.h"
 #include "pqw/omenn.h"
@@ -334,7 +335,8 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
                 auto& slot = models[headPath];
                 if (!slot.first) {
                     slot.first = std::make_shared<ProtoModel>(ProtoModel::load(headPath));
-                    slot.second = std::make_shared<Backbone>(Backbone::open(slot.first->backboneSpec()));
+                    slot.second = std::make_shared<Backbone>(
+                        openRecordedBackbone(slot.first->backboneSpec(), slot.first->backboneId(), headPath));
                 }
                 const ProtoModel& m = *slot.first;
                 const Backbone& bb = *slot.second;

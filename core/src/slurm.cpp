@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -224,8 +225,13 @@ std::vector<SweepSubmissionRecord> readSweepSubmissions(const std::string& dir) 
     while (std::getline(in, line)) {
         ++no;
         if (line.empty()) continue;
-        const json j = json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
+        json j;  // nesting bounded (issue 17): a deep line is "not a JSON line"
+        try {
+            j = jsonu::parse(line, "");
+        } catch (const Error&) {
+            j = json();
+        }
+        if (!j.is_object()) {
             if (in.peek() == EOF) break;  // a partial last line
             throw Error(path + ":" + std::to_string(no) + ": not a JSON line");
         }

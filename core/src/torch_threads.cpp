@@ -6,11 +6,15 @@
 
 #include <torch/torch.h>
 
+#include "pqw/error.h"
 #include "pqw/util.h"
 
 namespace pqw {
 
 void initTorchThreads(int threads) {
+    // Thousands of threads would only thrash (pqw --threads has the same range).
+    if (threads < 0 || threads > 256)
+        throw Error("the number of threads must be between 0 (all cores) and 256, not " + std::to_string(threads));
     static std::once_flag once;
     std::call_once(once, [threads] {
         int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -51,7 +51,11 @@ seq = {"modelTopology": {"model_config": {"class_name": "Sequential", "config": 
         {"name": "d/bias", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16"}}]}]}
 put("tfjs", "sequential_quantised", json.dumps(seq).encode() + b"\0" + bytes(range(6)) + struct.pack("<2e", 0.5, -2.0))
 
-# Project files: see corpus/project (hand-written seeds, kept as they are).
+# Project files: see corpus/project (hand-written seeds, kept as they are), plus one nested
+# 40 000 deep (issue 17: a deep view_state overflowed the stack in the JSON library).
+DEEP = 40000
+put("project", "deep_view_state.pqwproj", ('{"format": "protoquant-workbench-project", "version": 1, "view_state": {"a": ' +
+                                            "[" * DEEP + "]" * DEEP + "}}").encode())
 # Checkpoints: every file of the bad corpus (several are valid files).
 for f in sorted(glob.glob(os.path.join(BAD, "checkpoints", "*.pqwh"))):
     put("checkpoint", os.path.basename(f), open(f, "rb").read())

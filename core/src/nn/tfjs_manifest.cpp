@@ -75,12 +75,7 @@ public:
     [[noreturn]] void fail(const std::string& what) const { throw Error(file_ + ": " + what); }
 
     TfjsDocument parse(const std::string& text) {
-        json root;
-        try {
-            root = json::parse(text);
-        } catch (const json::exception& e) {
-            fail(std::string("not valid JSON: ") + e.what());
-        }
+        const json root = jsonu::parse(text, file_ + ": ");
         try {
             if (!root.is_object() || !root.contains("modelTopology"))
                 fail("not a TensorFlow.js layers model (no modelTopology)");

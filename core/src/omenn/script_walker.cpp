@@ -1058,16 +1058,24 @@ std::vector<float> torchScriptOutputs(const std::string& path, const float* x, i
     m.eval();
     torch::NoGradGuard ng;
     auto xt = torch::from_blob(const_cast<float*>(x), {1, channels, height, width}, torch::kFloat).clone();
-    torch::Tensor y;
+    // The output must be what a classifier returns (issue 17, case 11).
+    torch::jit::IValue out;
     try {
-        auto out = m.forward({xt});
-        if (!out.isTensor()) throw Error(path + ": forward must return one tensor");
-        y = out.toTensor().flatten().contiguous();
+        out = m.forward({xt});
     } catch (const c10::Error& e) {
         std::string w = e.what_without_backtrace();
         throw Error(path + ": fails on a " + std::to_string(channels) + "x" + std::to_string(height) + "x" +
                     std::to_string(width) + " input: " + w.substr(0, w.find('\n')).substr(0, 200));
     }
+    if (!out.isTensor()) throw Error(path + ": forward() must return a tensor of logits [1, classes], not " + out.tagKind());
+    auto y = out.toTensor();
+    if (!y.is_floating_point())
+        throw Error(path + ": forward() returned " + std::string(c10::toString(y.scalar_type())) +
+                    " values; logits must be floating point");
+    if (y.dim() != 2 || y.size(0) != 1)
+        throw Error(path + ": forward() returned shape " + c10::str(y.sizes()) + "; a classifier's logits [1, classes] are needed");
+    y = y.to(torch::kFloat).flatten().contiguous();
+    if (!torch::isfinite(y).all().item<bool>()) throw Error(path + ": forward() returned NaN or infinite logits");
     return {y.data_ptr<float>(), y.data_ptr<float>() + y.numel()};
 }
 

@@ -158,12 +158,7 @@ CheckpointData parseCheckpoint(std::string_view file, const std::string& path) {
     uint64_t len = 0;
     for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(static_cast<unsigned char>(file[8 + i])) << (8 * i);
     if (len > file.size() - 16) throw Error(path + ": metadata length " + std::to_string(len) + " exceeds the file");
-    json meta;
-    try {
-        meta = json::parse(file.substr(16, len));
-    } catch (const json::exception& e) {
-        throw Error(path + ": metadata is not valid JSON (" + e.what() + ")");
-    }
+    const json meta = jsonu::parse(file.substr(16, len), path + ": metadata is ");
     CheckpointData d;
     try {
         parseInto(d, meta, file.substr(16 + len));

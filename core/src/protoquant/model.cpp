@@ -314,6 +314,14 @@ void ProtoModel::save(const std::string& path) const {
     for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
     file += js;
     file += payload;
+    // Never write a checkpoint the reader refuses (NaN / Inf weights, NaN numbers that JSON
+    // stores as null): the bytes go through the reader first.
+    try {
+        detail::parseCheckpoint(file, path);
+    } catch (const Error& e) {
+        throw Error(path + ": not written: the model would not load back (" + std::string(e.what()) +
+                    "); training probably diverged (non-finite values)");
+    }
     writeFileAtomic(path, file);
 }
 

@@ -64,6 +64,8 @@ void setStage0TorchScript(ProtoModel& m, const std::string& path, const FeatureC
         throw Error(path + ": the stage-0 module maps feature maps " + in + " to " + c10::str(z.sizes()) + " " +
                     std::string(c10::toString(z.scalar_type())) + "; float logits [" + std::to_string(two.size()) +
                     ", " + std::to_string(N) + "] (one per class of the cache) are needed");
+    if (!torch::isfinite(z).all().item<bool>())
+        throw Error(path + ": the stage-0 module returns NaN or infinite logits on the cached feature maps " + in);
     d.stage0 = true;
     d.stage0Script = head;
     d.stage0ScriptBytes = bytes;

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include "model_impl.h"
 #include "pqw/error.h"
+#include "pqw/training_checks.h"
 
 using json = nlohmann::json;
 namespace F = torch::nn::functional;
@@ -22,6 +24,18 @@ void requireSplits(const FeatureCache& cache) {
     if (cache.indices(Split::Train).empty()) throw Error("the feature cache has no training samples");
     if (cache.indices(Split::Val).empty())
         throw Error("the feature cache has no validation samples (model selection needs them)");
+    requireFiniteFeatures(cache);  // NaN / Inf features would train a NaN model
+}
+
+/// One rule for every training stage: a non-finite loss ends the stage with an error (the
+/// model keeps what it had before the stage; nothing is saved).
+void requireFiniteLoss(const std::string& stage, int epoch, double loss, double lr) {
+    if (std::isfinite(loss)) return;
+    std::ostringstream o;
+    o << stage << ": the loss became " << (std::isnan(loss) ? "NaN" : "infinite") << " in epoch " << epoch
+      << " (learning rate " << lr << "); training stopped and nothing was saved. Lower the learning rate or "
+      << "check the features";
+    throw Error(o.str());
 }
 
 /// Seeded permutation of 0..n-1 (std::mt19937_64 + our own Fisher-Yates: portable).
@@ -175,6 +189,7 @@ std::vector<EpochRecord> fitHead(ProtoModel::Impl& d, const FeatureCache& cache,
         r.stage = stage;
         r.epoch = epoch;
         r.loss = r.ceLoss = lossSum / double(seen);
+        requireFiniteLoss(stage, epoch, r.loss, opt.lr);
         r.trainAccuracy = double(correct) / double(seen);
         r.lr = opt.lr;
         {
@@ -200,6 +215,39 @@ std::vector<EpochRecord> fitHead(ProtoModel::Impl& d, const FeatureCache& cache,
 }
 
 }  // namespace
+
+void requireFiniteFeatures(const FeatureCache& cache) {
+    const auto s = cache.shape();
+    const size_t per = size_t(s[0] * s[1] * s[2]);
+    for (Split sp : {Split::Train, Split::Val})
+        for (size_t i : cache.indices(sp)) {
+            const uint16_t* p = cache.raw(i);
+            for (size_t k = 0; k < per; ++k)
+                if ((p[k] & 0x7c00) == 0x7c00)  // fp16 exponent all ones: Inf or NaN
+                    throw Error(std::string("features.f16: sample ") + std::to_string(i) + " holds " +
+                                ((p[k] & 0x03ff) ? "NaN" : "infinite") + " features (value " + std::to_string(k) +
+                                "); extract the features again");
+        }
+}
+
+TrainStages parseTrainStages(const std::string& list) {
+    TrainStages st;
+    size_t named = 0;
+    std::string item;
+    std::istringstream in(list);
+    while (std::getline(in, item, ',')) {
+        const auto a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+        item = a == std::string::npos ? std::string() : item.substr(a, b - a + 1);
+        bool* flag = item == "0" ? &st.stage0 : item == "1" ? &st.stage1 : item == "1b" ? &st.stage1b : item == "2" ? &st.stage2 : nullptr;
+        if (!flag)
+            throw Error("'" + item + "' is not a stage; give a comma-separated list of 0, 1, 1b and 2 (e.g. 0,1,2)");
+        if (*flag) throw Error("stage " + item + " is listed twice");
+        *flag = true;
+        ++named;
+    }
+    if (named == 0) throw Error("no stage given; give a comma-separated list of 0, 1, 1b and 2 (e.g. 0,1,2)");
+    return st;
+}
 
 // ---------------------------------------------------------------------------------------
 std::vector<EpochRecord> trainStage0(ProtoModel& m, const FeatureCache& cache, const Stage0Options& opt,
@@ -244,6 +292,7 @@ std::vector<EpochRecord> trainStage0(ProtoModel& m, const FeatureCache& cache, c
         r.stage = "stage0";
         r.epoch = epoch;
         r.loss = r.ceLoss = lossSum / double(n);
+        requireFiniteLoss("stage 0", epoch, r.loss, opt.lr);
         r.lr = opt.lr;
         {
             torch::NoGradGuard ng;
@@ -347,6 +396,7 @@ std::vector<EpochRecord> trainCodebook(ProtoModel& m, const FeatureCache& cache,
         r.stage = "stage1";
         r.epoch = epoch;
         r.loss = lossSum / double(seen);
+        requireFiniteLoss("stage 1", epoch, r.loss, lr);
         r.ceLoss = ceSum / double(seen);
         r.mseLoss = mseSum / double(seen);
         r.trainAccuracy = double(correct) / double(seen);

@@ -7,7 +7,9 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "json_util.h"
 #include "pqw/error.h"
+#include "pqw/cnn_limits.h"
 #include "pqw/feature_cache.h"
 #include "pqw/util.h"
 #include "pruning/cnn_impl.h"
@@ -309,11 +311,44 @@ ModelCost CnnModel::cost() const { return d_->cost(); }
 int64_t CnnModel::originalParams() const { return d_->origParams; }
 int64_t CnnModel::originalPrunable() const { return d_->origPrunable; }
 
-CnnModel CnnModel::create(const CnnSpec& spec, uint64_t seed) {
+void validateCnnSpec(const CnnSpec& spec) {
     const bool featureArch = spec.arch.rfind("feature-", 0) == 0;
-    if (spec.width < 1 || spec.depth < 1 || spec.inChannels < 1 || spec.inputSize < (featureArch ? 1 : 4) ||
-        spec.classes < 2)
-        throw Error("bad CNN spec (width, depth >= 1, input size >= 4 (1 for feature heads), classes >= 2)");
+    auto req = [](const char* what, int64_t v, int64_t lo, int64_t hi) {
+        if (v < lo || v > hi)
+            throw Error(std::string("the CNN's ") + what + " must be between " + std::to_string(lo) + " and " +
+                        std::to_string(hi) + ", not " + std::to_string(v));
+    };
+    req("width", spec.width, 1, kMaxCnnWidth);
+    req("depth", spec.depth, 1, kMaxCnnDepth);
+    req("input channels", spec.inChannels, 1, featureArch ? 65536 : 4);
+    req("input size", spec.inputSize, featureArch ? 1 : 4, kMaxCnnInputSize);
+    req("number of classes", spec.classes, 2, 100000);
+    // Size before anything is allocated: parameters and the largest activation of one image.
+    const double w = spec.width, c = spec.inChannels, s = spec.inputSize, k = spec.classes, d = spec.depth;
+    double params = 0, act = 0;
+    if (spec.arch == "lenet") {
+        params = c * w * 25 + w * 2 * w * 25 + 2 * w * (s / 4) * (s / 4) * 120 + 120 * 84 + 84 * k;
+        act = w * s * s;
+    } else if (spec.arch == "resnet") {
+        params = c * w * 9 + d * 2 * 9 * (w * w + 4 * w * w + 16 * w * w) + 4 * w * k;
+        act = w * s * s;
+    } else if (spec.arch == "feature-mlp") {
+        params = c * s * s * w + d * w * w + w * k;
+        act = std::max(c * s * s, w);
+    } else {
+        params = c * w + d * 9 * w * w + w * k;
+        act = std::max(c, w) * s * s;
+    }
+    if (params > double(kMaxCnnParams) || act > double(kMaxCnnActivation))
+        throw Error("the CNN (" + spec.arch + ", width " + std::to_string(spec.width) + ", depth " +
+                    std::to_string(spec.depth) + ", input " + std::to_string(spec.inputSize) + " px) would need about " +
+                    std::to_string(int64_t(std::max(params, act) / 1e6)) + " million values per layer or in total; the limit is " +
+                    std::to_string(kMaxCnnParams / 1000000) + " million parameters and " +
+                    std::to_string(kMaxCnnActivation / 1000000) + " million activations per image");
+}
+
+CnnModel CnnModel::create(const CnnSpec& spec, uint64_t seed) {
+    validateCnnSpec(spec);
     CnnModel model;
     Impl& m = *model.d_;
     m.spec = spec;
@@ -452,15 +487,16 @@ void CnnModel::save(const std::string& path) const {
 
 CnnModel CnnModel::load(const std::string& path) {
     torch::serialize::InputArchive ar;
-    json meta;
+    std::string metaText;
     try {
         ar.load_from(path);
         c10::IValue v;
         ar.read("meta", v);
-        meta = json::parse(v.toStringRef());
+        metaText = v.toStringRef();
     } catch (const std::exception& e) {
         throw Error(path + ": not a pqw CNN model file");
     }
+    const json meta = jsonu::parse(metaText, path + ": metadata is ");
     if (meta.value("format", "") != "pqw-cnn") throw Error(path + ": not a pqw CNN model file");
     if (meta.value("version", 0) != 1) throw Error(path + ": unsupported CNN model version");
     CnnModel model;
@@ -468,11 +504,12 @@ CnnModel CnnModel::load(const std::string& path) {
     try {
         const auto& s = meta.at("spec");
         m.spec.arch = s.at("arch");
-        m.spec.width = s.at("width");
-        m.spec.depth = s.at("depth");
-        m.spec.inChannels = s.at("in_channels");
-        m.spec.inputSize = s.at("input_size");
-        m.spec.classes = s.at("classes");
+        m.spec.width = jsonu::intAt<int>(s, "width", "spec.");
+        m.spec.depth = jsonu::intAt<int>(s, "depth", "spec.");
+        m.spec.inChannels = jsonu::intAt<int>(s, "in_channels", "spec.");
+        m.spec.inputSize = jsonu::intAt<int>(s, "input_size", "spec.");
+        m.spec.classes = jsonu::intAt<int>(s, "classes", "spec.");
+        validateCnnSpec(m.spec);  // limits checked before shapes() runs anything
         m.origParams = meta.at("original_params");
         m.origPrunable = meta.at("original_prunable");
         m.history = meta.value("history", json::array());
@@ -517,6 +554,8 @@ namespace cnn {
 
 std::pair<double, double> trainEpoch(CnnModel::Impl& m, const ImageTensors::Impl& d, torch::optim::Optimizer& opt,
                                      int batch, at::Generator& gen, JobContext& ctx) {
+    // Shared by train-cnn, pruning fine-tuning and sweeps: a batch of 0 would never advance.
+    if (batch < 1) throw Error("the batch size must be at least 1 (it is " + std::to_string(batch) + ")");
     m.training = true;
     m.setRequiresGrad(true);
     bool masked = false;
@@ -542,7 +581,11 @@ std::pair<double, double> trainEpoch(CnnModel::Impl& m, const ImageTensors::Impl
     }
     m.training = false;
     m.setRequiresGrad(false);
-    return {lossSum / double(std::max<int64_t>(1, N)), double(correct) / double(std::max<int64_t>(1, N))};
+    const double loss = lossSum / double(std::max<int64_t>(1, N));
+    if (!std::isfinite(loss))
+        throw Error(std::string("the training loss became ") + (std::isnan(loss) ? "NaN" : "infinite") +
+                    " (learning rate too high?); training stopped and nothing was saved");
+    return {loss, double(correct) / double(std::max<int64_t>(1, N))};
 }
 
 Accuracy accuracyOf(const torch::Tensor& X, const torch::Tensor& Y, int64_t batch,

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 #include "protoquant/model_impl.h"
@@ -313,8 +314,13 @@ public:
         init();
         // Metadata of an earlier pruning by pqw (original counts, history), if any.
         if (!extra["pqw_pruning.json"].empty()) {
-            const json meta = json::parse(extra["pqw_pruning.json"], nullptr, false);
-            if (!meta.is_discarded()) {
+            json meta;
+            try {
+                meta = jsonu::parse(extra["pqw_pruning.json"], path + ": pqw_pruning.json is ");
+            } catch (const Error&) {
+                meta = json();  // not ours or damaged: the module is still usable, without history
+            }
+            if (meta.is_object()) {
                 origParams_ = meta.value("original_params", origParams_);
                 origPrunable_ = meta.value("original_prunable", origPrunable_);
                 history_ = meta.value("history", json::array());

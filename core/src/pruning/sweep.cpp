@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_util.h"
+#include "pqw/cnn_limits.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
 #include "pqw/protoquant.h"
@@ -67,12 +68,7 @@ std::vector<json> listOf(const json& grid, const char* key, T fallback) {
 }  // namespace
 
 SweepSpec parseSweep(const std::string& text, const std::string& origin) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const std::exception& e) {
-        throw Error(origin + ": not valid JSON (" + e.what() + ")");
-    }
+    const json j = jsonu::parse(text, origin + ": ");
     SweepSpec s;
     try {
         const json ds = j.value("dataset", json::object());
@@ -175,6 +171,21 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                         if (!seen.insert(id).second) continue;
                                         s.runs.push_back({id, o});
                                     }
+        // Ranges, before any work starts: a batch of 0 never advances, 1e9 epochs never end,
+        // a residual depth of 100000 grows without bound (the limits: docs/reliability.md).
+        jsonu::requireRange("model.width", s.model.width, 1, kMaxCnnWidth);
+        jsonu::requireRange("model.depth", s.model.depth, 1, kMaxCnnDepth);
+        jsonu::requireRange("model.pretrain_epochs", s.pretrain.epochs, 0, 10000);
+        jsonu::requireRange("model.batch", s.pretrain.batch, 1, 65536);
+        jsonu::requireRange("model.lr", s.pretrain.lr, 1e-12, 10);
+        jsonu::requireRange("latency_reps", latencyReps, 0, 100000);
+        for (const auto& r : s.runs) {
+            jsonu::requireRange("fine_tune_defaults.batch", r.options.fineTune.batch, 1, 65536);
+            jsonu::requireRange("fine_tune_defaults.lr", r.options.fineTune.lr, 1e-12, 10);
+            jsonu::requireRange("fine_tune.epochs", r.options.fineTune.epochs, 0, 10000);
+            jsonu::requireRange("fine_tune.patience", r.options.fineTune.patience, 0, 10000);
+            jsonu::requireRange("grid.steps", r.options.steps, 1, 1000);
+        }
     } catch (const Error& e) {
         throw Error(origin + ": " + e.what());
     } catch (const std::exception& e) {
@@ -218,7 +229,7 @@ std::vector<SweepLogEntry> readSweepLog(const std::string& path) {
 SweepLogEntry parseSweepLogLine(const std::string& line, const std::string& where) {
     json j;
     try {
-        j = json::parse(line);
+        j = jsonu::parse(line, "");  // nesting bounded (issue 17)
     } catch (const std::exception&) {
         throw Error(where + ": not a JSON line");
     }

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fs_util.h"
+#include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
 #include "pqw/protoquant.h"
@@ -146,8 +147,12 @@ void writeSweepSpec(const SweepSpec& spec, const std::string& dir) {
     if (fs::exists(specPath)) {
         const std::string text = readFile(specPath);
         if (text == spec.json + "\n") return;  // nothing to write (array tasks never write it)
-        const json old = json::parse(text, nullptr, false);
-        if (!old.is_discarded() && base(old) != base(mine))
+        json old;  // unreadable or too deeply nested: rewritten below
+        try {
+            old = jsonu::parse(text, specPath + ": ");
+        } catch (const Error&) {
+        }
+        if (!old.is_null() && base(old) != base(mine))
             throw Error(dir + ": holds a sweep with a different dataset or model; use another --out folder");
     }
     writeFileAtomic(specPath, spec.json + "\n");
