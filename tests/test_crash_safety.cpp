@@ -61,15 +61,13 @@ std::string readOr(const std::string& path) {
     }
 }
 
-/// Every run log of a sweep folder, concatenated in name order ("" while there is none).
-std::string allRunLogs(const std::string& dir) {
+/// Every run log of a sweep folder by file (none while there is none).
+std::map<std::string, std::string> runLogs(const std::string& dir) {
     std::map<std::string, std::string> logs;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir + "/runs", ec))
         if (e.path().extension() == ".jsonl") logs[e.path().string()] = readOr(e.path().string());
-    std::string all;
-    for (const auto& [k, v] : logs) all += v;
-    return all;
+    return logs;
 }
 
 /// Temporary files of interrupted atomic writes in dir.
@@ -206,9 +204,13 @@ private Q_SLOTS:
         // Kill in the middle of the second run (the first one finished).
         const bool killed = killWhen({"sweep", spec, "--out", QString::fromStdString(dir), "--threads", "1"}, [&] {
             // the first run finished and the second one is fine-tuning
-            const std::string log = allRunLogs(dir);
-            return log.find("\"run.done\"") != std::string::npos &&
-                   log.find("\"prune.epoch\"", log.find("\"run.done\"")) != std::string::npos;
+            bool oneDone = false, oneTuning = false;
+            for (const auto& [file, log] : runLogs(dir)) {
+                const bool done = log.find("\"run.done\"") != std::string::npos;
+                oneDone = oneDone || done;
+                oneTuning = oneTuning || (!done && log.find("\"prune.epoch\"") != std::string::npos);
+            }
+            return oneDone && oneTuning;
         });
         QVERIFY2(killed, "pqw finished before it could be killed");
         std::map<std::string, std::string> logsBefore;

@@ -236,9 +236,13 @@ std::vector<SweepSubmissionRecord> readSweepSubmissions(const std::string& dir) 
             throw Error(path + ":" + std::to_string(no) + ": not a JSON line");
         }
         SweepSubmissionRecord s;
-        s.number = j.value("number", 0);
-        s.arrayJob = j.value("array_job", "");
-        s.prepareJob = j.value("prepare_job", "");
+        try {  // a field of the wrong type is a damaged record, named as such
+            s.number = j.value("number", 0);
+            s.arrayJob = j.value("array_job", "");
+            s.prepareJob = j.value("prepare_job", "");
+        } catch (const std::exception&) {
+            throw Error(path + ":" + std::to_string(no) + ": not a submission record");
+        }
         if (j.contains("runs") && j["runs"].is_array())
             for (const auto& r : j["runs"])
                 if (r.is_string()) s.runs.push_back(r.get<std::string>());
