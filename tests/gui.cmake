@@ -17,7 +17,7 @@ endif()
 if(TARGET widgets)
   pqw_add_test(test_ux SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ux.cpp LIBS widgets TIMEOUT 120 LABELS gui)
 endif()
-# Every view at 1024 x 640 and 1920 x 1080 after a tiny demo: no text cut, nothing outside the
+# Every view at 1280 x 800 and 1920 x 1080 after a tiny demo: no text cut, nothing outside the
 # window, no overlapping siblings (PQW_LAYOUT_SHOTS=folder also saves each view as PNG).
 if(TARGET widgets)
   pqw_add_test(test_layout SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layout.cpp LIBS widgets TIMEOUT 300 LABELS gui)

@@ -66,6 +66,16 @@ const int kDisplaySide = 448;   ///< overlays are rendered at about this many pi
 const int kMaxGridClasses = 20; ///< the all-classes grid is for small models
 const int kBars = 10;           ///< decomposition bars before "rest" (ExplainEngine computes their maps)
 
+/// A side tab's page in a scroll area: on a small screen (1024 x 640) it scrolls instead of
+/// forcing the whole window taller than the screen.
+QWidget* scrollable(QWidget* page) {
+    auto* area = new QScrollArea;
+    area->setWidget(page);
+    area->setWidgetResizable(true);
+    area->setFrameShape(QFrame::NoFrame);
+    return area;
+}
+
 QString methodLabel(pqw::Method m) {
     for (const auto& i : kMethods)
         if (i.method == m) return QString::fromUtf8(i.label);
@@ -839,7 +849,7 @@ QWidget* ExplainView::buildSide() {
     sv->addLayout(srow);
     dv->addWidget(shareBox, 2);
     connect(decPlot_, &QCustomPlot::plottableClick, this, [this](QCPAbstractPlottable*, int i, QMouseEvent*) { selectShare(i); });
-    side_->addTab(dec, tr("Decomposition"));
+    side_->addTab(scrollable(dec), tr("Decomposition"));
     side_->setTabToolTip(0, tr("For the ProtoQuant head: the logit as exact shares of prototypes, each with its pixel map"));
 
     // All classes.
@@ -856,7 +866,7 @@ QWidget* ExplainView::buildSide() {
     allGrid_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
     ascroll->setWidget(allHost_);
     av->addWidget(ascroll, 1);
-    side_->addTab(all, tr("All classes"));
+    side_->addTab(scrollable(all), tr("All classes"));
     side_->setTabToolTip(1, tr("OMENN's map of every class's logit on this image (models with up to 20 classes)"));
 
     // Faithfulness.
@@ -933,7 +943,7 @@ QWidget* ExplainView::buildSide() {
         tableKey_.clear();
         computeTable();
     });
-    side_->addTab(fa, tr("Faithfulness"));
+    side_->addTab(scrollable(fa), tr("Faithfulness"));
     side_->setTabToolTip(2, tr("Does the map point at what the model uses? Curves for this image, a table over the test set"));
     connect(side_, &QTabWidget::currentChanged, this, [this] { refresh(autoRun_->isChecked()); });
     return side_;
