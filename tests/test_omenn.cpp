@@ -777,7 +777,7 @@ def forward(self, x):
             {"tuple", "def forward(self, x):\n    return (x, x)\n", "must return a tensor of logits [1, classes], not Tuple"},
             {"ints", "def forward(self, x):\n    return torch.flatten(x, 1).long()\n", "returned Long values"},
             {"nan", "def forward(self, x):\n    return torch.flatten(x, 1) * float('nan')\n", "returned NaN or infinite logits"},
-            {"raises", "def forward(self, x):\n    raise Exception('broken module')\n    return x\n", "forward() failed: "},
+            {"raises", "def forward(self, x):\n    return torch.mm(torch.flatten(x, 1), torch.flatten(x, 1))\n", "fails on a 3x4x4 input: "},
         };
         for (const auto& c : cases) {
             const std::string p = save(c.name, c.body);

@@ -1066,6 +1066,10 @@ std::vector<float> torchScriptOutputs(const std::string& path, const float* x, i
         std::string w = e.what_without_backtrace();
         throw Error(path + ": fails on a " + std::to_string(channels) + "x" + std::to_string(height) + "x" +
                     std::to_string(width) + " input: " + w.substr(0, w.find('\n')).substr(0, 200));
+    } catch (const std::exception& e) {  // the TorchScript interpreter's own errors (std::runtime_error)
+        std::string w = e.what();
+        throw Error(path + ": fails on a " + std::to_string(channels) + "x" + std::to_string(height) + "x" +
+                    std::to_string(width) + " input: " + w.substr(0, w.find('\n')).substr(0, 200));
     }
     if (!out.isTensor()) throw Error(path + ": forward() must return a tensor of logits [1, classes], not " + out.tagKind());
     auto y = out.toTensor();
