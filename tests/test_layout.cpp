@@ -141,6 +141,7 @@ private Q_SLOTS:
                  qPrintable(QStringLiteral("the window needs at least %1 x %2:%3").arg(min.width()).arg(min.height()).arg(who)));
         w_->resize(size);
         QVERIFY(w_->showView(view));
+        QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy(), 60000);  // the view's results are in (maps, numbers)
         QTest::qWait(150);  // layouts and queued replots settle
         QCOMPARE(w_->size(), size);
         if (const QString dir = qEnvironmentVariable("PQW_LAYOUT_SHOTS"); !dir.isEmpty())

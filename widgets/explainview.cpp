@@ -291,7 +291,7 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
     numbers_->setObjectName(QStringLiteral("numbers%1").arg(index));
     numbers_->setWordWrap(true);
     numbers_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    numbers_->setMinimumHeight(numbers_->fontMetrics().height() * 3);
+    numbers_->setMinimumHeight(numbers_->fontMetrics().height() * 4);  // the score line wraps to 4 lines in a half-width pane
     numbers_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
     numbers_->setToolTip(numbersTip());
     v->addWidget(numbers_);
