@@ -37,6 +37,7 @@
 #include "prototypeview.h"
 #include "qcp.h"
 #include "session.h"
+#include "tiny_demo.h"
 #include "theme.h"
 #include "trainingview.h"
 #include "pqw/error.h"
@@ -202,17 +203,7 @@ void TestGui::datasetModelLoadsThumbnailsLazily() {
 
 void TestGui::demoFromClickToPrototypes() {
     MainWindow w;
-    DemoConfig cfg;
-    cfg.maxTrain = 300;
-    cfg.maxTest = 100;
-    cfg.inputSize = 32;
-    cfg.topK = 4;
-    cfg.train.s0.epochs = 2;
-    cfg.train.s1.codes = 16;
-    cfg.train.s1.epochs = 2;
-    cfg.train.s1.batchSize = 64;
-    cfg.train.s2.epochs = 2;
-    cfg.cacheRoot = tmp_.filePath(QStringLiteral("demo"));
+    const DemoConfig cfg = fixtures::tinyDemo(tmp_.filePath(QStringLiteral("demo")));
     w.setDemoConfig(cfg);
     w.resize(1100, 750);
     w.show();

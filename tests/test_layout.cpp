@@ -18,6 +18,7 @@
 
 #include "mainwindow.h"
 #include "session.h"
+#include "tiny_demo.h"
 #include "theme.h"
 #include "pqw/util.h"
 
@@ -93,17 +94,7 @@ private Q_SLOTS:
         if (pqw::assetsDir().empty()) QSKIP("default backbone not fetched");
         w_ = new MainWindow;
         w_->setAskToSave(false);
-        DemoConfig cfg;
-        cfg.maxTrain = 300;
-        cfg.maxTest = 100;
-        cfg.inputSize = 32;
-        cfg.topK = 4;
-        cfg.train.s0.epochs = 2;
-        cfg.train.s1.codes = 16;
-        cfg.train.s1.epochs = 2;
-        cfg.train.s2.epochs = 2;
-        cfg.cacheRoot = tmp_.filePath(QStringLiteral("demo"));
-        w_->setDemoConfig(cfg);
+        w_->setDemoConfig(fixtures::tinyDemo(tmp_.filePath(QStringLiteral("demo"))));
         w_->resize(1280, 800);
         w_->show();
         QSignalSpy done(w_->session(), &Session::demoFinished);
