@@ -6,6 +6,8 @@
 #include "bad_corpus.h"
 #include "cli_runner.h"
 #include "fixtures.h"
+#include "pqw/output.h"
+#include "pqw/util.h"
 
 using fixtures::Run;
 
@@ -114,6 +116,80 @@ private Q_SLOTS:
         QVERIFY2(r.code == 1, qPrintable(r.out + r.err));
         QVERIFY2(r.err.contains(QStringLiteral("features.f16: sample 1 holds NaN features")), qPrintable(r.err));
         QVERIFY(!QFileInfo::exists(out));
+    }
+
+    /// The same NaN-holding cache under train-cnn (a feature-head CNN): exit 1, the sample
+    /// named, no model file (case 6; train-cnn printed "loss nan" and exited 0).
+    void nanFeaturesStopTrainCnn() {
+        const QString cache = tmp_.path() + QStringLiteral("/nan_cache_cnn");
+        corpus::writeSyntheticCache(cache.toStdString());
+        {
+            QFile f(cache + QStringLiteral("/features.f16"));
+            QVERIFY(f.open(QIODevice::ReadWrite));
+            f.seek(2 * 80);
+            f.write("\x00\x7e", 2);  // fp16 NaN
+        }
+        const QString out = tmp_.path() + QStringLiteral("/nan.pqwcnn");
+        const Run r = fixtures::runPqw({"train-cnn", "--arch", "feature-mlp", "--features", cache, "--epochs", "1", "-o", out}, 120000);
+        QVERIFY2(r.code == 1, qPrintable(r.out + r.err));
+        QVERIFY2(r.err.contains(QStringLiteral("features.f16: sample 1 holds NaN features")), qPrintable(r.err));
+        QVERIFY(!QFileInfo::exists(out));
+    }
+
+    /// `pqw report` on a project whose head cannot be read: the report is written with the
+    /// section marked, and pqw exits 1 naming it (case 11: it exited 0). A project with
+    /// nothing wrong exits 0, so the check is the failed section, not the command.
+    void reportWithFailedSectionExits1() {
+        const QString dir = tmp_.path() + QStringLiteral("/report_case");
+        QVERIFY(QDir().mkpath(dir));
+        {
+            QFile h(dir + QStringLiteral("/broken.pqwh"));
+            QVERIFY(h.open(QIODevice::WriteOnly));
+            h.write("not a checkpoint");
+        }
+        const auto writeProject = [&](const QString& name, const QString& heads) {
+            QFile f(dir + QLatin1Char('/') + name);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(QStringLiteral(R"({"format":"protoquant-workbench-project","version":1,"heads":[%1]})").arg(heads).toUtf8());
+        };
+        writeProject(QStringLiteral("ok.pqwproj"), QString());
+        writeProject(QStringLiteral("bad.pqwproj"), QStringLiteral("\"broken.pqwh\""));
+        const Run ok = fixtures::runPqw({"report", dir + "/ok.pqwproj", "-o", dir + "/ok_report", "--no-pdf"}, 120000);
+        QVERIFY2(ok.code == 0, qPrintable(ok.out + ok.err));
+        const Run bad = fixtures::runPqw({"report", dir + "/bad.pqwproj", "-o", dir + "/bad_report", "--no-pdf"}, 120000);
+        QVERIFY2(bad.code == 1, qPrintable(bad.out + bad.err));
+        QVERIFY2(bad.err.contains(QStringLiteral("is incomplete: 1 section(s) could not be made (first: Head ")) &&
+                     bad.err.contains(QStringLiteral("broken.pqwh")),
+                 qPrintable(bad.err));
+        QVERIFY(QFileInfo::exists(dir + QStringLiteral("/bad_report/report.html")));  // what could be made is kept
+    }
+
+    /// One writer per output file (case 5): while another process holds the output lock of a
+    /// checkpoint path (here: this test), `pqw train -o` and `train-cnn -o` are refused at once
+    /// naming the holder, and the file stays as it was; once released, the next run gets past
+    /// the lock (here to a missing cache) and leaves no lock file behind.
+    void secondWriterOfAnOutputIsRefused() {
+        const QString out = tmp_.path() + QStringLiteral("/locked.pqwh");
+        {
+            QFile f(out);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("keep me");
+        }
+        const QString missing = tmp_.path() + QStringLiteral("/no_such_cache");
+        {
+            const pqw::OutputLock held(out.toStdString(), "test");
+            const QString holder = QStringLiteral("the file is being written by test_bad_inputs_cli (pid %1").arg(QCoreApplication::applicationPid());
+            const Run r = fixtures::runPqw({"train", missing, "-o", out}, 60000);
+            QVERIFY2(r.code == 1, qPrintable(r.err));
+            QVERIFY2(r.err.contains(QStringLiteral("locked.pqwh: cannot train into it: ") + holder), qPrintable(r.err));
+            const Run c = fixtures::runPqw({"train-cnn", "-o", out}, 60000);
+            QVERIFY2(c.code == 1 && c.err.contains(holder), qPrintable(c.err));
+        }
+        QCOMPARE(pqw::readFile(out.toStdString()), std::string("keep me"));
+        const Run after = fixtures::runPqw({"train", missing, "-o", out}, 60000);
+        QVERIFY2(after.code == 1 && after.err.contains(QStringLiteral("no_such_cache")) && !after.err.contains(QStringLiteral("being written")),
+                 qPrintable(after.err));
+        QVERIFY2(!QFileInfo::exists(tmp_.path() + QStringLiteral("/.pqw-tmp")), "the lock file or pqw's temp folder was left behind");
     }
 
     /// A head whose backbone is TorchScript: --backbone names the file, which is checked by

@@ -332,6 +332,18 @@ def forward(self, x):
         const std::string ckpt = (tmp_.path() + "/script_head.pqwh").toStdString();
         b.save(ckpt);
         fs::remove(pt);
+        // Code, not data: refused (nothing deserialised) until this file is allowed.
+        QCOMPARE(pqw::ProtoModel::embeddedTorchScript(ckpt), std::string("stage0.pt"));
+        try {
+            pqw::ProtoModel::load(ckpt);
+            QFAIL("a head embedding TorchScript loaded without being allowed");
+        } catch (const pqw::Error& e) {
+            QVERIFY2(std::string(e.what()).find("embeds a TorchScript stage-0 head ('stage0.pt'); TorchScript runs code") != std::string::npos, e.what());
+        }
+        const std::string plain = (tmp_.path() + "/native_head.pqwh").toStdString();
+        a.save(plain);
+        QCOMPARE(pqw::ProtoModel::embeddedTorchScript(plain), std::string());
+        pqw::allowEmbeddedTorchScript(ckpt);
         const auto c = pqw::ProtoModel::load(ckpt);
         QCOMPARE(c.stage0TorchScript(), std::string("stage0.pt"));
         for (size_t i : test) {

@@ -485,6 +485,14 @@ def forward(self, x):
         r = fixtures::runPqw({"train", cache, "--stage0-torchscript", dir + "/s0.pt", "--stages", "0,1", "--codes", "4",
                               "--epochs1", "1", "-o", dir + "/s0.pqwh"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
+        // The head now embeds code: pqw loads it only with --allow-torchscript-heads.
+        r = fixtures::runPqw({"eval", dir + "/s0.pqwh", "-f", cache, "--head", "stage0"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("s0.pqwh: embeds a TorchScript stage-0 head ('s0.pt')") && r.err.contains("--allow-torchscript-heads"),
+                 qPrintable(r.err));
+        r = fixtures::runPqw({"eval", dir + "/s0.pqwh", "-f", cache, "--head", "stage0", "--allow-torchscript-heads"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        pqw::allowEmbeddedTorchScript(path("s0.pqwh"));
         const auto m = pqw::ProtoModel::load(path("s0.pqwh"));
         QCOMPARE(m.stage0TorchScript(), std::string("s0.pt"));
         QCOMPARE(m.numPrototypes(), 4);

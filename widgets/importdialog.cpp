@@ -13,6 +13,7 @@
 #include <QVBoxLayout>
 
 #include "jobrunner.h"
+#include "pqw/output.h"
 #include "session.h"
 
 namespace pqwgui {
@@ -135,6 +136,7 @@ void ImportProtoQuantDialog::importTo(const QString& path) {
     Session* session = session_;
     const std::string out = path.toStdString();
     session_->jobs()->submit(tr("Import a ProtoQuant checkpoint"), [opt, out, self, session, path](pqw::JobContext& ctx) {
+        const pqw::OutputLock lock(out, "import into it");
         ctx.progress(0.1, "reading the checkpoint");
         const pqw::ProtoModel m = pqw::importProtoQuant(opt);
         ctx.progress(0.9, "writing the model");

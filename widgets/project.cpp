@@ -8,6 +8,7 @@
 #include <QStandardPaths>
 #include <QUndoStack>
 
+#include "pqw/output.h"
 #include "pqw/error.h"
 #include "session.h"
 
@@ -120,6 +121,7 @@ void ProjectController::writeProject(const QString& path, const QString& headPat
         p.viewState = QJsonDocument(vs).toJson(QJsonDocument::Compact).toStdString();
     }
     try {
+        const pqw::OutputLock lock(ss(path), "save the project");  // not while another process writes it
         pqw::saveProject(p, ss(path));
     } catch (const pqw::Error& e) {
         if (done) done(false, qs(e.what()));

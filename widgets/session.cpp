@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include "pqw/output.h"
 #include "pqw/proto_metrics.h"
 
 #include <QDir>
@@ -341,6 +342,18 @@ int Session::buildIndex(int topK, Then then) {
 int Session::loadModel(const QString& path, Then then) {
     auto cache = cache_;
     const std::string p = path.toStdString();
+    if (codeConsent_) {
+        std::string script;
+        try {
+            script = pqw::ProtoModel::embeddedTorchScript(p);
+        } catch (const pqw::Error&) {
+            // A malformed file: the load below names what is wrong.
+        }
+        if (!script.empty()) {
+            if (!codeConsent_(path, QString::fromStdString(script))) return 0;
+            pqw::allowEmbeddedTorchScript(p);
+        }
+    }
     return jobs_->submit(tr("Load checkpoint %1").arg(QFileInfo(path).fileName()), [this, cache, p, path, then](pqw::JobContext&) {
         auto m = std::make_shared<pqw::ProtoModel>(pqw::ProtoModel::load(p));
         if (cache) m->checkCompatible(*cache);
@@ -365,6 +378,7 @@ int Session::saveModel(const QString& path, Then then, bool adopt) {
     auto m = model_;
     const std::string p = path.toStdString();
     return jobs_->submit(tr("Save checkpoint %1").arg(QFileInfo(path).fileName()), [this, m, p, path, then, adopt](pqw::JobContext&) {
+        const pqw::OutputLock lock(p, "save the checkpoint");  // not while a pqw run writes it
         m->save(p);
         return std::function<void()>([this, m, path, then, adopt] {
             if (adopt) {

@@ -97,7 +97,12 @@ public:
     int train(const TrainConfig& cfg, Then then = {});
     int evaluateModel(Then then = {});
     int buildIndex(int topK = 8, Then then = {});
+    /// Loads a checkpoint. One that embeds a TorchScript stage-0 head (code, not data) is
+    /// loaded only when the consent hook agrees; without a hook it is refused by the load.
     int loadModel(const QString& path, Then then = {});
+    /// Asked before a checkpoint that embeds TorchScript is loaded: (path, module name) ->
+    /// load it? The main window asks the user.
+    void setCodeConsent(std::function<bool(const QString&, const QString&)> ask) { codeConsent_ = std::move(ask); }
     /// Saves the model. adopt: it becomes the model's file (modelPath(), modelSaved()); else a
     /// copy (autosave).
     int saveModel(const QString& path, Then then = {}, bool adopt = true);
@@ -138,6 +143,7 @@ Q_SIGNALS:
     void demoStep(const QString& step);
 
 private:
+    std::function<bool(const QString&, const QString&)> codeConsent_;
     void setModel(std::shared_ptr<const pqw::ProtoModel> m, const ModelSummary& s);
     static ModelSummary summarise(const pqw::ProtoModel& m);
     JobRunner* jobs_;

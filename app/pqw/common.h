@@ -17,6 +17,7 @@
 #include "pqw/dataset.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
+#include "pqw/output.h"
 #include "pqw/util.h"
 #include "terminal.h"
 

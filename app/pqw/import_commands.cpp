@@ -26,6 +26,7 @@ void registerImportCommands(CLI::App& app) {
         for (const auto& l : pqw::inspectProtoQuant(*opt).lines()) std::cout << l << "\n";
         if (*dryRun) return;
         if (out->empty()) throw pqw::Error("import-protoquant: give the output file (-o model.pqwh) or --dry-run");
+        const pqw::OutputLock lock(*out, "import into it");
         const pqw::ProtoModel m = pqw::importProtoQuant(*opt);
         m.save(*out);
         std::cout << "wrote " << *out << " (backbone " << m.backboneId() << ", feature map " << m.featureShape()[0] << "x"

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "option_ranges.h"
 #include "pqw/error.h"
+#include "pqw/protoquant.h"
 #include "pqw/util.h"
 
 int main(int argc, char** argv) {
@@ -20,7 +21,13 @@ int main(int argc, char** argv) {
     pqwcli::registerCommands(app);
     pqwcli::applyOptionRanges(app);  // every numeric option: its range, in words
     // `pqw COMMAND --version` works too (and shows in every command's --help).
-    for (CLI::App* sub : app.get_subcommands({})) sub->set_version_flag("--version", std::string("pqw ") + pqw::version());
+    for (CLI::App* sub : app.get_subcommands({})) {
+        sub->set_version_flag("--version", std::string("pqw ") + pqw::version());
+        // Checkpoints are data; a head that embeds TorchScript is code and needs this (any position).
+        sub->add_flag_callback("--allow-torchscript-heads", [] { pqw::allowEmbeddedTorchScript(); },
+                               "Load heads (.pqwh) that embed a TorchScript stage-0 head; that runs code "
+                               "(docs/security.md)");
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -189,6 +189,7 @@ void addTrain(CLI::App& app) {
     addTrainOptions(c, *a);
     c->callback([a] {
         pqw::initTorchThreads();
+        const pqw::OutputLock lock(a->out, "train into it");  // held until the checkpoint is written
         const auto cache = pqw::FeatureCache::open(a->features);
         auto m = runTraining(cache, *a);
         m.save(a->out);

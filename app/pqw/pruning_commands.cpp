@@ -1,6 +1,7 @@
 // pqw's pruning commands: train-cnn, prune, schedule, sweep, sweep-report.
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include "commands.h"
 #include "slurm_commands.h"
@@ -63,6 +64,7 @@ void addTrainCnn(CLI::App& app) {
     c->add_option("--threads", *threads, "LibTorch threads (0 = one per core)")->capture_default_str();
     c->callback([=] {
         pqw::initTorchThreads(*threads);
+        const pqw::OutputLock lock(*out, "train into it");  // held until the model is written
         const bool featureArch = spec->arch.rfind("feature-", 0) == 0;
         if (featureArch != !features->empty())
             throw pqw::Error(featureArch ? "--arch " + spec->arch + " needs --features DIR"
@@ -180,6 +182,8 @@ void addPrune(CLI::App& app) {
     c->add_option("--threads", *threads, "LibTorch threads (0 = one per core)")->capture_default_str();
     c->callback([=] {
         pqw::initTorchThreads(*threads);
+        std::optional<pqw::OutputLock> lock;  // held until the pruned model is written
+        if (!out->empty()) lock.emplace(*out, "prune into it");
         pqw::PruneOptions o;
         o.strategy = pqw::parseStrategy(a->strategy);
         o.target = a->target;

@@ -17,6 +17,8 @@
 #include <random>
 #include <ctime>
 #include <iterator>
+#include <memory>
+#include <utility>
 #include <vector>
 #include <sstream>
 
@@ -192,24 +194,19 @@ std::string programLabel() {
 }
 }  // namespace
 
-FolderLock::FolderLock(const std::string& dir, const std::string& what) {
-    const std::string lockPath = (std::filesystem::path(dir) / ".lock").string();
-    fd_ = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd_ < 0) throw Error(lockPath + ": cannot open the folder lock: " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-        const int err = errno;
-        std::string holder;
-        char buf[512];
-        const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
-        if (n > 0) holder.assign(buf, static_cast<size_t>(n));
-        while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
-        ::close(fd_);
-        fd_ = -1;
-        if (err != EWOULDBLOCK) throw Error(lockPath + ": cannot lock: " + std::strerror(err));
-        throw Error(dir + ": cannot " + what + ": the folder is in use by " +
-                    (holder.empty() ? std::string("another process") : holder) +
-                    "; wait for it to finish or use another folder");
-    }
+LockFile::LockFile(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd_ < 0) throw Error(path_ + ": cannot open the lock file: " + std::strerror(errno));
+}
+
+LockFile::~LockFile() {
+    if (fd_ < 0) return;
+    // Emptied first: a stale description must never name a process that has finished.
+    if (locked_) [[maybe_unused]] const int rc = ::ftruncate(fd_, 0);
+    ::close(fd_);
+}
+
+void LockFile::describeMe() {
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     const std::time_t now = std::time(nullptr);
@@ -221,12 +218,89 @@ FolderLock::FolderLock(const std::string& dir, const std::string& what) {
     }
 }
 
-FolderLock::~FolderLock() {
-    if (fd_ >= 0) {
-        // Emptied first: a stale description must never name a process that has finished.
-        [[maybe_unused]] const int rc = ::ftruncate(fd_, 0);
-        ::close(fd_);
+bool LockFile::tryLock() {
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) throw Error(path_ + ": cannot lock: " + std::strerror(errno));
+        return false;
     }
+    locked_ = true;
+    describeMe();
+    return true;
+}
+
+void LockFile::lock() {
+    while (::flock(fd_, LOCK_EX) != 0)
+        if (errno != EINTR) throw Error(path_ + ": cannot lock: " + std::strerror(errno));
+    locked_ = true;
+    describeMe();
+}
+
+std::string LockFile::holder() const {
+    std::string text;
+    char buf[512];
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    if (n > 0) text.assign(buf, static_cast<size_t>(n));
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+    return text.empty() ? std::string("another process") : text;
+}
+
+bool LockFile::held(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    const bool busy = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);
+    return busy;
+}
+
+FolderLock::FolderLock(const std::string& dir, const std::string& what)
+    : lock_((std::filesystem::path(dir) / ".lock").string()) {
+    if (!lock_.tryLock())
+        throw Error(dir + ": cannot " + what + ": the folder is in use by " + lock_.holder() +
+                    "; wait for it to finish or use another folder");
+}
+
+struct OutputLock::Impl {
+    std::string dir;       // the output's folder
+    std::unique_ptr<LockFile> file;
+};
+
+OutputLock::OutputLock(const std::string& requested, const std::string& what) : impl_(std::make_unique<Impl>()) {
+    namespace fs = std::filesystem;
+    const std::string path = checkReplaceable(requested);
+    impl_->dir = fs::path(path).parent_path().string();
+    if (impl_->dir.empty()) impl_->dir = ".";
+    const std::string tmp = impl_->dir + "/" + kTempDir;
+    const std::string lockPath = tmp + "/" + fs::path(path).filename().string() + ".lock";
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        if (::mkdir(tmp.c_str(), 0700) != 0 && errno != EEXIST)
+            throw Error(requested + ": cannot write: " + std::strerror(errno));
+        std::unique_ptr<LockFile> f;
+        try {
+            f = std::make_unique<LockFile>(lockPath);
+        } catch (const Error&) {
+            std::error_code ec;
+            if (attempt < 7 && !fs::is_directory(tmp, ec)) continue;  // went away with a finishing writer
+            throw;
+        }
+        if (!f->tryLock())
+            throw Error(requested + ": cannot " + what + ": the file is being written by " + f->holder() +
+                        "; wait for it to finish or choose another output path");
+        // A releasing holder unlinks its lock file: ours must still be the one at the path.
+        struct stat a {}, b {};
+        if (::fstat(f->fd(), &a) == 0 && ::stat(lockPath.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            impl_->file = std::move(f);
+            return;
+        }
+    }
+    throw Error(requested + ": cannot take the output lock (" + lockPath + " keeps changing)");
+}
+
+OutputLock::~OutputLock() {
+    if (!impl_ || !impl_->file) return;
+    const std::string lockPath = impl_->file->path();
+    ::unlink(lockPath.c_str());  // before the unlock: a waiter that locks the old file retries
+    impl_->file.reset();
+    ::rmdir((impl_->dir + "/" + kTempDir).c_str());  // only if empty
 }
 
 std::string readFile(const std::string& path) {

@@ -124,6 +124,11 @@ struct LocalExplanation {
     int gridH = 0, gridW = 0;
 };
 
+/// Lets ProtoModel::load run the embedded TorchScript stage-0 head of this one file (the
+/// window, after the user agreed), or of every file when `path` is empty (pqw's
+/// --allow-torchscript-heads, given on the command line). Process-wide; thread-safe.
+void allowEmbeddedTorchScript(const std::string& path = {});
+
 class ProtoModel {
 public:
     ProtoModel();
@@ -135,8 +140,15 @@ public:
 
     /// A model for this cache's features and classes (no stage trained yet).
     static ProtoModel forCache(const FeatureCache& cache);
-    /// Loads a checkpoint; throws pqw::Error naming the file on a malformed file.
+    /// Loads a checkpoint; throws pqw::Error naming the file on a malformed file. A head that
+    /// embeds a TorchScript stage-0 head is code, not data (deserialising TorchScript runs
+    /// it): such a file is refused, before any TorchScript is touched, unless it was allowed
+    /// with allowEmbeddedTorchScript() first (docs/security.md).
     static ProtoModel load(const std::string& path);
+    /// The name of the TorchScript stage-0 head that the checkpoint at `path` embeds, or ""
+    /// when it embeds none (reads and checks the file; runs nothing). The window asks the
+    /// user before loading such a file.
+    static std::string embeddedTorchScript(const std::string& path);
     /// Writes a checkpoint atomically (weights + metadata + history).
     void save(const std::string& path) const;
     /// Refuses (pqw::Error saying what differs) when this model was not trained on features

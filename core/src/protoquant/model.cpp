@@ -1,6 +1,9 @@
 // ProtoModel: state, forward functions, checkpoint save/load.
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 #include "model_impl.h"
@@ -325,9 +328,42 @@ void ProtoModel::save(const std::string& path) const {
     writeFileAtomic(path, file);
 }
 
+namespace {
+std::mutex g_allowMutex;
+bool g_allowAll = false;
+std::set<std::string> g_allowed;  // canonical paths
+
+std::string canonicalOr(const std::string& path) {
+    std::error_code ec;
+    const auto c = std::filesystem::weakly_canonical(path, ec);
+    return ec ? path : c.string();
+}
+
+bool torchScriptAllowed(const std::string& path) {
+    std::lock_guard<std::mutex> g(g_allowMutex);
+    return g_allowAll || g_allowed.count(canonicalOr(path)) > 0;
+}
+}  // namespace
+
+void allowEmbeddedTorchScript(const std::string& path) {
+    std::lock_guard<std::mutex> g(g_allowMutex);
+    if (path.empty()) g_allowAll = true;
+    else g_allowed.insert(canonicalOr(path));
+}
+
+std::string ProtoModel::embeddedTorchScript(const std::string& path) {
+    const detail::CheckpointData c = detail::parseCheckpoint(readFile(path), path);
+    if (c.stage0ScriptBytes.empty()) return {};
+    return c.stage0ScriptName.empty() ? std::string("unnamed") : c.stage0ScriptName;
+}
+
 ProtoModel ProtoModel::load(const std::string& path) {
     // Every check on the bytes lives in the torch-free parser (fuzzed on its own).
     detail::CheckpointData c = detail::parseCheckpoint(readFile(path), path);
+    if (!c.stage0ScriptBytes.empty() && !torchScriptAllowed(path))
+        throw Error(path + ": embeds a TorchScript stage-0 head ('" + c.stage0ScriptName +
+                    "'); TorchScript runs code, so this head is loaded only when you allow it (pqw: "
+                    "--allow-torchscript-heads; the window asks)");
     ProtoModel m;
     auto& d = *m.d_;
     d.kind = std::move(c.kind);

@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "json_util.h"
+#include "pqw/training_checks.h"
 #include "pqw/error.h"
 #include "pqw/cnn_limits.h"
 #include "pqw/feature_cache.h"
@@ -76,6 +77,7 @@ ImageTensors ImageTensors::fromDataset(const Dataset& ds, int channels, int inpu
 }
 
 ImageTensors ImageTensors::fromFeatureCache(const FeatureCache& cache, size_t maxTrain) {
+    requireFiniteFeatures(cache);  // the same check as every ProtoQuant stage (issue 17, case 6)
     const auto sh = cache.shape();
     if (sh[1] != sh[2])
         throw Error("the feature cache's maps are " + std::to_string(sh[1]) + "x" + std::to_string(sh[2]) +

@@ -80,39 +80,6 @@ void dropPartialLastLine(const std::string& path) {
     if (::truncate(path.c_str(), off_t(keep)) != 0) throw Error(path + ": cannot cut a partial line: " + std::strerror(errno));
 }
 
-/// An flock(2) on a lock file, released when this goes (or the process ends, however).
-class FileLock {
-public:
-    explicit FileLock(const std::string& path) : path_(path) {
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
-    }
-    ~FileLock() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    FileLock(const FileLock&) = delete;
-    FileLock& operator=(const FileLock&) = delete;
-    bool tryLock() { return ::flock(fd_, LOCK_EX | LOCK_NB) == 0; }
-    void lock() {
-        while (::flock(fd_, LOCK_EX) != 0)
-            if (errno != EINTR) throw Error(path_ + ": cannot lock: " + std::strerror(errno));
-    }
-
-private:
-    std::string path_;
-    int fd_ = -1;
-};
-
-/// True when some process holds the lock file (it exists and cannot be taken now).
-bool lockHeld(const std::string& path) {
-    if (!fs::exists(path)) return false;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    ::close(fd);
-    return held;
-}
-
 std::string envOr(const char* k) {
     const char* v = std::getenv(k);
     return v ? std::string(v) : std::string();
@@ -173,7 +140,7 @@ ImageTensors loadData(const SweepSpec& spec, const std::shared_ptr<FeatureCache>
 void ensureBaseModel(const SweepSpec& spec, const std::string& dir, JobContext& ctx) {
     const std::string path = sweepBaseModelPath(spec, dir);
     if (fs::exists(path)) return;
-    FileLock lock(dir + "/.base.lock");
+    LockFile lock(dir + "/.base.lock");
     lock.lock();
     if (fs::exists(path)) return;
     // Temp files of an earlier maker that was killed mid-write: ours to remove now.
@@ -275,7 +242,7 @@ RunOutcome runOne(const SweepSpec& spec, const std::string& dir, const SweepBase
                   const std::vector<SweepLogEntry>& legacy, JobContext& ctx) {
     const SweepRun& r = spec.runs.at(index);
     const std::string logPath = sweepRunLogPath(dir, r.id);
-    FileLock lock(dir + "/runs/" + r.id + ".lock");
+    LockFile lock(dir + "/runs/" + r.id + ".lock");
     if (!lock.tryLock()) return RunOutcome::Busy;
     // From here this process is the run's only writer.
     {
@@ -510,7 +477,7 @@ std::vector<SweepRunInfo> sweepRunInfos(const SweepSpec& spec, const std::string
             info.exitCode = 0;
             info.seconds = done->event.value("seconds");
             info.stepsDone = info.steps;
-        } else if (lockHeld(dir + "/runs/" + r.id + ".lock")) {
+        } else if (LockFile::held(dir + "/runs/" + r.id + ".lock")) {
             info.state = SweepRunState::Running;
         } else if (lastFailed) {
             info.state = SweepRunState::Failed;
@@ -542,7 +509,7 @@ bool runSweepRun(const SweepSpec& spec, const std::string& dir, size_t index, Jo
         if (e.run == id && e.event.kind == "run.done") return false;
     for (const auto& e : readSweepLog(sweepRunLogPath(dir, id)))
         if (e.event.kind == "run.done") return false;
-    if (lockHeld(dir + "/runs/" + id + ".lock")) throw Error(dir + ": run " + id + " is being run by another process");
+    if (LockFile::held(dir + "/runs/" + id + ".lock")) throw Error(dir + ": run " + id + " is being run by another process");
     SweepBase base;
     loadBase(spec, dir, ctx, base);
     switch (runOne(spec, dir, base, index, legacy, ctx)) {
@@ -561,8 +528,7 @@ SweepStatus runSweep(const SweepSpec& spec, const std::string& dir, JobContext& 
     }
     // One whole-sweep runner per folder (Slurm tasks and this runner share runs through the
     // per-run locks). The lock is released when the process ends, however it ends.
-    FileLock folderLock(dir + "/.lock");
-    if (!folderLock.tryLock()) throw Error(dir + ": another pqw sweep is running in this folder");
+    const FolderLock folderLock(dir, "run a sweep in it");
     removeStaleTempFiles(dir);  // left by a sweep killed mid-write
     writeSweepSpec(spec, dir);
     const std::string csvPath = dir + "/summary.csv";
