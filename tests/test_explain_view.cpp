@@ -152,7 +152,7 @@ void TestExplainView::initTestCase() {
 void TestExplainView::twoPanesAddUpToTheLogit() {
     QVERIFY(MainWindow::viewNames().contains(QStringLiteral("explain")));
     QVERIFY(w_->showView(QStringLiteral("explain")));
-    QCOMPARE(w_->tabs()->currentWidget(), static_cast<QWidget*>(view()));
+    QCOMPARE(w_->currentView(), static_cast<QWidget*>(view()));
     QVERIFY(view()->setImageSample(sample_));
     // Pane 1: OMENN of the ProtoQuant head; pane 2: OMENN of the linear probe (another model).
     view()->pane(0)->methodBox()->setCurrentIndex(view()->pane(0)->methodBox()->findData(int(pqw::Method::Omenn)));
@@ -212,7 +212,7 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     // The decomposition of the ProtoQuant logit: the same number, as a sum over prototypes.
     QTRY_VERIFY_WITH_TIMEOUT(view()->decompositionLabel()->text().contains(QStringLiteral("prototypes")) && !w_->jobs()->busy(), 60000);
     const QString dec = view()->decompositionLabel()->text();
-    static const QRegularExpression dre(QStringLiteral("= (-?[0-9]+\\.[0-9]+)</b> = Σ over ([0-9]+) prototypes .*\\(Σ = (-?[0-9]+\\.[0-9]+)\\)"));
+    static const QRegularExpression dre(QStringLiteral(": (-?[0-9]+\\.[0-9]+)</b>, the sum of ([0-9]+) prototypes' shares .*add up to (-?[0-9]+\\.[0-9]+)\\)"));
     const auto dm = dre.match(dec);
     qInfo("decomposition: %s", qPrintable(QString(dec).remove(QRegularExpression(QStringLiteral("<[^>]*>")))));
     QVERIFY2(dm.hasMatch(), qPrintable(dec));
@@ -505,7 +505,7 @@ void TestExplainView::reachableFromTheDatasetView() {
     auto* button = w_->datasetView()->findChild<QPushButton*>(QStringLiteral("explainSample"));
     QVERIFY(button && button->isEnabled());
     QTest::mouseClick(button, Qt::LeftButton);
-    QCOMPARE(w_->tabs()->currentWidget(), static_cast<QWidget*>(view()));
+    QCOMPARE(w_->currentView(), static_cast<QWidget*>(view()));
     QCOMPARE(view()->settings().image.kind, ExplainImageRef::Kind::Sample);
     QVERIFY(waitForPane(0));
 
@@ -517,7 +517,7 @@ void TestExplainView::reachableFromTheDatasetView() {
     auto* open = w_->prototypeView()->findChild<QPushButton*>(QStringLiteral("openInExplain"));
     QVERIFY(open && open->isEnabled());
     QTest::mouseClick(open, Qt::LeftButton);
-    QCOMPARE(w_->tabs()->currentWidget(), static_cast<QWidget*>(view()));
+    QCOMPARE(w_->currentView(), static_cast<QWidget*>(view()));
     QCOMPARE(view()->settings().image.kind, ExplainImageRef::Kind::File);
     QCOMPARE(view()->settings().image.path, QFileInfo(file).absoluteFilePath());
     QVERIFY(waitForPane(0));

@@ -237,7 +237,7 @@ void TestGui::demoFromClickToPrototypes() {
     QVERIFY2(probe.maxGapMs() < 250, qPrintable(QStringLiteral("event loop blocked for %1 ms").arg(probe.maxGapMs())));
 
     // The demo lands on the prototype browser with a filled grid.
-    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.prototypeView()));
+    QCOMPARE(w.currentView(), static_cast<QWidget*>(w.prototypeView()));
     QCOMPARE(w.prototypeView()->grid()->model()->rowCount(), 16);
     QVERIFY(!w.prototypeView()->grid()->model()->index(0, 0).data(Qt::DecorationRole).value<QImage>().isNull());
     QVERIFY(extractEvents >= 1);
@@ -452,7 +452,7 @@ void TestGui::droppedFolderOpensAndIsRecent() {
     QApplication::sendEvent(&w, &drop);
     QVERIFY(opened.wait(10000));
     QCOMPARE(w.session()->dataset()->size(), size_t(10));
-    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.datasetView()));
+    QCOMPARE(w.currentView(), static_cast<QWidget*>(w.datasetView()));
     QCOMPARE(w.datasetView()->model()->rowCount(), 10);
     const QStringList recent = QSettings().value(QStringLiteral("recent")).toStringList();
     QVERIFY(!recent.isEmpty());

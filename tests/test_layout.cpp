@@ -1,4 +1,4 @@
-// The window at its default 1280 x 800 and at 1920 x 1080 (issue 18): every view, after a tiny
+// The window at 1024 x 640, its default 1280 x 800 and 1920 x 1080 (issue 18): every view, after a tiny
 // demo has filled it, is checked for text cut off (labels, buttons, combo boxes narrower than
 // their contents need), widgets pushed outside the window, and siblings drawn over each other.
 // The same runs write screenshots (PQW_LAYOUT_SHOTS=folder) to look at.
@@ -25,12 +25,30 @@
 using namespace pqwgui;
 
 namespace {
-/// Inside a scroll area's viewport, a widget may extend past what is shown: that is scrolling,
-/// not clipping. Item views and plots draw their own contents.
+/// A view's scroll page (MainWindow puts each view in one): it scrolls the whole view on a
+/// small screen, and the view inside is laid out at no less than its minimum size.
+bool isPage(const QWidget* w) { return w->objectName().startsWith(QLatin1String("page:")); }
+
+/// Inside a scroll area's viewport (other than a view's page), a widget may extend past what is
+/// shown: that is scrolling, not clipping. Item views and plots draw their own contents.
 bool scrolls(const QWidget* w, const QWidget* top) {
     for (const QWidget* p = w->parentWidget(); p && p != top; p = p->parentWidget())
-        if (qobject_cast<const QAbstractScrollArea*>(p)) return true;
+        if (qobject_cast<const QAbstractScrollArea*>(p) && !isPage(p)) return true;
     return false;
+}
+
+/// Where a widget must lie: inside its view (the page's content, which may be larger than what
+/// the window shows and is scrolled to), or inside the window.
+QRect allowedArea(const QWidget* w, QWidget* win) {
+    const QWidget* below = w;
+    for (const QWidget* p = w->parentWidget(); p && p != win; below = p, p = p->parentWidget())
+        if (isPage(p)) {
+            const QWidget* viewport = static_cast<const QAbstractScrollArea*>(p)->viewport();
+            if (below != viewport) break;  // the page's own scroll bars
+            const QWidget* content = viewport->findChild<QWidget*>(QString(), Qt::FindDirectChildrenOnly);
+            if (content) return QRect(content->mapTo(win, QPoint(0, 0)), content->size());
+        }
+    return win->rect();
 }
 
 QString nameOf(const QWidget* w) {
@@ -43,8 +61,8 @@ QString nameOf(const QWidget* w) {
 
 QStringList layoutProblems(QWidget* win) {
     QStringList out;
-    const QRect area = win->rect();
     for (QWidget* w : win->findChildren<QWidget*>()) {
+        const QRect area = allowedArea(w, win);
         if (!w->isVisibleTo(win) || !w->isVisible() || w->isWindow() || scrolls(w, win)) continue;
         if (w->visibleRegion().isEmpty()) continue;  // behind another tab (a tabified dock)
         if (qobject_cast<QTabBar*>(w->parentWidget())) continue;  // the tab bar's own scroll buttons
@@ -108,10 +126,9 @@ private Q_SLOTS:
     void everyViewFits_data() {
         QTest::addColumn<QSize>("size");
         QTest::addColumn<QString>("view");
-        // 1024 x 640 (a laptop with scaling) is not reached yet: the window still needs about
-        // 1030 x 720 (the Training view's width; the Explain and Dataset views' height); see
-        // issue 18's note. The default size and a large screen are held here.
-        for (const QSize s : {QSize(1280, 800), QSize(1920, 1080)})
+        // A laptop with scaling (1024 x 640: each view scrolls in its page where it needs more
+        // room), the default size and a large screen.
+        for (const QSize s : {QSize(1024, 640), QSize(1280, 800), QSize(1920, 1080)})
             for (const QString& v : MainWindow::viewNames())
                 QTest::newRow(qPrintable(QStringLiteral("%1x%2 %3").arg(s.width()).arg(s.height()).arg(v))) << s << v;
     }

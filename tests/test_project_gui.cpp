@@ -97,7 +97,7 @@ private Q_SLOTS:
             w.datasetView()->grid()->setCurrentIndex(w.datasetView()->model()->index(1));
             const size_t sample = w.datasetView()->currentSample();
             choose(w.prototypeView()->sortCombo(), 2);  // by number
-            w.tabs()->setCurrentWidget(w.prototypeView());
+            w.showView(QStringLiteral("prototypes"));
             QVERIFY(w.project()->isDirty());
             QVERIFY(w.windowTitle().contains(QLatin1Char('*')));
             QVERIFY(w.saveProjectAs(path));
@@ -127,7 +127,7 @@ private Q_SLOTS:
             QCOMPARE(w2.datasetView()->model()->rowCount(), w.datasetView()->model()->rowCount());
             QCOMPARE(w2.datasetView()->currentSample(), sample);
             QCOMPARE(w2.prototypeView()->sortCombo()->currentIndex(), 2);
-            QCOMPARE(w2.tabs()->currentWidget(), static_cast<QWidget*>(w2.prototypeView()));
+            QCOMPARE(w2.currentView(), static_cast<QWidget*>(w2.prototypeView()));
             QVERIFY(!w2.project()->isDirty());
             QCOMPARE(w2.project()->path(), QFileInfo(path).absoluteFilePath());
         }
@@ -220,7 +220,7 @@ private Q_SLOTS:
         w.show();
         w.openFeatures(cache_, head_);
         QVERIFY(waitIdle(w));
-        w.tabs()->setCurrentWidget(w.datasetView());
+        w.showView(QStringLiteral("dataset"));
         QTest::qWait(100);
         auto* plot = w.datasetView()->classChart();
         QCOMPARE(plot->contextMenuPolicy(), Qt::CustomContextMenu);  // the export menu is installed

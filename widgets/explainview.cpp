@@ -804,7 +804,7 @@ QWidget* ExplainView::buildSide() {
     decText_->setObjectName(QStringLiteral("decompositionText"));
     decText_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     dv->addWidget(decText_);
-    decPlot_ = makePlot(tr("The logit as a sum over prototypes"));
+    decPlot_ = makePlot(tr("The score as a sum over prototypes"));
     decPlot_->setObjectName(QStringLiteral("decompositionPlot"));
     decBars_ = addThemedBars(decPlot_, 0);
     decBars_->setSelectable(QCP::stSingleData);
@@ -1056,7 +1056,7 @@ void ExplainView::syncWidgets() {
     swipeSlider_->setEnabled(s.swipe);
     const bool bwr = s.overlay.colormap == QLatin1String("auto") || s.overlay.colormap == QLatin1String("bwr");
     legend_->setText(s.overlay.absolute ? tr("brighter: larger |contribution|")
-                     : bwr ? tr("<span style='color:#d62728'>■</span> raises the logit &nbsp;<span style='color:#1f4fd6'>■</span> lowers it")
+                     : bwr ? tr("<span style='color:#d62728'>■</span> raises the score &nbsp;<span style='color:#1f4fd6'>■</span> lowers it")
                            : tr("colour scale centred at 0 (no effect)"));
     for (size_t i = 0; i < s.panes.size(); ++i) panes_[i]->setSpec(s.panes[i]);
 }
@@ -1353,8 +1353,8 @@ void ExplainView::refreshDecomposition(bool request) {
     for (const auto& s : d.shares) sum += s.share;
     const int n = int(d.shares.size());
     const int shown = std::min(n, kBars);
-    decText_->setText(tr("<b>logit(%1) = %2</b> = Σ over %3 prototypes of class weight × presence (Σ = %4)%5. "
-                         "Click a bar: its pixel map and the training patches the prototype stands for.")
+    decText_->setText(tr("<b>Score for %1: %2</b>, the sum of %3 prototypes' shares (each is class weight × presence; the shares add "
+                         "up to %4)%5. Click a bar: its pixel map and the training patches the prototype stands for.")
                           .arg(names.value(d.cls).toHtmlEscaped(), num(d.logit)).arg(n).arg(num(sum))
                           .arg(n > shown ? tr("; the %1 largest shares are bars, the rest is one bar").arg(shown) : QString()) +
                       (p.head == PaneHead::ProtoQuant
@@ -1386,7 +1386,7 @@ void ExplainView::refreshDecomposition(bool request) {
             decBars_->data()->remove(double(shown));
             decRest_->addData(double(shown), rest);
         }
-        setPlotTitle(decPlot_, tr("logit(%1) as a sum over prototypes").arg(names.value(d.cls)));
+        setPlotTitle(decPlot_, tr("Score for %1 as a sum over prototypes").arg(names.value(d.cls)));
         decPlot_->replot();
         selectedPrototype_ = -1;
         selectShare(0);
@@ -1420,10 +1420,10 @@ void ExplainView::showSelectedShare() {
         if (s.prototype == selectedPrototype_) share = &s;
     if (!share) return;
     const double pct = r->decision.logit != 0 ? 100.0 * share->share / r->decision.logit : 0.0;
-    QString t = tr("<b>Prototype %1</b>: weight %2 × presence %3 = <b>%4</b> (%5 % of the logit).")
+    QString t = tr("<b>Prototype %1</b>: weight %2 × presence %3 = <b>%4</b> (%5 % of the score).")
                     .arg(share->prototype).arg(num(share->weight), num(share->presence), num(share->share)).arg(pct, 0, 'f', 1);
     if (!share->map.map.empty()) {
-        t += tr(" Its pixel map sums to the share: Σ C_w %1 + Σ C_b %2.").arg(num(share->map.weightSum), num(share->map.biasSum));
+        t += tr(" Its pixel map sums to this share: %1 from the pixels + %2 from the network's built-in offsets.").arg(num(share->map.weightSum), num(share->map.biasSum));
         try {
             const QImage img = composeOverlay(engine_->inputImage(), shownMap(share->map, settings_.overlay.withBias),
                                               share->map.height, share->map.width, settings_.overlay);
@@ -1491,7 +1491,7 @@ void ExplainView::refreshAllClasses(bool request) {
     }
     clear();
     const int pred = r->logits.empty() ? -1 : int(std::max_element(r->logits.begin(), r->logits.end()) - r->logits.begin());
-    allText_->setText(tr("OMENN of every class's logit (%1), each map clipped at its own percentile. The predicted class is in bold.")
+    allText_->setText(tr("OMENN's map of every class's score (%1), each map with its own colour scale. The predicted class is in bold.")
                           .arg(p.head == PaneHead::Probe ? tr("linear probe") : tr("ProtoQuant head")));
     const int cols = 3;
     for (size_t k = 0; k < r->rows.size(); ++k) {

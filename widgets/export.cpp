@@ -35,7 +35,8 @@ QString refusedOutput(const QString& path) {
 QString titleOf(QCustomPlot* plot) {
     for (int i = 0; i < plot->plotLayout()->elementCount(); ++i)
         if (auto* t = qobject_cast<QCPTextElement*>(plot->plotLayout()->elementAt(i)))
-            if (!t->text().isEmpty()) return t->text();
+            if (const QString full = t->property("fullTitle").toString(); !full.isEmpty()) return full;  // not the shortened one
+            else if (!t->text().isEmpty()) return t->text();
     return plot->objectName().isEmpty() ? QStringLiteral("plot") : plot->objectName();
 }
 

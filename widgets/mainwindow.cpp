@@ -15,6 +15,7 @@
 #include <QJsonObject>
 #include <QListWidget>
 #include <QMessageBox>
+#include <QScrollArea>
 #include <QMenuBar>
 #include <QMimeData>
 #include <QProgressBar>
@@ -44,7 +45,20 @@
 namespace pqwgui {
 
 namespace {
-enum Tab { StartTab, DatasetTab, ModelTab, TrainingTab, PrototypesTab, ExplainTab };
+enum Tab { StartTab, DatasetTab, ModelTab, TrainingTab, PrototypesTab, ExplainTab, PruningTab };
+
+/// Each view sits in a scroll page: on a small screen (1024 x 640 with scaling) the window can
+/// be smaller than a view's minimum size, and the view then scrolls instead of being squeezed
+/// (cut titles, collapsed lists, overlapping text).
+QScrollArea* scrollPage(QWidget* view, const QString& name) {
+    auto* s = new QScrollArea;
+    s->setObjectName(QStringLiteral("page:") + name);
+    s->setWidgetResizable(true);
+    s->setFrameShape(QFrame::NoFrame);
+    s->viewport()->setBackgroundRole(QPalette::Window);
+    s->setWidget(view);
+    return s;
+}
 
 /// Sets an action's shortcut and a tooltip that names it ("Extract features (Ctrl+E)").
 QAction* withShortcut(QAction* a, const QKeySequence& k) {
@@ -67,6 +81,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     WheelGuard::install();
     jobs_ = new JobRunner(this);
     session_ = new Session(jobs_, this);
+    session_->setCodeConsent([this](const QString& path, const QString& script) {
+        const auto r = QMessageBox::warning(
+            this, tr("This checkpoint contains a program"),
+            tr("%1 embeds a TorchScript stage-0 head (%2). TorchScript runs code when it is loaded, like a .pt "
+               "file.\n\nLoad it only if you trust where the file came from.")
+                .arg(QFileInfo(path).fileName(), script),
+            QMessageBox::Open | QMessageBox::Cancel, QMessageBox::Cancel);
+        if (r != QMessageBox::Open) statusBar()->showMessage(tr("%1 was not loaded.").arg(QFileInfo(path).fileName()), 8000);
+        return r == QMessageBox::Open;
+    });
     undo_ = new QUndoStack(this);
 
     tabs_ = new QTabWidget;
@@ -76,15 +100,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     training_ = new TrainingView(session_);
     prototypes_ = new PrototypeView(session_, undo_);
     explain_ = new ExplainView(session_, undo_);
-    tabs_->addTab(buildStartPage(), tr("Start"));
-    tabs_->addTab(dataset_, tr("Dataset"));
-    tabs_->addTab(model_, tr("Model && Features"));
-    tabs_->addTab(training_, tr("Training"));
-    tabs_->addTab(prototypes_, tr("Prototypes"));
-    tabs_->addTab(explain_, tr("Explain"));
+    tabs_->addTab(scrollPage(buildStartPage(), QStringLiteral("start")), tr("Start"));
+    tabs_->addTab(scrollPage(dataset_, QStringLiteral("dataset")), tr("Dataset"));
+    tabs_->addTab(scrollPage(model_, QStringLiteral("model")), tr("Model && Features"));
+    tabs_->addTab(scrollPage(training_, QStringLiteral("training")), tr("Training"));
+    tabs_->addTab(scrollPage(prototypes_, QStringLiteral("prototypes")), tr("Prototypes"));
+    tabs_->addTab(scrollPage(explain_, QStringLiteral("explain")), tr("Explain"));
     pruning_ = new PruningView(session_);
-    tabs_->addTab(pruning_, tr("Pruning"));
-    tabs_->setTabToolTip(tabs_->indexOf(pruning_), tr("Pruning sweeps: design, run, compare schedules (Ctrl+7)"));
+    tabs_->addTab(scrollPage(pruning_, QStringLiteral("pruning")), tr("Pruning"));
+    tabs_->setTabToolTip(PruningTab, tr("Pruning sweeps: design, run, compare schedules (Ctrl+7)"));
     tabs_->setTabToolTip(DatasetTab, tr("The images and their classes (Ctrl+2)"));
     tabs_->setTabToolTip(ModelTab, tr("The backbone and the feature cache (Ctrl+3)"));
     tabs_->setTabToolTip(TrainingTab, tr("Train ProtoQuant with live plots (Ctrl+4)"));
@@ -342,7 +366,7 @@ void MainWindow::buildMenus() {
         connect(withShortcut(view->addAction(names[i]), QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1))),
                 &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
     connect(withShortcut(view->addAction(tr("P&runing")), QKeySequence(QStringLiteral("Ctrl+7"))), &QAction::triggered, this,
-            [this] { tabs_->setCurrentWidget(pruning_); });
+            [this] { tabs_->setCurrentIndex(PruningTab); });
     view->addSeparator();
     auto* theme = view->addMenu(tr("T&heme"));
     auto* group = new QActionGroup(this);
@@ -375,10 +399,6 @@ QStringList MainWindow::viewNames() {
 }
 
 bool MainWindow::showView(const QString& name) {
-    if (name.toLower() == QLatin1String("pruning")) {
-        tabs_->setCurrentWidget(pruning_);
-        return true;
-    }
     const int i = int(viewNames().indexOf(name.toLower()));
     if (i < 0) return false;
     tabs_->setCurrentIndex(i);
@@ -654,8 +674,13 @@ bool MainWindow::saveProjectAs(const QString& pathIn) {
     return true;
 }
 
+QWidget* MainWindow::currentView() const {
+    auto* page = qobject_cast<QScrollArea*>(tabs_->currentWidget());
+    return page ? page->widget() : tabs_->currentWidget();
+}
+
 void MainWindow::exportViewPng(const QString& pathIn) {
-    QWidget* view = tabs_->currentWidget();
+    QWidget* view = currentView();
     const QString stem = tabs_->tabText(tabs_->currentIndex()).remove(QLatin1Char('&')).toLower().replace(QLatin1Char(' '), QLatin1Char('-'));
     const QString path = pathIn.isEmpty() ? saveFileDialog(this, tr("Export the view as PNG"), stem + QStringLiteral(".png"), tr("PNG images (*.png)")) : pathIn;
     if (path.isEmpty()) return;

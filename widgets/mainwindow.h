@@ -47,6 +47,8 @@ public:
     JobsPanel* jobsPanel() const { return jobsPanel_; }
     QPushButton* demoButton() const { return demoButton_; }
     QTabWidget* tabs() const { return tabs_; }
+    /// The view on show: the widget inside the current tab's scroll page.
+    QWidget* currentView() const;
     ProjectController* project() const { return project_; }
     /// Ask whether to save unsaved changes when the window closes or an action replaces the
     /// session (off in screenshot mode).

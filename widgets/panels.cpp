@@ -23,6 +23,14 @@ QString formatDuration(double s) {
     return QStringLiteral("%1 h %2 min").arg(t / 3600).arg((t % 3600) / 60, 2, 10, QLatin1Char('0'));
 }
 
+namespace {
+/// A fixed-width label shows what fits; the whole text is its tooltip.
+void setElided(QLabel* l, const QString& text) {
+    l->setText(l->fontMetrics().elidedText(text, Qt::ElideRight, l->maximumWidth()));
+    l->setToolTip(text);
+}
+}  // namespace
+
 JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runner_(runner) {
     auto* outer = new QVBoxLayout(this);
     outer->setContentsMargins(4, 4, 4, 4);
@@ -52,7 +60,7 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
         list_->insertWidget(0, r.box);
         r.bar->setRange(0, 0);  // busy until the first progress report
         r.bar->setFormat(QStringLiteral("%p %"));
-        r.eta->setText(tr("running"));
+        setElided(r.eta, tr("running"));
     });
     connect(runner, &JobRunner::progress, this, [this](int id, double f, const QString& msg) {
         if (!rows_.contains(id)) return;
@@ -62,7 +70,7 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
         r.bar->setFormat(QStringLiteral("%1 %").arg(100 * f, 0, 'f', 0));
         const double el = runner_->runningSeconds();
         QString eta = f > 0.02 && el > 1 ? tr("%1 left").arg(formatDuration(el * (1 - f) / f)) : tr("estimating...");
-        r.eta->setText(msg.isEmpty() ? eta : QStringLiteral("%1 · %2").arg(msg, eta));
+        setElided(r.eta, msg.isEmpty() ? eta : QStringLiteral("%1 · %2").arg(msg, eta));
     });
     connect(runner, &JobRunner::finished, this, [this](int id, JobStatus st, const QString& msg) {
         if (!rows_.contains(id)) return;
@@ -74,7 +82,7 @@ JobsPanel::JobsPanel(JobRunner* runner, QWidget* parent) : QWidget(parent), runn
         // Finished rows sink below the queued ones while they are still shown.
         list_->removeWidget(r.box);
         list_->insertWidget(list_->count() - 1, r.box);
-        r.eta->setText(st == JobStatus::Succeeded ? tr("done") : jobStatusName(st) + (msg.isEmpty() || msg == QLatin1String("cancelled") ? QString() : QStringLiteral(": ") + msg));
+        setElided(r.eta, st == JobStatus::Succeeded ? tr("done") : jobStatusName(st) + (msg.isEmpty() || msg == QLatin1String("cancelled") ? QString() : QStringLiteral(": ") + msg));
         r.eta->setToolTip(msg);
         // Finished rows stay a moment so the outcome can be read, then go (the log keeps it).
         QTimer::singleShot(st == JobStatus::Failed ? 15000 : 3000, this, [this, id] {
@@ -92,15 +100,19 @@ void JobsPanel::addRow(int id, const QString& title) {
     r.box = new QWidget;
     auto* h = new QHBoxLayout(r.box);
     h->setContentsMargins(0, 0, 0, 0);
-    r.title = new QLabel(title);
-    r.title->setMinimumWidth(160);
+    // One title width for every row, so the bars line up; the whole title is the tooltip.
+    const int titleWidth = fontMetrics().averageCharWidth() * 34;
+    r.fullTitle = title;
+    r.title = new QLabel(fontMetrics().elidedText(title, Qt::ElideMiddle, titleWidth));
+    r.title->setFixedWidth(titleWidth);
+    r.title->setToolTip(title);
     r.bar = new QProgressBar;
     r.bar->setRange(0, 1000);
     r.bar->setValue(0);
     r.bar->setFormat(tr("queued"));
     r.bar->setTextVisible(true);
     r.eta = new QLabel(tr("waiting for the job before it"));
-    r.eta->setMinimumWidth(220);
+    r.eta->setFixedWidth(fontMetrics().averageCharWidth() * 34);
     r.cancel = new QToolButton;
     r.cancel->setIcon(style()->standardIcon(QStyle::SP_DialogCancelButton));
     r.cancel->setText(tr("Cancel"));
@@ -122,7 +134,7 @@ QStringList JobsPanel::shownOrder() const {
     for (int i = 0; i < list_->count(); ++i) {
         QWidget* w = list_->itemAt(i)->widget();
         for (const auto& r : rows_)
-            if (r.box == w) out << r.title->text();
+            if (r.box == w) out << r.fullTitle;
     }
     return out;
 }

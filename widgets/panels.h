@@ -28,7 +28,8 @@ public:
 private:
     struct Row {
         QWidget* box = nullptr;
-        QLabel* title = nullptr;
+        QLabel* title = nullptr;  // elided to one width, so every row's bar starts at the same x
+        QString fullTitle;
         QProgressBar* bar = nullptr;
         QLabel* eta = nullptr;
         QToolButton* cancel = nullptr;

@@ -24,7 +24,17 @@ QCustomPlot* makePlot(const QString& title, QWidget* parent) {
     p->plotLayout()->insertRow(0);
     auto* t = new QCPTextElement(p, title, QFont(p->font().family(), p->font().pointSize() + 1, QFont::Bold));
     t->setObjectName(QStringLiteral("title"));
+    t->setProperty("fullTitle", title);
     p->plotLayout()->addElement(0, 0, t);
+    // A title wider than the plot is shortened with "..." (the whole one is the plot's
+    // tooltip when it is shortened), never cut at both edges.
+    QObject::connect(p, &QCustomPlot::beforeReplot, t, [p, t] {
+        const QString full = t->property("fullTitle").toString();
+        // The title's column (a colour scale may share the row's width), else the whole plot.
+        const int column = p->axisRect() && p->axisRect()->outerRect().width() > 0 ? p->axisRect()->outerRect().width() : p->width();
+        const QString shown = QFontMetrics(t->font()).elidedText(full, Qt::ElideRight, std::max(40, std::min(p->width(), column) - 12));
+        if (shown != t->text()) t->setText(shown);
+    });
     p->setMinimumHeight(160);
     p->setNoAntialiasingOnDrag(true);
     Theme::instance()->stylePlot(p);
@@ -36,7 +46,10 @@ QCustomPlot* makePlot(const QString& title, QWidget* parent) {
 }
 
 void setPlotTitle(QCustomPlot* plot, const QString& title) {
-    if (auto* t = qobject_cast<QCPTextElement*>(plot->plotLayout()->element(0, 0))) t->setText(title);
+    if (auto* t = qobject_cast<QCPTextElement*>(plot->plotLayout()->element(0, 0))) {
+        t->setProperty("fullTitle", title);
+        t->setText(QFontMetrics(t->font()).elidedText(title, Qt::ElideRight, std::max(40, plot->width() - 12)));
+    }
 }
 
 void setBars(QCustomPlot* plot, QCPBars* bars, const QStringList& labels, const QVector<double>& values) {

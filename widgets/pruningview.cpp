@@ -1757,7 +1757,7 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
                 const qint64 nonzero = qint64(cost.params - (cost.prunableParams - cost.nonzeroPrunable));
                 QString s = tr("<b>%1</b> (%2 non-zero parameters, %3 sparse): predicts <b>%4</b>")
                                 .arg(who, QLocale().toString(nonzero), pct(sparsity, 0), pred);
-                s += tr("<br>logit of %1: %2").arg(clsName).arg(a.output, 0, 'f', 3);
+                s += tr("<br>score for %1: %2").arg(clsName).arg(a.output, 0, 'f', 3);
                 if (a.method == "omenn")  // the exact split OMENN gives
                     s += tr("<br>= %1 from the weights %2 %3 from the biases")
                              .arg(a.weightSum, 0, 'f', 3)
@@ -1778,7 +1778,7 @@ int PruningView::compare(const QString& runId, int image, const QString& method)
             QString note = self->tr("Run %1 against the dense model. Test image %2, true class %3. Both maps explain %4 "
                                     "(the dense model's prediction)")
                                .arg(runWords, QString::number(image + 1), truth, clsName);
-            note += ho.signedMap ? self->tr("; red raises the logit, blue lowers it.") : self->tr("; brighter: more influence.");
+            note += ho.signedMap ? self->tr("; red raises the score, blue lowers it.") : self->tr("; brighter: more influence.");
             note += self->tr(" Pruned model rebuilt from the base model: test top-1 %1 (log: %2).")
                         .arg(pct(rebuilt, 2), std::isnan(logTest) ? QStringLiteral("-") : pct(logTest, 2));
             self->compareNote_->setText(note);

@@ -194,6 +194,12 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
     usage_->xAxis->setLabel(tr("code (sorted by usage)"));
     usage_->yAxis->setLabel(tr("share of cells, %"));
     usage_->legend->setVisible(true);
+    // As in the accuracy plot: the legend below the axis rect (one entry per row), never over the bars.
+    usage_->axisRect()->insetLayout()->take(usage_->legend);
+    usage_->plotLayout()->addElement(2, 0, usage_->legend);
+    usage_->legend->setFillOrder(QCPLayoutGrid::foRowsFirst);
+    usage_->plotLayout()->setRowStretchFactor(2, 0.001);
+    usage_->setMinimumSize(300, 240);
     confusion_ = makePlot(tr("Confusion matrix (test): rows true, columns predicted"));
     confusion_->setObjectName(QStringLiteral("confusionPlot"));
     heat_ = new QCPColorMap(confusion_->xAxis, confusion_->yAxis);
@@ -201,6 +207,13 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
     confusion_->plotLayout()->addElement(1, 1, scale_);
     scale_->setLabel(tr("share of the true class"));
     heat_->setColorScale(scale_);
+    // The colour bar spans the matrix only, not the rotated class names under it; the last
+    // name gets room on the right.
+    auto* margins = new QCPMarginGroup(confusion_);
+    confusion_->axisRect()->setMarginGroup(QCP::msTop | QCP::msBottom, margins);
+    scale_->setMarginGroup(QCP::msTop | QCP::msBottom, margins);
+    confusion_->axisRect()->setMinimumMargins(QMargins(0, 0, 40, 0));
+    confusion_->setMinimumSize(300, 280);
     heat_->setGradient(QCPColorGradient(QCPColorGradient::gpThermal));
     heat_->setInterpolate(false);
     confusion_->yAxis->setRangeReversed(true);
