@@ -18,8 +18,8 @@
 
 namespace pqwcli {
 
-void SlurmArgs::add(CLI::App* c) {
-    c->add_flag("--slurm", slurm, "Submit to Slurm as one job array (one task per run) instead of running here");
+void SlurmArgs::add(CLI::App* c, const std::string& unit) {
+    c->add_flag("--slurm", slurm, "Submit to Slurm as one job array (one task per " + unit + ") instead of running here");
     c->add_option("--partition", partition, "Slurm: partition (default: the cluster's)");
     c->add_option("--time", time, "Slurm: time limit per task, e.g. 00:30:00");
     c->add_option("--cpus-per-task", cpusPerTask, "Slurm: CPUs per task (the task's --threads)")
@@ -31,7 +31,7 @@ void SlurmArgs::add(CLI::App* c) {
     c->add_option("--sbatch-arg", sbatchArgs, "Slurm: passed to sbatch as is (repeatable; --sbatch-arg=--qos=low)")
         ->allow_extra_args(false);
     c->add_flag("--dry-run", dryRun, "Slurm: print the batch script and the sbatch lines; submit nothing");
-    c->add_flag("--resubmit", resubmit, "Slurm: submit the runs that are not done, running or pending");
+    c->add_flag("--resubmit", resubmit, "Slurm: submit the " + unit + "s that are not done, running or pending");
 }
 
 bool SlurmArgs::given() const {

@@ -17,7 +17,7 @@ struct SlurmArgs {
     std::string partition, time, mem;
     int cpusPerTask = 1, maxParallel = 0;
     std::vector<std::string> sbatchArgs;
-    void add(CLI::App* c);
+    void add(CLI::App* c, const std::string& unit = "run");
     /// True when any Slurm option but --slurm was given.
     bool given() const;
 };

@@ -15,6 +15,9 @@ int removeStaleTempFiles(const std::string& dir);
 /// and of a sweep folder. While held, the lock file says who holds it (program and
 /// subcommand, pid, host, start time); a second writer gets a pqw::Error naming the folder,
 /// `what` it wanted to do and the holder.
+/// True when some process holds dir's FolderLock now (the lock file exists and cannot be taken).
+bool folderLockHeld(const std::string& dir);
+
 class FolderLock {
 public:
     FolderLock(const std::string& dir, const std::string& what);

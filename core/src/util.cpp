@@ -221,6 +221,15 @@ FolderLock::FolderLock(const std::string& dir, const std::string& what) {
     }
 }
 
+bool folderLockHeld(const std::string& dir) {
+    const std::string lockPath = (std::filesystem::path(dir) / ".lock").string();
+    const int fd = ::open(lockPath.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);
+    return held;
+}
+
 FolderLock::~FolderLock() {
     if (fd_ >= 0) {
         // Emptied first: a stale description must never name a process that has finished.
