@@ -18,18 +18,7 @@ namespace pqwcli {
 
 void submitExtractionToSlurm(const DatasetArgs& ds, const BackboneArgs& bb, bool backboneGiven, const std::string& dir,
                              int size, int batch, int shards, const SlurmArgs& a) {
-    pqw::SlurmOptions o;
-    o.partition = a.partition;
-    o.time = a.time;
-    o.mem = a.mem;
-    o.cpusPerTask = a.cpusPerTask;
-    o.maxParallel = a.maxParallel;
-    o.sbatchArgs = a.sbatchArgs;
-    o.pqw = selfExecutable();
-    if (!a.dryRun) {
-        if (const std::string why = pqw::slurmProblem(); !why.empty())
-            throw pqw::Error("cannot submit to Slurm: " + why + " (--dry-run shows the script without submitting)");
-    }
+    const pqw::SlurmOptions o = a.checkedOptions();
     pqw::ShardPlan plan;
     std::string userBackbone;
     if (a.resubmit) {

@@ -67,20 +67,25 @@ void printSweepEvent(const pqw::Event& e) {
     }
 }
 
-void submitSweepToSlurm(const pqw::SweepSpec& spec, const std::string& dir, const SlurmArgs& a) {
+pqw::SlurmOptions SlurmArgs::checkedOptions() const {
     pqw::SlurmOptions o;
-    o.partition = a.partition;
-    o.time = a.time;
-    o.mem = a.mem;
-    o.cpusPerTask = a.cpusPerTask;
-    o.maxParallel = a.maxParallel;
-    o.sbatchArgs = a.sbatchArgs;
+    o.partition = partition;
+    o.time = time;
+    o.mem = mem;
+    o.cpusPerTask = cpusPerTask;
+    o.maxParallel = maxParallel;
+    o.sbatchArgs = sbatchArgs;
     o.pqw = selfExecutable();
-    if (!a.dryRun) {
+    if (!dryRun) {
         // Say what is missing before anything is planned or written.
         if (const std::string why = pqw::slurmProblem(); !why.empty())
             throw pqw::Error("cannot submit to Slurm: " + why + " (--dry-run shows the script without submitting)");
     }
+    return o;
+}
+
+void submitSweepToSlurm(const pqw::SweepSpec& spec, const std::string& dir, const SlurmArgs& a) {
+    const pqw::SlurmOptions o = a.checkedOptions();
     const auto plan = pqw::planSweepSubmission(spec, dir, o, a.resubmit);
     if (a.dryRun) {
         std::cout << "# " << plan.scriptPath << "\n" << plan.script << "\n# " << plan.runsPath << " (" << plan.runs.size()

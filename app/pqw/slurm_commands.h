@@ -8,6 +8,7 @@
 
 #include "pqw/job.h"
 #include "pqw/pruning.h"
+#include "pqw/slurm.h"
 
 namespace pqwcli {
 
@@ -20,6 +21,9 @@ struct SlurmArgs {
     void add(CLI::App* c, const std::string& unit = "run");
     /// True when any Slurm option but --slurm was given.
     bool given() const;
+    /// sbatch's options and this pqw; unless --dry-run, throws saying what is missing when
+    /// Slurm cannot be used from here.
+    pqw::SlurmOptions checkedOptions() const;
 };
 
 /// `pqw sweep ... --slurm`: plans, prints (--dry-run) or submits the sweep as a job array.

@@ -511,7 +511,6 @@ ShardStatus shardStatus(const std::string& dir, bool askSlurm, std::string* prob
         }
         st.shards.push_back(std::move(s));
     }
-    if (!askSlurm) return st;
     const auto subs = readExtractSubmissions(dir);
     if (subs.empty()) return st;
     std::vector<std::string> ids;
@@ -522,14 +521,13 @@ ShardStatus shardStatus(const std::string& dir, bool askSlurm, std::string* prob
         if (!s.joinJob.empty()) ids.push_back(s.joinJob);
     }
     st.joinJob = subs.back().joinJob;
+    for (auto& s : st.shards)
+        if (auto j = jobOf.find(s.index); j != jobOf.end()) s.jobId = j->second;
     std::map<std::string, SlurmTaskState> q;
-    if (!querySlurmJobs(ids, q, problem)) return st;
+    if (!askSlurm || !querySlurmJobs(ids, q, problem)) return st;
     if (auto it = q.find(st.joinJob); it != q.end()) st.joinState = it->second.state;
     for (auto& s : st.shards) {
-        auto j = jobOf.find(s.index);
-        if (j == jobOf.end()) continue;
-        s.jobId = j->second;
-        if (s.state == ShardState::Done) continue;
+        if (s.jobId.empty() || s.state == ShardState::Done) continue;
         auto it = q.find(s.jobId);
         if (it == q.end()) continue;
         const SlurmTaskState& t = it->second;
@@ -612,20 +610,10 @@ ExtractSubmissionPlan planExtractSubmission(const ShardPlan& plan, const std::st
     const std::string slurmDir = absDir + "/slurm";
     p.scriptPath = slurmDir + "/extract-" + std::to_string(p.number) + ".sh";
     std::ostringstream s;
-    s << "#!/bin/bash\n"
-      << "# Written by `pqw extract --slurm` (docs/user-guide.md \"Extraction on Slurm\"): array task i extracts\n"
-      << "# shard i of " << absDir << "/shards/plan.json; without an array index it joins the shards.\n"
-      << "#SBATCH --job-name=pqw-extract\n"
-      << "#SBATCH --output=" << slurmDir << "/logs/%A_%a.out\n"
-      << "#SBATCH --chdir=" << absDir << "\n"
-      << "#SBATCH --cpus-per-task=" << opt.cpusPerTask << "\n";
-    if (!opt.partition.empty()) s << "#SBATCH --partition=" << opt.partition << "\n";
-    if (!opt.time.empty()) s << "#SBATCH --time=" << opt.time << "\n";
-    if (!opt.mem.empty()) s << "#SBATCH --mem=" << opt.mem << "\n";
-    s << "set -u\n"
-      << "threads=\"${SLURM_CPUS_PER_TASK:-" << opt.cpusPerTask << "}\"\n"
-      << "export OMP_NUM_THREADS=\"$threads\"\n"
-      << "if [ -z \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
+    s << batchScriptHead("# Written by `pqw extract --slurm` (docs/user-guide.md \"Extraction on Slurm\"): array task i extracts\n"
+                         "# shard i of " + absDir + "/shards/plan.json; without an array index it joins the shards.\n",
+                         "pqw-extract", absDir, opt);
+    s << "if [ -z \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
       << "  exec " << quote(opt.pqw) << " extract-join " << quote(absDir) << "\n"
       << "fi\n"
       << "exec " << quote(opt.pqw) << " extract-shard " << quote(absDir) << " --shard \"$SLURM_ARRAY_TASK_ID\" --threads \"$threads\"";

@@ -186,6 +186,23 @@ std::string sbatchJob(const std::vector<std::string>& argv) {
     return id;
 }
 
+std::string batchScriptHead(const std::string& comment, const std::string& jobName, const std::string& absDir,
+                            const SlurmOptions& opt) {
+    std::ostringstream s;
+    s << "#!/bin/bash\n"
+      << comment << "#SBATCH --job-name=" << jobName << "\n"
+      << "#SBATCH --output=" << absDir << "/slurm/logs/%A_%a.out\n"
+      << "#SBATCH --chdir=" << absDir << "\n"
+      << "#SBATCH --cpus-per-task=" << opt.cpusPerTask << "\n";
+    if (!opt.partition.empty()) s << "#SBATCH --partition=" << opt.partition << "\n";
+    if (!opt.time.empty()) s << "#SBATCH --time=" << opt.time << "\n";
+    if (!opt.mem.empty()) s << "#SBATCH --mem=" << opt.mem << "\n";
+    s << "set -u\n"
+      << "threads=\"${SLURM_CPUS_PER_TASK:-" << opt.cpusPerTask << "}\"\n"
+      << "export OMP_NUM_THREADS=\"$threads\"\n";
+    return s.str();
+}
+
 double nowSeconds() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -453,20 +470,10 @@ SweepSubmissionPlan planSweepSubmission(const SweepSpec& spec, const std::string
     p.prepare = !fs::exists(sweepBaseModelPath(spec, absDir));
 
     std::ostringstream s;
-    s << "#!/bin/bash\n"
-      << "# Written by `pqw sweep --slurm` (docs/pruning.md \"On Slurm\"): array task i runs the run on line i\n"
-      << "# of " << name << ".runs into " << absDir << "/runs/; without an array index it makes the base model.\n"
-      << "#SBATCH --job-name=pqw-sweep\n"
-      << "#SBATCH --output=" << slurmDir << "/logs/%A_%a.out\n"
-      << "#SBATCH --chdir=" << absDir << "\n"
-      << "#SBATCH --cpus-per-task=" << opt.cpusPerTask << "\n";
-    if (!opt.partition.empty()) s << "#SBATCH --partition=" << opt.partition << "\n";
-    if (!opt.time.empty()) s << "#SBATCH --time=" << opt.time << "\n";
-    if (!opt.mem.empty()) s << "#SBATCH --mem=" << opt.mem << "\n";
-    s << "set -u\n"
-      << "threads=\"${SLURM_CPUS_PER_TASK:-" << opt.cpusPerTask << "}\"\n"
-      << "export OMP_NUM_THREADS=\"$threads\"\n"
-      << "if [ -z \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
+    s << batchScriptHead("# Written by `pqw sweep --slurm` (docs/pruning.md \"On Slurm\"): array task i runs the run on line i\n"
+                         "# of " + name + ".runs into " + absDir + "/runs/; without an array index it makes the base model.\n",
+                         "pqw-sweep", absDir, opt);
+    s << "if [ -z \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
       << "  exec " << quote(opt.pqw) << " sweep-run " << quote(absDir) << " --prepare --threads \"$threads\"\n"
       << "fi\n"
       << "exec " << quote(opt.pqw) << " sweep-run " << quote(absDir) << " --list " << quote(p.runsPath)

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pqw/slurm.h"
+
 namespace pqw::slurm_detail {
 
 /// The last non-empty line of a command's output.
@@ -21,5 +23,10 @@ void appendSubmission(const std::string& path, const nlohmann::json& rec);
 /// Runs `sbatch --parsable ...`; returns the job id or throws pqw::Error with sbatch's message.
 std::string sbatchJob(const std::vector<std::string>& argv);
 double nowSeconds();
+/// A batch script's start: the shebang, `comment` (its own "# " lines), the #SBATCH lines (job
+/// name, output DIR/slurm/logs/%A_%a.out, chdir DIR, CPUs, partition, time, memory), `set -u`,
+/// threads from SLURM_CPUS_PER_TASK and OMP_NUM_THREADS.
+std::string batchScriptHead(const std::string& comment, const std::string& jobName, const std::string& absDir,
+                            const SlurmOptions& opt);
 
 }  // namespace pqw::slurm_detail

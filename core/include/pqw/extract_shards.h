@@ -78,7 +78,8 @@ struct ShardStatus {
     std::string joinJob, joinState;  ///< the latest join job and Slurm's word for it
 };
 /// Where each shard stands, from the shard folders (a held folder lock = running); joined
-/// shards (folders removed) are done. With askSlurm and submissions recorded, Slurm's view is
+/// shards (folders removed) are done; each shard's job id comes from DIR/slurm/submissions.jsonl.
+/// With askSlurm and submissions recorded, Slurm's view is
 /// added: pending / running tasks, and tasks Slurm ended without finishing their shard are
 /// failed (exit code from scontrol). *problem says when Slurm could not be asked.
 ShardStatus shardStatus(const std::string& dir, bool askSlurm = true, std::string* problem = nullptr);
