@@ -113,7 +113,8 @@ ExtractSlurmPanel::ExtractSlurmPanel(Session* session, QWidget* parent) : QWidge
     connect(slurm_, &SlurmPanel::submitted, this, [this](const QString& dir) { follow(dir); });
     connect(watcher_, &ShardFolderWatcher::statusChanged, this, &ExtractSlurmPanel::showStatus);
     connect(watcher_, &ShardFolderWatcher::problem, this, [this](const QString& m) {
-        progress_->setToolTip(m);  // Slurm not asked now: the files still say where the shards are
+        if (watcher_->status().shards.empty()) progress_->setText(m);  // the plan cannot be read
+        progress_->setToolTip(m);  // else Slurm not asked now: the files still say where the shards are
     });
     connect(session_, &Session::cacheChanged, this, &ExtractSlurmPanel::cacheFolderChanged);
     connect(session_, &Session::backboneChanged, slurm_, &SlurmPanel::updatePreview);
@@ -131,8 +132,15 @@ void ExtractSlurmPanel::cacheFolderChanged() {
     slurm_->updatePreview();
     const QString dir = session_->cacheDir();
     if (dir.isEmpty() || dir == watcher_->dir()) return;
-    // A folder planned in shards (submitted earlier, maybe from pqw) is followed at once.
-    if (pqw::hasShardPlan(dir.toStdString()) && !pqw::shardStatus(dir.toStdString(), false).joined) {
+    // A folder planned in shards (submitted earlier, maybe from pqw) is followed at once; a
+    // damaged plan is followed too, so its one-line error shows.
+    bool open = false;
+    try {
+        open = pqw::hasShardPlan(dir.toStdString()) && !pqw::shardStatus(dir.toStdString(), false).joined;
+    } catch (const std::exception&) {
+        open = true;
+    }
+    if (open) {
         follow(dir);
     } else if (watcher_->following()) {
         watcher_->stop();

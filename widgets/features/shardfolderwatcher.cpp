@@ -24,6 +24,7 @@ ShardFolderWatcher::ShardFolderWatcher(QObject* parent) : QObject(parent) {
 void ShardFolderWatcher::follow(const QString& dir) {
     stop();
     dir_ = dir;
+    status_ = {};
     lastSlurm_ = 0;
     watchFolders();
     poll_->start();
