@@ -72,12 +72,7 @@ void addExtractShard(CLI::App& app) {
     c->add_option("--backbone,-b", *backbone, "The TorchScript backbone file, when the plan's backbone is one");
     c->add_option("--threads", *threads, "LibTorch threads (default: $SLURM_CPUS_PER_TASK, else one per core)");
     c->callback([=] {
-        int t = *threads;
-        if (t < 0) {
-            const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
-            t = cpus ? std::atoi(cpus) : 0;
-        }
-        pqw::initTorchThreads(t);
+        initTaskThreads(*threads);
         if (*shard < 0) throw pqw::Error("--shard must be 0 or more");
         const auto plan = pqw::readShardPlan(*dir);
         const auto ds = pqw::Dataset::open(plan.dataset);

@@ -39,6 +39,14 @@ bool SlurmArgs::given() const {
            maxParallel != 0 || !sbatchArgs.empty();
 }
 
+void initTaskThreads(int threads) {
+    if (threads < 0) {
+        const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
+        threads = cpus ? std::atoi(cpus) : 0;
+    }
+    pqw::initTorchThreads(threads);
+}
+
 std::string selfExecutable() {
     std::error_code ec;
     const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -116,12 +124,7 @@ void addSweepRun(CLI::App& app) {
     c->add_flag("--prepare", *prepare, "Only make the base model (the job the array depends on)");
     c->add_option("--threads", *threads, "LibTorch threads (default: $SLURM_CPUS_PER_TASK, else one per core)");
     c->callback([=] {
-        int t = *threads;
-        if (t < 0) {
-            const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
-            t = cpus ? std::atoi(cpus) : 0;
-        }
-        pqw::initTorchThreads(t);
+        initTaskThreads(*threads);
         const auto spec = pqw::loadSweepFolder(*dir);
         if (*prepare) {
             withJob([&](pqw::JobContext& ctx) {

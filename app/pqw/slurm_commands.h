@@ -32,6 +32,8 @@ void submitSweepToSlurm(const pqw::SweepSpec& spec, const std::string& dir, cons
 void printSweepEvent(const pqw::Event& e);
 /// One line per "prune.step" event (pruning_commands.cpp).
 std::string stepLine(const pqw::Event& e);
+/// LibTorch threads of a task: `threads`, or when negative $SLURM_CPUS_PER_TASK (else one per core).
+void initTaskThreads(int threads);
 /// The absolute path of this pqw executable.
 std::string selfExecutable();
 /// sweep-run and sweep-status.
