@@ -1,5 +1,8 @@
 // Feature cache: extraction equals the trunk's own output (within fp16), fresh/stale/partial
-// detection, resume after cancel equals an uninterrupted run, bad files give clear errors.
+// detection, resume after cancel equals an uninterrupted run, bad files give clear errors;
+// sharded extraction (pqw/extract_shards.h) joins into bitwise the cache of a single
+// extraction, refuses missing, mismatched and damaged shards with one line naming the file,
+// and a plain extraction of a sharded folder extracts the missing shards and joins.
 #include <QtTest/QtTest>
 
 #include <cmath>
@@ -10,6 +13,7 @@
 #include "pqw/backbone.h"
 #include "pqw/dataset.h"
 #include "pqw/error.h"
+#include "pqw/extract_shards.h"
 #include "pqw/feature_cache.h"
 #include "pqw/preprocess.h"
 #include "pqw/util.h"
@@ -24,6 +28,16 @@ class TestFeatureCache : public QObject {
     static constexpr int kSize = 32;
 
     std::string dir(const char* name) const { return (tmp_.path() + "/" + name).toStdString(); }
+    /// The message of the pqw::Error that fn throws ("" when it throws none).
+    template <class Fn>
+    static QString errorOf(Fn&& fn) {
+        try {
+            fn();
+        } catch (const pqw::Error& e) {
+            return QString::fromUtf8(e.what());
+        }
+        return {};
+    }
 
 private Q_SLOTS:
     void initTestCase() {
@@ -135,6 +149,103 @@ private Q_SLOTS:
         pqw::JobContext ctx3;
         pqw::extractFeatures(ds_, bb_, dir("b0"), ctx3, opt);
         QCOMPARE(pqw::readFile(dir("b") + "/features.f16"), pqw::readFile(dir("b0") + "/features.f16"));
+    }
+
+    void shardsJoinIntoTheSingleCache() {
+        pqw::ExtractOptions opt;
+        opt.inputSize = kSize;
+        opt.batchSize = 4;
+        pqw::JobContext ctx;
+        pqw::extractFeatures(ds_, bb_, dir("whole"), ctx, opt);
+        // 16 samples in 4 batches over 3 shards: whole batches, as even as they allow.
+        const auto plan = pqw::makeShardPlan(ds_, bb_, 3, opt);
+        const std::vector<std::pair<size_t, size_t>> want{{0, 4}, {4, 8}, {8, 16}};
+        QVERIFY(plan.ranges == want);
+        QVERIFY(errorOf([&] { pqw::makeShardPlan(ds_, bb_, 5, opt); }).contains("at most 4 shards"));
+        pqw::writeShardPlan(dir("sh"), plan);
+        QVERIFY(pqw::readShardPlan(dir("sh")).ranges == want);
+        for (size_t i : {0, 2}) pqw::extractShard(ds_, bb_, dir("sh"), i, ctx);
+        auto st = pqw::shardStatus(dir("sh"), false);
+        QCOMPARE(int(st.shards[0].state), int(pqw::ShardState::Done));
+        QCOMPARE(int(st.shards[1].state), int(pqw::ShardState::NotStarted));
+        QVERIFY(!st.joined);
+        // Shard 1 is missing: the join says which, and writes nothing.
+        QString err = errorOf([&] { pqw::joinShards(dir("sh"), ctx); });
+        QVERIFY2(err.contains("shard 1 (samples 4-7) not extracted"), qPrintable(err));
+        QVERIFY(!fs::exists(dir("sh") + "/meta.json"));
+        // Another backbone cannot extract a shard of this plan.
+        pqw::BackboneSpec rnd;
+        rnd.randomWeights = true;
+        const auto other = pqw::Backbone::open(rnd);
+        err = errorOf([&] { pqw::extractShard(ds_, other, dir("sh"), 1, ctx); });
+        QVERIFY2(err.contains("not the one") && err.contains("plan.json"), qPrintable(err));
+        pqw::extractShard(ds_, bb_, dir("sh"), 1, ctx);
+        const auto rep = pqw::joinShards(dir("sh"), ctx);
+        QCOMPARE(rep.samples, size_t(16));
+        // Bitwise the single extraction: payload and meta.json (labels, splits, the invalid image).
+        QCOMPARE(pqw::readFile(dir("sh") + "/features.f16"), pqw::readFile(dir("whole") + "/features.f16"));
+        QCOMPARE(pqw::readFile(dir("sh") + "/meta.json"), pqw::readFile(dir("whole") + "/meta.json"));
+        QVERIFY(!fs::exists(pqw::shardDir(dir("sh"), 0)));
+        QVERIFY(pqw::shardStatus(dir("sh"), false).joined);
+        QCOMPARE(int(pqw::inspectCache(dir("sh"), ds_, bb_, kSize).state), int(pqw::CacheState::Fresh));
+    }
+
+    void badShardsAreRefused() {
+        pqw::ExtractOptions opt;
+        opt.inputSize = kSize;
+        opt.batchSize = 4;
+        pqw::JobContext ctx;
+        const auto plan = pqw::makeShardPlan(ds_, bb_, 4, opt);
+        pqw::writeShardPlan(dir("bad"), plan);
+        for (size_t i = 0; i < 4; ++i) pqw::extractShard(ds_, bb_, dir("bad"), i, ctx);
+        const std::string s1 = pqw::shardDir(dir("bad"), 1), s2 = pqw::shardDir(dir("bad"), 2);
+        // Shard 1's folder holding shard 0: a mismatched range.
+        const std::string keep = pqw::readFile(s1 + "/meta.json");
+        fs::copy_file(pqw::shardDir(dir("bad"), 0) + "/meta.json", s1 + "/meta.json", fs::copy_options::overwrite_existing);
+        QString err = errorOf([&] { pqw::joinShards(dir("bad"), ctx); });
+        QVERIFY2(err.contains("shard-001/meta.json") && err.contains("not shard 1"), qPrintable(err));
+        QCOMPARE(int(pqw::shardStatus(dir("bad"), false).shards[1].state), int(pqw::ShardState::Stale));
+        // Made with another backbone (its id in meta.json).
+        std::string m = keep;
+        const std::string id = "\"id\":\"" + bb_.id() + "\"";
+        QVERIFY(m.find(id) != std::string::npos);
+        m.replace(m.find(id), id.size(), "\"id\":\"tfjs:0000\"");
+        pqw::writeFileAtomic(s1 + "/meta.json", m);
+        err = errorOf([&] { pqw::joinShards(dir("bad"), ctx); });
+        QVERIFY2(err.contains("shard-001/meta.json") && err.contains("made with backbone tfjs:0000"), qPrintable(err));
+        pqw::writeFileAtomic(s1 + "/meta.json", keep);
+        // A damaged payload (one byte flipped): refused by its checksum and moved aside.
+        {
+            std::fstream f(s2 + "/features.f16", std::ios::in | std::ios::out | std::ios::binary);
+            f.seekg(10);
+            char c = 0;
+            f.read(&c, 1);
+            f.seekp(10);
+            c = char(c ^ 0x40);
+            f.write(&c, 1);
+        }
+        err = errorOf([&] { pqw::joinShards(dir("bad"), ctx); });
+        QVERIFY2(err.contains("shard-002/features.f16") && err.contains("checksum") && err.contains("moved aside"),
+                 qPrintable(err));
+        QVERIFY(fs::exists(s2 + ".damaged"));
+        QVERIFY(!fs::exists(dir("bad") + "/meta.json"));
+        auto st = pqw::shardStatus(dir("bad"), false);
+        QCOMPARE(int(st.shards[2].state), int(pqw::ShardState::NotStarted));
+        QVERIFY(QString::fromStdString(st.shards[2].reason).contains("checksum"));
+        // A plain extraction of the folder extracts what is missing (shard 2) and joins.
+        const auto rep = pqw::extractFeatures(ds_, bb_, dir("bad"), ctx, opt);
+        QCOMPARE(rep.extracted, size_t(4));
+        QCOMPARE(rep.reused, size_t(12));
+        QCOMPARE(pqw::readFile(dir("bad") + "/features.f16"), pqw::readFile(dir("whole") + "/features.f16"));
+        QCOMPARE(pqw::readFile(dir("bad") + "/meta.json"), pqw::readFile(dir("whole") + "/meta.json"));
+        // A damaged plan is named.
+        fs::create_directories(dir("badplan") + "/shards");
+        std::ofstream(pqw::shardPlanPath(dir("badplan"))) << R"({"format":"pqw-extract-shards","version":1})";
+        err = errorOf([&] { pqw::readShardPlan(dir("badplan")); });
+        QVERIFY2(err.contains("plan.json") && err.contains("fingerprint"), qPrintable(err));
+        std::ofstream(pqw::shardPlanPath(dir("badplan"))) << "[1, 2";
+        err = errorOf([&] { pqw::shardStatus(dir("badplan"), false); });
+        QVERIFY2(err.contains("plan.json"), qPrintable(err));
     }
 
     void badFilesGiveClearErrors() {

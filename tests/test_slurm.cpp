@@ -7,12 +7,17 @@
 //    --resubmit completes exactly those two (the running one resumed from its last finished
 //    step) and leaves the other runs' logs byte for byte as they were; the result still
 //    equals the local sweep bitwise;
-//  - clear messages when sbatch is missing or SLURM_CONF names no file.
+//  - clear messages when sbatch is missing or SLURM_CONF names no file;
+//  - a sharded extraction (4 shards, one array task each, a join job after the array) joins
+//    into bitwise the cache of a local extraction, also after one shard was cancelled while
+//    running and only that shard was resubmitted (the others' files untouched); extract-status
+//    reports pending, running, failed and done shards.
 #include <QtTest/QtTest>
 
 #include <map>
 
 #include "cli_runner.h"
+#include "pqw/extract_shards.h"
 #include "pqw/pruning.h"
 #include "pqw/slurm.h"
 #include "pqw/util.h"
@@ -72,6 +77,12 @@ class TestSlurm : public QObject {
             if (l.contains(QStringLiteral(" ") + id + QStringLiteral(" "))) return l;
         return {};
     }
+    /// The extract-status line of shard i.
+    static QString shardLine(const Run& r, int i) {
+        for (const auto& l : r.out.split('\n'))
+            if (l.startsWith(QString::number(i) + QLatin1Char(' '))) return l;
+        return {};
+    }
     static int stepsLogged(const QString& dir, const QString& id) {
         int n = 0;
         for (const auto& e : pqw::readSweepLog(pqw::sweepRunLogPath(dir.toStdString(), id.toStdString())))
@@ -124,6 +135,82 @@ private Q_SLOTS:
                               "sweep-run", "--array=0-3%3", "--dependency=afterok:", "SLURM_CPUS_PER_TASK"})
             QVERIFY2(out.contains(QLatin1String(s)), qPrintable(s + QStringLiteral(" missing in:\n") + out));
         QVERIFY(!QFileInfo::exists(path("nos/slurm")));
+    }
+
+    void shardedExtractionEqualsLocal() {
+        // 500 Fashion-MNIST images at 48 px in batches of 25: 20 batches, 5 per shard.
+        const QStringList data{"-d", "fashion-mnist", "--limit-train", "400", "--limit-test", "100",
+                               "--size", "48", "--batch", "25"};
+        auto r = run(QStringList{"extract"} + data + QStringList{"-o", path("feat-local"), "--threads", "1"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        // The dry run shows the script and both sbatch lines and writes nothing.
+        r = run(QStringList{"extract"} + data + QStringList{"-o", path("feat"), "--slurm", "--shards", "4", "--dry-run"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        for (const char* s : {"extract-shard", "extract-join", "--array=0-3", "--dependency=afterok:", "shard 3: 375-499"})
+            QVERIFY2(r.out.contains(QLatin1String(s)), qPrintable(s + QStringLiteral(" missing in:\n") + r.out));
+        QVERIFY(!QFileInfo::exists(path("feat")));
+        // One task at a time, so shards are pending, running and done in turn.
+        r = run(QStringList{"extract"} + data +
+                QStringList{"-o", path("feat"), "--slurm", "--shards", "4", "--cpus-per-task", "1", "--max-parallel", "1"});
+        QVERIFY2(r.code == 0, qPrintable(r.err + r.out));
+        const QString array = jobOf(r);
+        const auto jm = QRegularExpression(QStringLiteral("join: job (\\d+)")).match(r.out);
+        QVERIFY2(!array.isEmpty() && jm.hasMatch(), qPrintable(r.out));
+        const QString join = jm.captured(1);
+        // Cancel shard 1 while it runs: freeze it as soon as Slurm runs it, look, then scancel.
+        QElapsedTimer t;
+        t.start();
+        bool caught = false;
+        while (t.elapsed() < 120000 && !caught) {
+            const auto q = pqw::runCommand({"squeue", "-h", "-r", "-j", array.toStdString(), "-o", "%i %T"});
+            caught = QString::fromStdString(q.out).contains(array + "_1 RUNNING");
+            if (!caught) QThread::msleep(50);
+        }
+        QVERIFY2(caught, "shard 1 never ran");
+        // Right after a task starts, scancel may fail ("can not be altered now") or reach only some
+        // of its steps: Slurm's STOPPED state says when the signal arrived.
+        bool stopped = false;
+        for (t.restart(); t.elapsed() < 20000 && !stopped; QThread::msleep(100)) {
+            pqw::runCommand({"scancel", "--full", "--signal=STOP", (array + "_1").toStdString()});
+            const auto q = pqw::runCommand({"squeue", "-h", "-r", "-j", array.toStdString(), "-o", "%i %T"});
+            stopped = QString::fromStdString(q.out).contains(array + "_1 STOPPED");
+        }
+        QVERIFY2(stopped, "shard 1's task could not be stopped");
+        r = run({"extract-status", path("feat")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(shardLine(r, 0).contains(" done ") && shardLine(r, 1).contains(" running ") &&
+                     shardLine(r, 1).contains(array + "_1") && shardLine(r, 3).contains(" pending "),
+                 qPrintable(r.out));
+        // Cancelled while stopped (Slurm wakes it to deliver SIGTERM, then SIGKILL after KillWait).
+        QVERIFY(pqw::runCommand({"scancel", (array + "_1").toStdString()}).code == 0);
+        QVERIFY(waitGone({array, join}));
+        r = run({"extract-status", path("feat")});
+        QVERIFY2(r.out.contains("4 shards: 3 done, 0 running, 0 pending, 1 failed"), qPrintable(r.out));
+        QVERIFY2(shardLine(r, 1).contains("CANCELLED"), qPrintable(r.out));
+        QVERIFY2(r.out.contains("not joined yet; join job " + join + " CANCELLED"), qPrintable(r.out));
+        // The finished shards' files, to see that the resubmission leaves them alone.
+        std::map<int, std::string> before;
+        for (int i : {0, 2, 3}) before[i] = pqw::readFile(pqw::shardDir(path("feat").toStdString(), size_t(i)) + "/features.f16");
+        r = run({"extract", "-o", path("feat"), "--slurm"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("--resubmit"), qPrintable(r.err));
+        r = run({"extract", "-o", path("feat"), "--slurm", "--resubmit", "--dry-run"});
+        QVERIFY2(r.out.contains("--array=1\n") || r.out.contains("--array=1 "), qPrintable(r.out));
+        for (int i : {0, 2, 3})
+            QCOMPARE(pqw::readFile(pqw::shardDir(path("feat").toStdString(), size_t(i)) + "/features.f16"), before[i]);
+        r = run({"extract", "-o", path("feat"), "--slurm", "--resubmit"});
+        QVERIFY2(r.code == 0 && r.out.contains("(1 of 4 shards"), qPrintable(r.err + r.out));
+        const QString array2 = jobOf(r), join2 = QRegularExpression(QStringLiteral("join: job (\\d+)")).match(r.out).captured(1);
+        QVERIFY(waitGone({array2, join2}));
+        r = run({"extract-status", path("feat")});
+        QVERIFY2(r.out.contains("4 shards: 4 done") && r.out.contains("cache: joined (500 samples)"), qPrintable(r.out));
+        // Bitwise the local extraction.
+        QCOMPARE(pqw::readFile(path("feat/features.f16").toStdString()), pqw::readFile(path("feat-local/features.f16").toStdString()));
+        QCOMPARE(pqw::readFile(path("feat/meta.json").toStdString()), pqw::readFile(path("feat-local/meta.json").toStdString()));
+        // A complete folder has nothing to submit.
+        r = run({"extract", "-o", path("feat"), "--slurm", "--resubmit"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("complete"), qPrintable(r.err));
     }
 
     void arraySweepEqualsLocal() {

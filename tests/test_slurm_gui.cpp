@@ -4,6 +4,9 @@
 // delivers every log line, so the live plot ends with exactly one point per prune.step line in
 // the run logs and the table shows each run's state with its Slurm job. A screenshot is saved
 // (PQW_SCREENSHOT_DIR, default the test's temporary folder) for looking at.
+// The Model & Features view's "Extract on Slurm" previews and submits a sharded extraction of
+// the session's dataset and backbone, shows the shards' progress while the array runs, and
+// loads the cache the join job made (screenshots model-slurm-running.png, model-slurm-joined.png).
 #include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
@@ -11,10 +14,15 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableView>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include "features/extractslurmpanel.h"
+#include "features/shardfolderwatcher.h"
 #include "jobrunner.h"
+#include "modelview.h"
+#include "pqw/extract_shards.h"
 #include "pqw/pruning.h"
 #include "pqw/slurm.h"
 #include "pruning/slurmpanel.h"
@@ -29,7 +37,83 @@ class TestSlurmGui : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
 
+    QString shots() const {
+        const QString d = qEnvironmentVariable("PQW_SCREENSHOT_DIR", tmp_.path());
+        QDir().mkpath(d);
+        return d;
+    }
+
 private Q_SLOTS:
+    void shardedExtraction() {
+        QVERIFY(tmp_.isValid());
+        const std::string why = pqw::slurmProblem();
+        QVERIFY2(why.empty(), why.c_str());
+        JobRunner jobs;
+        Session session(&jobs);
+        ModelFeaturesView v(&session);
+        v.resize(1400, 900);
+        pqw::DatasetSpec ds;
+        ds.path = "fashion-mnist";
+        ds.maxTrain = 400;
+        ds.maxTest = 100;
+        session.openDataset(ds);
+        session.setInputSize(32);
+        session.openBackbone(pqw::BackboneSpec{});
+        QTRY_VERIFY_WITH_TIMEOUT(session.dataset() && session.backbone() && !jobs.busy(), 60000);
+        const QString dir = tmp_.path() + QStringLiteral("/features");
+        session.setCacheDir(dir);
+        ExtractSlurmPanel* p = v.extractSlurmPanel();
+        QVERIFY(p);
+        p->slurm()->setChecked(true);
+        p->shards()->setValue(4);
+        p->slurm()->cpus()->setValue(1);
+        p->slurm()->parallel()->setValue(2);
+        p->slurm()->updatePreview();
+        const QString script = p->slurm()->preview()->toPlainText();
+        QVERIFY2(script.contains("extract-shard") && script.contains("extract-join") && script.contains("--array=0-3%2") &&
+                     script.contains("4 of 4 shards (500 images)"),
+                 qPrintable(script));
+        QTRY_VERIFY_WITH_TIMEOUT(p->slurm()->availability()->text().contains("Slurm answers"), 30000);
+        QSignalSpy joined(p, &ExtractSlurmPanel::joined);
+        const QString job = p->slurm()->submit();
+        QVERIFY2(!job.isEmpty(), qPrintable(p->slurm()->findChildren<QLabel*>().last()->text()));
+        QVERIFY(p->watcher()->following());
+        p->watcher()->setPollInterval(300);
+        p->watcher()->setSlurmInterval(1);
+        // The progress while the array runs: pending and running shards with their jobs.
+        QElapsedTimer t;
+        t.start();
+        bool sawRunning = false, sawPending = false, shot = false;
+        while (joined.isEmpty() && t.elapsed() < 180000) {
+            QTest::qWait(100);
+            const QString text = p->progress()->text();
+            const bool running = text.contains(QRegularExpression(QStringLiteral("[1-9] running")));
+            sawRunning = sawRunning || running;
+            sawPending = sawPending || text.contains(QRegularExpression(QStringLiteral("[1-9] pending")));
+            if (running && !shot) {
+                shot = v.grab().save(shots() + QStringLiteral("/model-slurm-running.png"));
+                bool jobShown = false;
+                for (int r = 0; r < p->shardTable()->rowCount(); ++r)
+                    jobShown = jobShown || (p->shardTable()->item(r, 4) &&
+                                            p->shardTable()->item(r, 4)->text() == job + "_" + QString::number(r));
+                QVERIFY2(jobShown, "no shard row shows its Slurm job");
+            }
+        }
+        QCOMPARE(joined.size(), 1);
+        QVERIFY2(sawRunning && sawPending, qPrintable(p->progress()->text()));
+        QVERIFY2(p->progress()->text().contains("4 shards: 4 done") && p->progress()->text().contains("joined"),
+                 qPrintable(p->progress()->text()));
+        // The joined cache becomes the session's features.
+        QTRY_VERIFY_WITH_TIMEOUT(session.cache() && !jobs.busy(), 60000);
+        QCOMPARE(session.cache()->size(), size_t(500));
+        QCOMPARE(QString::fromStdString(session.cache()->datasetFingerprint()),
+                 QString::fromStdString(session.dataset()->fingerprint()));
+        QCOMPARE(int(session.cacheStatus().state), int(pqw::CacheState::Fresh));
+        QTRY_VERIFY_WITH_TIMEOUT(v.findChild<QLabel*>(QStringLiteral("cacheState"))->text().contains("fresh"), 10000);
+        QVERIFY(v.grab().save(shots() + QStringLiteral("/model-slurm-joined.png")));
+        qInfo("screenshots: %s/model-slurm-*.png", qPrintable(shots()));
+    }
+
     void followsArrayTasks() {
         QVERIFY(tmp_.isValid());
         const std::string why = pqw::slurmProblem();
@@ -92,10 +176,8 @@ private Q_SLOTS:
             QTRY_VERIFY_WITH_TIMEOUT(v.resultsModel()->run(r).state.startsWith(QLatin1String("done (") + job), 5000);
         }
         QVERIFY(!v.resultsTable()->isColumnHidden(SweepResultsModel::State));
-        const QString shots = qEnvironmentVariable("PQW_SCREENSHOT_DIR", tmp_.path());
-        QDir().mkpath(shots);
-        QVERIFY(v.grab().save(shots + QStringLiteral("/pruning-slurm.png")));
-        qInfo("screenshot: %s", qPrintable(shots + QStringLiteral("/pruning-slurm.png")));
+        QVERIFY(v.grab().save(shots() + QStringLiteral("/pruning-slurm.png")));
+        qInfo("screenshot: %s", qPrintable(shots() + QStringLiteral("/pruning-slurm.png")));
     }
 };
 

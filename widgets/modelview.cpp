@@ -21,6 +21,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include "features/extractslurmpanel.h"
 #include "pqw/feature_cache.h"
 #include "session.h"
 
@@ -137,6 +138,7 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     ff->addRow(tr("Cache state:"), cacheState_);
     ff->addRow(QString(), extract_);
     left->addWidget(featBox);
+    left->addWidget(slurmExtract_ = new ExtractSlurmPanel(session_));
     left->addStretch(1);
 
     auto* right = new QVBoxLayout;

@@ -17,6 +17,7 @@ class QTableView;
 
 namespace pqwgui {
 
+class ExtractSlurmPanel;
 class Session;
 
 /// Layers of a backbone: name, type, output shape, parameters; the cut layer is bold.
@@ -41,6 +42,8 @@ public:
     explicit ModelFeaturesView(Session* session, QWidget* parent = nullptr);
     LayerTableModel* layerModel() const { return layers_; }
     QPushButton* extractButton() const { return extract_; }
+    /// "Extract on Slurm" (widgets/features/extractslurmpanel.*).
+    ExtractSlurmPanel* extractSlurmPanel() const { return slurmExtract_; }
     /// Re-reads the cache state (cheap: meta.json only).
     void refreshCacheState();
 
@@ -63,6 +66,7 @@ private:
     QLineEdit* cacheDir_;
     QLabel* cacheState_;
     QPushButton* extract_;
+    ExtractSlurmPanel* slurmExtract_;
 };
 
 }  // namespace pqwgui

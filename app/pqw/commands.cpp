@@ -19,6 +19,7 @@
 #include "pqw/feature_cache.h"
 #include "pqw/protoquant.h"
 #include "pqw/util.h"
+#include "extract_commands.h"
 #include "terminal.h"
 
 namespace fs = std::filesystem;
@@ -92,19 +93,33 @@ void addLayers(CLI::App& app) {
 }
 
 void addExtract(CLI::App& app) {
-    auto* c = app.add_subcommand("extract", "Extract features with a frozen backbone into a feature cache");
+    auto* c = app.add_subcommand("extract", "Extract features with a frozen backbone into a feature cache (here, or "
+                                            "sharded over a Slurm job array)");
     auto ds = std::make_shared<DatasetArgs>();
     auto bb = std::make_shared<BackboneArgs>();
     auto out = std::make_shared<std::string>();
     auto size = std::make_shared<int>(112);
     auto batch = std::make_shared<int>(64);
+    auto threads = std::make_shared<int>(0);
+    auto shards = std::make_shared<int>(0);
+    auto slurm = std::make_shared<SlurmArgs>();
     ds->add(c);
     bb->add(c);
     c->add_option("--size", *size, "Input size in pixels")->capture_default_str();
     c->add_option("--batch", *batch, "Batch size")->capture_default_str();
     c->add_option("--out,-o", *out, "Cache folder")->required();
-    c->callback([ds, bb, out, size, batch] {
-        pqw::initTorchThreads();
+    c->add_option("--threads", *threads, "LibTorch threads (0 = one per core)")->capture_default_str();
+    c->add_option("--shards", *shards, "Slurm: split the samples into N ranges, one array task each (whole batches)")
+        ->check(CLI::Range(1, 100000));
+    slurm->add(c, "shard");
+    c->callback([=] {
+        if (slurm->slurm) {
+            const bool backboneGiven = c->count("--backbone") > 0;
+            submitExtractionToSlurm(*ds, *bb, backboneGiven, *out, *size, *batch, *shards, *slurm);
+            return;
+        }
+        if (slurm->given() || *shards) throw pqw::Error("--shards, --partition, --resubmit and the other Slurm options need --slurm");
+        pqw::initTorchThreads(*threads);
         const auto dataset = pqw::Dataset::open(ds->spec());
         const auto backbone = pqw::Backbone::open(bb->spec());
         printExtract(runExtract(dataset, backbone, *out, *size, *batch));
@@ -165,6 +180,7 @@ void registerCommands(CLI::App& app) {
     addDatasets(app);
     addLayers(app);
     addExtract(app);
+    registerExtractCommands(app);
     registerProtoCommands(app);
     registerPruningCommands(app);
     registerImportCommands(app);

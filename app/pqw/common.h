@@ -16,6 +16,7 @@
 #include "pqw/backbone_files.h"
 #include "pqw/dataset.h"
 #include "pqw/error.h"
+#include "pqw/extract_shards.h"
 #include "pqw/feature_cache.h"
 #include "pqw/output.h"
 #include "pqw/util.h"
@@ -144,6 +145,13 @@ inline pqw::ExtractReport runExtract(const pqw::Dataset& ds, const pqw::Backbone
     if (st.state == pqw::CacheState::Partial)
         std::cerr << "features: resuming " << out << " at " << st.done << " of " << st.total << "\n";
     if (st.state == pqw::CacheState::Stale) std::cerr << "features: rebuilding " << out << " (" << st.reason << ")\n";
+    if (st.state != pqw::CacheState::Fresh && pqw::hasShardPlan(out)) {
+        const bool same = pqw::readShardPlan(out).fingerprint == pqw::cacheFingerprint(ds, bb, size);
+        std::cerr << "features: " << out << " is planned in shards (" << pqw::shardPlanPath(out) << "): "
+                  << (same ? "the shards not done are extracted here, then all are joined"
+                           : "for other inputs, so they are removed and the cache extracted here")
+                  << "\n";
+    }
     return withJob([&](pqw::JobContext& ctx) {
         Progress bar("extract");
         ctx.setProgressHandler([&](double f, const std::string& m) { bar.update(f, m); });

@@ -18,8 +18,8 @@
 
 namespace pqwcli {
 
-void SlurmArgs::add(CLI::App* c) {
-    c->add_flag("--slurm", slurm, "Submit to Slurm as one job array (one task per run) instead of running here");
+void SlurmArgs::add(CLI::App* c, const std::string& unit) {
+    c->add_flag("--slurm", slurm, "Submit to Slurm as one job array (one task per " + unit + ") instead of running here");
     c->add_option("--partition", partition, "Slurm: partition (default: the cluster's)");
     c->add_option("--time", time, "Slurm: time limit per task, e.g. 00:30:00");
     c->add_option("--cpus-per-task", cpusPerTask, "Slurm: CPUs per task (the task's --threads)")
@@ -31,12 +31,20 @@ void SlurmArgs::add(CLI::App* c) {
     c->add_option("--sbatch-arg", sbatchArgs, "Slurm: passed to sbatch as is (repeatable; --sbatch-arg=--qos=low)")
         ->allow_extra_args(false);
     c->add_flag("--dry-run", dryRun, "Slurm: print the batch script and the sbatch lines; submit nothing");
-    c->add_flag("--resubmit", resubmit, "Slurm: submit the runs that are not done, running or pending");
+    c->add_flag("--resubmit", resubmit, "Slurm: submit the " + unit + "s that are not done, running or pending");
 }
 
 bool SlurmArgs::given() const {
     return dryRun || resubmit || !partition.empty() || !time.empty() || !mem.empty() || cpusPerTask != 1 ||
            maxParallel != 0 || !sbatchArgs.empty();
+}
+
+void initTaskThreads(int threads) {
+    if (threads < 0) {
+        const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
+        threads = cpus ? std::atoi(cpus) : 0;
+    }
+    pqw::initTorchThreads(threads);
 }
 
 std::string selfExecutable() {
@@ -67,20 +75,25 @@ void printSweepEvent(const pqw::Event& e) {
     }
 }
 
-void submitSweepToSlurm(const pqw::SweepSpec& spec, const std::string& dir, const SlurmArgs& a) {
+pqw::SlurmOptions SlurmArgs::checkedOptions() const {
     pqw::SlurmOptions o;
-    o.partition = a.partition;
-    o.time = a.time;
-    o.mem = a.mem;
-    o.cpusPerTask = a.cpusPerTask;
-    o.maxParallel = a.maxParallel;
-    o.sbatchArgs = a.sbatchArgs;
+    o.partition = partition;
+    o.time = time;
+    o.mem = mem;
+    o.cpusPerTask = cpusPerTask;
+    o.maxParallel = maxParallel;
+    o.sbatchArgs = sbatchArgs;
     o.pqw = selfExecutable();
-    if (!a.dryRun) {
+    if (!dryRun) {
         // Say what is missing before anything is planned or written.
         if (const std::string why = pqw::slurmProblem(); !why.empty())
             throw pqw::Error("cannot submit to Slurm: " + why + " (--dry-run shows the script without submitting)");
     }
+    return o;
+}
+
+void submitSweepToSlurm(const pqw::SweepSpec& spec, const std::string& dir, const SlurmArgs& a) {
+    const pqw::SlurmOptions o = a.checkedOptions();
     const auto plan = pqw::planSweepSubmission(spec, dir, o, a.resubmit);
     if (a.dryRun) {
         std::cout << "# " << plan.scriptPath << "\n" << plan.script << "\n# " << plan.runsPath << " (" << plan.runs.size()
@@ -111,12 +124,7 @@ void addSweepRun(CLI::App& app) {
     c->add_flag("--prepare", *prepare, "Only make the base model (the job the array depends on)");
     c->add_option("--threads", *threads, "LibTorch threads (default: $SLURM_CPUS_PER_TASK, else one per core)");
     c->callback([=] {
-        int t = *threads;
-        if (t < 0) {
-            const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
-            t = cpus ? std::atoi(cpus) : 0;
-        }
-        pqw::initTorchThreads(t);
+        initTaskThreads(*threads);
         const auto spec = pqw::loadSweepFolder(*dir);
         if (*prepare) {
             withJob([&](pqw::JobContext& ctx) {

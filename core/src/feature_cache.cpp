@@ -28,6 +28,7 @@
 #include "pqw/util.h"
 #include "pqw/output.h"
 #include "fs_util.h"
+#include "feature_cache_impl.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -42,8 +43,9 @@ constexpr int kVersion = 1;
 std::string metaPath(const std::string& dir) { return (fs::path(dir) / "meta.json").string(); }
 std::string dataPath(const std::string& dir) { return (fs::path(dir) / "features.f16").string(); }
 
-/// Reads and validates meta.json; throws Error naming the file.
-json readMeta(const std::string& dir) {
+}  // namespace
+
+json readCacheMeta(const std::string& dir) {
     const std::string path = metaPath(dir);
     json m = jsonu::parse(readFile(path), path + ": ");
     if (!m.is_object() || m.value("format", "") != kFormat)
@@ -113,14 +115,21 @@ json readMeta(const std::string& dir) {
     return m;
 }
 
+namespace {
+
+json readMeta(const std::string& dir) { return readCacheMeta(dir); }
+
 int64_t featureElems(const json& m) {
     return m["shape"][0].get<int64_t>() * m["shape"][1].get<int64_t>() * m["shape"][2].get<int64_t>();
 }
 
-json makeMeta(const Dataset& ds, const Backbone& bb, int inputSize, const std::string& fingerprint) {
+}  // namespace
+
+json makeCacheMeta(const Dataset& ds, const Backbone& bb, int inputSize, const std::string& fingerprint, size_t begin,
+                   size_t end) {
     const auto shape = bb.featureShape(inputSize);
     json labels = json::array(), splits = json::array();
-    for (size_t i = 0; i < ds.size(); ++i) {
+    for (size_t i = begin; i < end; ++i) {
         labels.push_back(ds.sample(i).label);
         splits.push_back(static_cast<int>(ds.sample(i).split));
     }
@@ -145,7 +154,7 @@ json makeMeta(const Dataset& ds, const Backbone& bb, int inputSize, const std::s
     m["preprocess"] = bb.preprocess(inputSize).fingerprint();
     m["shape"] = {shape[0], shape[1], shape[2]};
     m["dtype"] = "float16";
-    m["count"] = ds.size();
+    m["count"] = end - begin;
     m["done"] = 0;
     m["classes"] = ds.classNames();
     m["labels"] = std::move(labels);
@@ -153,6 +162,8 @@ json makeMeta(const Dataset& ds, const Backbone& bb, int inputSize, const std::s
     m["invalid"] = json::array();
     return m;
 }
+
+namespace {
 
 /// What differs between an existing cache's meta and the wanted inputs.
 std::string staleReason(const json& m, const Dataset& ds, const Backbone& bb, int inputSize) {
@@ -221,9 +232,13 @@ std::string cacheFingerprint(const Dataset& ds, const Backbone& bb, int inputSiz
     return hex64(fnv1a64(key.data(), key.size()));
 }
 
-CacheStatus inspectCache(const std::string& dir, const Dataset& ds, const Backbone& bb, int inputSize) {
+namespace {
+
+/// inspectCache for the cache of samples [begin, end) whose meta carries `shard` (null: a whole cache).
+CacheStatus inspectRange(const std::string& dir, const Dataset& ds, const Backbone& bb, int inputSize, size_t begin,
+                         size_t end, const json& shard) {
     CacheStatus st;
-    st.total = ds.size();
+    st.total = end - begin;
     std::error_code ec;
     if (!fs::exists(metaPath(dir), ec)) return st;
     json m;
@@ -239,6 +254,12 @@ CacheStatus inspectCache(const std::string& dir, const Dataset& ds, const Backbo
         st.reason = staleReason(m, ds, bb, inputSize);
         return st;
     }
+    if (m.value("shard", json()) != shard || m["count"].get<size_t>() != st.total) {
+        st.state = CacheState::Stale;
+        st.reason = shard.is_null() ? std::string("a shard of a sharded extraction, not a whole cache")
+                                    : "made for samples other than " + std::to_string(begin) + "-" + std::to_string(end);
+        return st;
+    }
     const auto expectBytes = static_cast<uintmax_t>(m["count"].get<int64_t>() * featureElems(m) * 2);
     if (!fs::exists(dataPath(dir), ec) || fs::file_size(dataPath(dir), ec) != expectBytes) {
         st.state = CacheState::Stale;
@@ -250,11 +271,46 @@ CacheStatus inspectCache(const std::string& dir, const Dataset& ds, const Backbo
     return st;
 }
 
+}  // namespace
+
+CacheStatus inspectCache(const std::string& dir, const Dataset& ds, const Backbone& bb, int inputSize) {
+    return inspectRange(dir, ds, bb, inputSize, 0, ds.size(), json());
+}
+
+std::string hashFeatureFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+    std::vector<char> buf(1 << 20);
+    uint64_t h = fnv1a64(nullptr, 0);
+    for (;;) {
+        const ssize_t got = ::read(fd, buf.data(), buf.size());
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            const int err = errno;
+            ::close(fd);
+            throw Error(path + ": cannot read: " + std::strerror(err));
+        }
+        if (got == 0) break;
+        h = fnv1a64(buf.data(), size_t(got), h);
+    }
+    ::close(fd);
+    return hex64(h);
+}
+
 ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::string& dir, JobContext& ctx,
                               const ExtractOptions& opt) {
     if (opt.inputSize < 16 || opt.inputSize > 1024)
         throw Error("input size " + std::to_string(opt.inputSize) + " is out of range (16..1024)");
     if (opt.batchSize < 1) throw Error("batch size must be at least 1");
+    // A folder prepared for a sharded extraction: the missing shards are extracted here, then joined.
+    ExtractReport rep;
+    if (extractViaShards(ds, bb, dir, ctx, opt, &rep)) return rep;
+    return extractRange(ds, bb, dir, 0, ds.size(), json(), ctx, opt);
+}
+
+ExtractReport extractRange(const Dataset& ds, const Backbone& bb, const std::string& dir, size_t begin, size_t end,
+                           const json& shard, JobContext& ctx, const ExtractOptions& opt) {
+    if (begin > end || end > ds.size()) throw Error("sample range " + std::to_string(begin) + "-" + std::to_string(end) + " is outside the dataset");
     const auto t0 = std::chrono::steady_clock::now();
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -263,13 +319,13 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
     const FolderLock lock(dir, "extract features into it");
     removeStaleTempFiles(dir);  // left by an extraction killed mid-write
 
-    const CacheStatus st = inspectCache(dir, ds, bb, opt.inputSize);
+    const CacheStatus st = inspectRange(dir, ds, bb, opt.inputSize, begin, end, shard);
     ExtractReport rep;
     rep.dir = dir;
     json meta;
     const auto shape = bb.featureShape(opt.inputSize);
     const int64_t per = shape[0] * shape[1] * shape[2];
-    const size_t n = ds.size();
+    const size_t n = end - begin;  // samples of this cache; sample k of it is begin + k of ds
     if (st.state == CacheState::Fresh || st.state == CacheState::Partial) {
         meta = readMeta(dir);
     } else {
@@ -277,7 +333,8 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
         // leaves a meta.json that describes a different features file.
         fs::remove(metaPath(dir), ec);
         fs::remove(dataPath(dir), ec);
-        meta = makeMeta(ds, bb, opt.inputSize, cacheFingerprint(ds, bb, opt.inputSize));
+        meta = makeCacheMeta(ds, bb, opt.inputSize, cacheFingerprint(ds, bb, opt.inputSize), begin, end);
+        if (!shard.is_null()) meta["shard"] = shard;
         checkReplaceable(dataPath(dir));
         int fd = ::open(dataPath(dir).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) throw Error(dataPath(dir) + ": cannot create: " + std::strerror(errno));
@@ -317,9 +374,10 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
     auto lastFlush = std::chrono::steady_clock::now();
 
     // Decoding and preprocessing the next batch overlaps with the trunk on the current one.
-    auto launch = [&](size_t begin) {
-        const size_t count = std::min(B, n - begin);
-        return std::async(std::launch::async, [&ds, &pp, begin, count] { return prepareBatch(ds, pp, begin, count); });
+    auto launch = [&](size_t first) {
+        const size_t count = std::min(B, n - first);
+        return std::async(std::launch::async,
+                          [&ds, &pp, at = begin + first, count] { return prepareBatch(ds, pp, at, count); });
     };
     std::future<Batch> next;
     if (done < n) next = launch(done);
@@ -338,12 +396,13 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
     try {
         while (done < n) {
             Batch b = next.get();
+            b.begin -= begin;  // from here on: the position in this cache
             if (b.begin + b.count < n) next = launch(b.begin + b.count);
             bb.forward(b.pixels.data(), static_cast<int>(b.count), pp.size, feats.data());
             for (size_t k = 0; k < b.count; ++k) {
                 if (b.failed[k]) {
                     std::fill(feats.begin() + k * per, feats.begin() + (k + 1) * per, 0.0f);
-                    invalid.push_back(static_cast<int64_t>(b.begin + k));
+                    invalid.push_back(static_cast<int64_t>(begin + b.begin + k));  // a dataset index
                 }
             }
             for (const auto& f : b.failures)
@@ -382,6 +441,11 @@ ExtractReport extractFeatures(const Dataset& ds, const Backbone& bb, const std::
             }
         }
         flush(true);
+        // A finished shard records its payload's checksum, checked when the shards are joined.
+        if (!shard.is_null() && !meta.contains("features_fnv1a64")) {
+            meta["features_fnv1a64"] = hashFeatureFile(dataPath(dir));
+            writeMeta(dir, meta);
+        }
     } catch (const Cancelled&) {
         throw;
     } catch (...) {

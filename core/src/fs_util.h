@@ -46,4 +46,7 @@ private:
     LockFile lock_;
 };
 
+/// True when some process holds dir's FolderLock now (the lock file exists and cannot be taken).
+inline bool folderLockHeld(const std::string& dir) { return LockFile::held(dir + "/.lock"); }
+
 }  // namespace pqw

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_util.h"
+#include "slurm_impl.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -120,7 +121,7 @@ CommandResult runCommand(const std::vector<std::string>& argv, double timeoutSec
     return r;
 }
 
-namespace {
+namespace slurm_detail {
 
 std::string firstLine(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -141,6 +142,69 @@ std::string parsableJobId(const std::string& out) {
     if (semi != std::string::npos) s = s.substr(0, semi);
     if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return {};
     return s;
+}
+
+std::vector<json> readSubmissionLines(const std::string& path) {
+    std::vector<json> out;
+    if (!fs::exists(path)) return out;
+    std::istringstream in(readFile(path));
+    std::string line;
+    size_t no = 0;
+    while (std::getline(in, line)) {
+        ++no;
+        if (line.empty()) continue;
+        json j;  // nesting bounded (issue 17): a deep line is "not a JSON line"
+        try {
+            j = jsonu::parse(line, "");
+        } catch (const Error&) {
+            j = json();
+        }
+        if (!j.is_object()) {
+            if (in.peek() == EOF) break;  // a partial last line
+            throw Error(path + ":" + std::to_string(no) + ": not a JSON line");
+        }
+        j["_line"] = no;
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
+void appendSubmission(const std::string& path, const json& rec) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(path + ": cannot open for appending: " + std::strerror(errno));
+    const std::string line = rec.dump() + "\n";
+    const bool ok = ::write(fd, line.data(), line.size()) == ssize_t(line.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) throw Error(path + ": cannot record the submission " + rec.value("array_job", std::string()));
+}
+
+std::string sbatchJob(const std::vector<std::string>& argv) {
+    const auto r = runCommand(argv, 60);
+    const std::string id = r.code == 0 ? parsableJobId(r.out) : std::string();
+    if (id.empty())
+        throw Error("sbatch refused the job: " + firstLine(r.err.empty() ? r.out : r.err) + " (" + shellLine(argv) + ")");
+    return id;
+}
+
+std::string batchScriptHead(const std::string& comment, const std::string& jobName, const std::string& absDir,
+                            const SlurmOptions& opt) {
+    std::ostringstream s;
+    s << "#!/bin/bash\n"
+      << comment << "#SBATCH --job-name=" << jobName << "\n"
+      << "#SBATCH --output=" << absDir << "/slurm/logs/%A_%a.out\n"
+      << "#SBATCH --chdir=" << absDir << "\n"
+      << "#SBATCH --cpus-per-task=" << opt.cpusPerTask << "\n";
+    if (!opt.partition.empty()) s << "#SBATCH --partition=" << opt.partition << "\n";
+    if (!opt.time.empty()) s << "#SBATCH --time=" << opt.time << "\n";
+    if (!opt.mem.empty()) s << "#SBATCH --mem=" << opt.mem << "\n";
+    s << "set -u\n"
+      << "threads=\"${SLURM_CPUS_PER_TASK:-" << opt.cpusPerTask << "}\"\n"
+      << "export OMP_NUM_THREADS=\"$threads\"\n";
+    return s.str();
+}
+
+double nowSeconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 int exitCodeOf(const std::string& field) {  // "code:signal"
@@ -175,6 +239,11 @@ std::vector<std::string> expandTasks(std::string spec) {
     }
     return out;
 }
+
+}  // namespace slurm_detail
+
+namespace {
+using namespace slurm_detail;
 
 std::map<std::string, std::string> keyValues(const std::string& line) {
     std::map<std::string, std::string> kv;
@@ -218,30 +287,14 @@ std::string shellLine(const std::vector<std::string>& argv) {
 std::vector<SweepSubmissionRecord> readSweepSubmissions(const std::string& dir) {
     std::vector<SweepSubmissionRecord> out;
     const std::string path = dir + "/slurm/submissions.jsonl";
-    if (!fs::exists(path)) return out;
-    std::istringstream in(readFile(path));
-    std::string line;
-    size_t no = 0;
-    while (std::getline(in, line)) {
-        ++no;
-        if (line.empty()) continue;
-        json j;  // nesting bounded (issue 17): a deep line is "not a JSON line"
-        try {
-            j = jsonu::parse(line, "");
-        } catch (const Error&) {
-            j = json();
-        }
-        if (!j.is_object()) {
-            if (in.peek() == EOF) break;  // a partial last line
-            throw Error(path + ":" + std::to_string(no) + ": not a JSON line");
-        }
+    for (const auto& j : readSubmissionLines(path)) {
         SweepSubmissionRecord s;
         try {  // a field of the wrong type is a damaged record, named as such
             s.number = j.value("number", 0);
             s.arrayJob = j.value("array_job", "");
             s.prepareJob = j.value("prepare_job", "");
         } catch (const std::exception&) {
-            throw Error(path + ":" + std::to_string(no) + ": not a submission record");
+            throw Error(path + ":" + j["_line"].dump() + ": not a submission record");
         }
         if (j.contains("runs") && j["runs"].is_array())
             for (const auto& r : j["runs"])
@@ -417,20 +470,10 @@ SweepSubmissionPlan planSweepSubmission(const SweepSpec& spec, const std::string
     p.prepare = !fs::exists(sweepBaseModelPath(spec, absDir));
 
     std::ostringstream s;
-    s << "#!/bin/bash\n"
-      << "# Written by `pqw sweep --slurm` (docs/pruning.md \"On Slurm\"): array task i runs the run on line i\n"
-      << "# of " << name << ".runs into " << absDir << "/runs/; without an array index it makes the base model.\n"
-      << "#SBATCH --job-name=pqw-sweep\n"
-      << "#SBATCH --output=" << slurmDir << "/logs/%A_%a.out\n"
-      << "#SBATCH --chdir=" << absDir << "\n"
-      << "#SBATCH --cpus-per-task=" << opt.cpusPerTask << "\n";
-    if (!opt.partition.empty()) s << "#SBATCH --partition=" << opt.partition << "\n";
-    if (!opt.time.empty()) s << "#SBATCH --time=" << opt.time << "\n";
-    if (!opt.mem.empty()) s << "#SBATCH --mem=" << opt.mem << "\n";
-    s << "set -u\n"
-      << "threads=\"${SLURM_CPUS_PER_TASK:-" << opt.cpusPerTask << "}\"\n"
-      << "export OMP_NUM_THREADS=\"$threads\"\n"
-      << "if [ -z \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
+    s << batchScriptHead("# Written by `pqw sweep --slurm` (docs/pruning.md \"On Slurm\"): array task i runs the run on line i\n"
+                         "# of " + name + ".runs into " + absDir + "/runs/; without an array index it makes the base model.\n",
+                         "pqw-sweep", absDir, opt);
+    s << "if [ -z \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
       << "  exec " << quote(opt.pqw) << " sweep-run " << quote(absDir) << " --prepare --threads \"$threads\"\n"
       << "fi\n"
       << "exec " << quote(opt.pqw) << " sweep-run " << quote(absDir) << " --list " << quote(p.runsPath)
@@ -471,31 +514,18 @@ SweepSubmission submitSweep(const SweepSpec& spec, const std::string& dir, const
     ::chmod(plan.scriptPath.c_str(), 0755);
 
     SweepSubmission out;
-    auto sbatch = [&](const std::vector<std::string>& argv) {
-        const auto r = runCommand(argv, 60);
-        const std::string id = r.code == 0 ? parsableJobId(r.out) : std::string();
-        if (id.empty())
-            throw Error("sbatch refused the job: " + firstLine(r.err.empty() ? r.out : r.err) + " (" + shellLine(argv) + ")");
-        return id;
-    };
     std::vector<std::string> arrayCmd = plan.arrayCommand;
     if (plan.prepare) {
-        out.prepareJob = sbatch(plan.prepareCommand);
+        out.prepareJob = sbatchJob(plan.prepareCommand);
         for (auto& a : arrayCmd)
             if (a.rfind("--dependency=", 0) == 0) a = "--dependency=afterok:" + out.prepareJob;
     }
-    out.arrayJob = sbatch(arrayCmd);
+    out.arrayJob = sbatchJob(arrayCmd);
     // One writer: the submitting process; each line is a whole submission.
-    const json rec = {{"number", plan.number},         {"array_job", out.arrayJob}, {"prepare_job", out.prepareJob},
-                      {"runs", plan.runs},             {"script", plan.scriptPath}, {"sbatch", shellLine(arrayCmd)},
-                      {"submitted", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()}};
-    const std::string path = absDir + "/slurm/submissions.jsonl";
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) throw Error(path + ": cannot open for appending: " + std::strerror(errno));
-    const std::string line = rec.dump() + "\n";
-    const bool ok = ::write(fd, line.data(), line.size()) == ssize_t(line.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) throw Error(path + ": cannot record submission " + out.arrayJob);
+    appendSubmission(absDir + "/slurm/submissions.jsonl",
+                     {{"number", plan.number}, {"array_job", out.arrayJob}, {"prepare_job", out.prepareJob},
+                      {"runs", plan.runs}, {"script", plan.scriptPath}, {"sbatch", shellLine(arrayCmd)},
+                      {"submitted", nowSeconds()}});
     return out;
 }
 

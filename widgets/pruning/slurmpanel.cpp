@@ -20,18 +20,19 @@
 
 namespace pqwgui {
 
-SlurmPanel::SlurmPanel(Source source, QWidget* parent) : QGroupBox(tr("Run on Slurm"), parent), source_(std::move(source)) {
+SlurmPanel::SlurmPanel(Source source, QWidget* parent) : SlurmPanel(sweepTarget(std::move(source)), parent) {}
+
+SlurmPanel::SlurmPanel(Target target, QWidget* parent) : QGroupBox(target.title, parent), target_(std::move(target)) {
     setObjectName(QStringLiteral("slurmPanel"));
     setCheckable(true);
     setChecked(false);
-    setToolTip(tr("Submit the sweep to a Slurm cluster as one job array (one task per run) instead of running it here; "
-                  "the folder is followed live either way"));
+    setToolTip(target_.tooltip);
     auto* v = new QVBoxLayout(this);
     auto* body = new QWidget;
     v->addWidget(body);
     auto* bv = new QVBoxLayout(body);
     bv->setContentsMargins(0, 0, 0, 0);
-    auto* f = new QFormLayout;
+    auto* f = form_ = new QFormLayout;
     bv->addLayout(f);
     partition_ = new QLineEdit;
     partition_->setPlaceholderText(tr("cluster default"));
@@ -65,7 +66,7 @@ SlurmPanel::SlurmPanel(Source source, QWidget* parent) : QGroupBox(tr("Run on Sl
     auto* row = new QHBoxLayout;
     submit_ = new QPushButton(tr("Submit to Slurm"));
     submit_->setObjectName(QStringLiteral("slurmSubmit"));
-    submit_->setToolTip(tr("Submit the runs that are not done, running or pending (so it also resubmits failed runs)"));
+    submit_->setToolTip(target_.submitTip);
     row->addWidget(submit_);
     row->addStretch(1);
     bv->addLayout(row);
@@ -114,24 +115,63 @@ void SlurmPanel::checkSlurm() {
     }).detach();
 }
 
-bool SlurmPanel::plan(pqw::SweepSpec* spec, QString* dir, void* planOut, QString* error, bool askSlurm) {
-    if (!source_ || !source_(spec, dir, error)) return false;
-    pqw::SlurmOptions o;
-    o.partition = partition_->text().trimmed().toStdString();
-    o.time = time_->text().trimmed().toStdString();
-    o.mem = mem_->text().trimmed().toStdString();
-    o.cpusPerTask = cpus_->value();
-    o.maxParallel = parallel_->value();
-    o.pqw = pqwExecutable().toStdString();
-    if (o.pqw.empty()) {
+SlurmPanel::Target SlurmPanel::sweepTarget(Source source) {
+    Target t;
+    t.title = tr("Run on Slurm");
+    t.tooltip = tr("Submit the sweep to a Slurm cluster as one job array (one task per run) instead of running it here; "
+                   "the folder is followed live either way");
+    t.submitTip = tr("Submit the runs that are not done, running or pending (so it also resubmits failed runs)");
+    // The sweep and its plan; false with *error.
+    auto plan = [source](const pqw::SlurmOptions& o, bool askSlurm, pqw::SweepSpec* spec, QString* dir,
+                         pqw::SweepSubmissionPlan* p, QString* error) {
+        if (!source || !source(spec, dir, error)) return false;
+        try {
+            *p = pqw::planSweepSubmission(*spec, dir->toStdString(), o, /*resubmit=*/true, askSlurm);
+        } catch (const std::exception& e) {
+            *error = QString::fromStdString(e.what());
+            return false;
+        }
+        return true;
+    };
+    t.plan = [plan](const pqw::SlurmOptions& o, bool askSlurm, QString* preview, QString* error) {
+        pqw::SweepSpec spec;
+        QString dir;
+        pqw::SweepSubmissionPlan p;
+        if (!plan(o, askSlurm, &spec, &dir, &p, error)) return false;
+        QString text = QString::fromStdString("# " + p.scriptPath + "\n" + p.script + "\n# " + std::to_string(p.runs.size()) +
+                                              " runs (" + p.runsPath + ")\n");
+        if (p.prepare) text += QString::fromStdString(pqw::shellLine(p.prepareCommand)) + QLatin1Char('\n');
+        text += QString::fromStdString(pqw::shellLine(p.arrayCommand)) + QLatin1Char('\n');
+        *preview = text;
+        return true;
+    };
+    t.submit = [plan](const pqw::SlurmOptions& o, QString* dir, QString* message) {
+        pqw::SweepSpec spec;
+        pqw::SweepSubmissionPlan p;
+        if (!plan(o, true, &spec, dir, &p, message)) return QString();
+        // sbatch answers at once; a controller that does not is caught by checkSlurm first.
+        const auto sub = pqw::submitSweep(spec, dir->toStdString(), p);
+        const QString job = QString::fromStdString(sub.arrayJob);
+        *message = tr("Submitted job array %1 (%2 runs)%3; following %4.")
+                       .arg(job)
+                       .arg(p.runs.size())
+                       .arg(sub.prepareJob.empty() ? QString()
+                                                   : tr(" after base-model job %1").arg(QString::fromStdString(sub.prepareJob)))
+                       .arg(*dir);
+        return job;
+    };
+    return t;
+}
+
+bool SlurmPanel::options(pqw::SlurmOptions* o, QString* error) const {
+    o->partition = partition_->text().trimmed().toStdString();
+    o->time = time_->text().trimmed().toStdString();
+    o->mem = mem_->text().trimmed().toStdString();
+    o->cpusPerTask = cpus_->value();
+    o->maxParallel = parallel_->value();
+    o->pqw = pqwExecutable().toStdString();
+    if (o->pqw.empty()) {
         *error = tr("pqw was not found beside the workbench, in $PQW_BIN_DIR or on PATH; the tasks run it");
-        return false;
-    }
-    try {
-        *static_cast<pqw::SweepSubmissionPlan*>(planOut) =
-            pqw::planSweepSubmission(*spec, dir->toStdString(), o, /*resubmit=*/true, askSlurm);
-    } catch (const std::exception& e) {
-        *error = QString::fromStdString(e.what());
         return false;
     }
     return true;
@@ -139,45 +179,33 @@ bool SlurmPanel::plan(pqw::SweepSpec* spec, QString* dir, void* planOut, QString
 
 void SlurmPanel::updatePreview() {
     if (!isChecked()) return;
-    pqw::SweepSpec spec;
-    QString dir, error;
-    pqw::SweepSubmissionPlan p;
-    if (!plan(&spec, &dir, &p, &error, /*askSlurm=*/false)) {  // no squeue per keystroke
+    pqw::SlurmOptions o;
+    QString text, error;
+    if (!options(&o, &error) || !target_.plan(o, /*askSlurm=*/false, &text, &error)) {  // no squeue per keystroke
         preview_->setPlainText(tr("# nothing to submit: %1").arg(error));
         return;
     }
-    QString text = QString::fromStdString("# " + p.scriptPath + "\n" + p.script + "\n# " + std::to_string(p.runs.size()) +
-                                          " runs (" + p.runsPath + ")\n");
-    if (p.prepare) text += QString::fromStdString(pqw::shellLine(p.prepareCommand)) + QLatin1Char('\n');
-    text += QString::fromStdString(pqw::shellLine(p.arrayCommand)) + QLatin1Char('\n');
     preview_->setPlainText(text);
 }
 
 QString SlurmPanel::submit() {
-    pqw::SweepSpec spec;
-    QString dir, error;
-    pqw::SweepSubmissionPlan p;
-    if (!plan(&spec, &dir, &p, &error, /*askSlurm=*/true)) {
-        status_->setText(error);
+    pqw::SlurmOptions o;
+    QString dir, message;
+    if (!options(&o, &message)) {
+        status_->setText(message);
         return {};
     }
+    QString job;
     try {
-        // sbatch answers at once; a controller that does not is caught by checkSlurm first.
-        const auto sub = pqw::submitSweep(spec, dir.toStdString(), p);
-        const QString job = QString::fromStdString(sub.arrayJob);
-        status_->setText(tr("Submitted job array %1 (%2 runs)%3; following %4.")
-                             .arg(job)
-                             .arg(p.runs.size())
-                             .arg(sub.prepareJob.empty() ? QString()
-                                                         : tr(" after base-model job %1").arg(QString::fromStdString(sub.prepareJob)))
-                             .arg(dir));
-        updatePreview();
-        Q_EMIT submitted(dir, job);
-        return job;
+        job = target_.submit(o, &dir, &message);
     } catch (const std::exception& e) {
-        status_->setText(QString::fromStdString(e.what()));
-        return {};
+        message = QString::fromStdString(e.what());
     }
+    status_->setText(message);
+    if (job.isEmpty()) return {};
+    updatePreview();
+    Q_EMIT submitted(dir, job);
+    return job;
 }
 
 }  // namespace pqwgui
