@@ -467,6 +467,12 @@ private Q_SLOTS:
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains("architecture:  vit (ViT (torchvision keys), patch 16, 2 layers"), qPrintable(r.out));
         QVERIFY(QFile::exists(dir + "/vit.pqwh"));
+        // Its layers: the encoder's token layers are cuts too (their patch tokens as a map).
+        r = fixtures::runPqw({"layers", "--backbone", QString::fromStdString(fx("vit.pth")), "--size", "64"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains(QRegularExpression("encoder\\.layers\\.encoder_layer_1\\s+Add\\s+128x4x4\\s+\\d+\\s+yes")),
+                 qPrintable(r.out));
+        QVERIFY2(r.out.contains("cut: grid  stride 16  receptive field the whole input"), qPrintable(r.out));
         // A forbidden global through pqw: one line naming the file, exit 1, nothing ran.
         r = fixtures::runPqw({"layers", "--backbone", QString::fromStdString(fx("bad_reduce.pth"))});
         QCOMPARE(r.code, 1);
