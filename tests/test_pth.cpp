@@ -18,6 +18,7 @@
 #include "pqw/error.h"
 #include "pqw/omenn.h"
 #include "pqw/protoquant_import.h"
+#include "nn/transformer.h"
 #include "pqw/util.h"
 #include "protoquant/model_impl.h"
 #include "pth/arch.h"
@@ -250,6 +251,19 @@ private Q_SLOTS:
         const std::string e = errorOf([&] { full.featureShape(96); });
         QVERIFY2(e.find("16 patch tokens (64 px)") != std::string::npos && e.find("6 x 6 patches") != std::string::npos,
                  e.c_str());
+        // Random weights (the sanity baseline) reach the attention and the position embedding too.
+        s.randomWeights = true;
+        s.randomSeed = 3;
+        auto rnd = pqw::Backbone::open(s);
+        const auto ck = pqw::pth::readCheckpoint(fx("vit.pth"));
+        const auto& g = *rnd.impl().graph;
+        auto att = std::dynamic_pointer_cast<pqw::nn::SelfAttention>(
+            g.node(g.indexOf("encoder.layers.encoder_layer_0.self_attention")).module);
+        auto tok = std::dynamic_pointer_cast<pqw::nn::PatchTokens>(g.node(g.indexOf("encoder.pos_embedding")).module);
+        QVERIFY(att && tok);
+        QVERIFY(!torch::allclose(att->inWeight, ck.need("encoder.layers.encoder_layer_0.self_attention.in_proj_weight")));
+        QVERIFY(!torch::allclose(tok->position, ck.need("encoder.pos_embedding")));
+        QCOMPARE(tok->classToken.abs().max().item<double>(), 0.0);
     }
 
     void vitHeadsAreInferredOrRefused() {

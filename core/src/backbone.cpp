@@ -57,6 +57,15 @@ void randomiseGraph(nn::Graph& g, uint64_t seed) {
         } else if (auto l = std::dynamic_pointer_cast<nn::LayerNorm>(n.module)) {
             if (l->gamma.defined()) l->gamma.fill_(1.0);
             if (l->beta.defined()) l->beta.zero_();
+        } else if (auto a = std::dynamic_pointer_cast<nn::SelfAttention>(n.module)) {
+            kaimingFanOut(a->inWeight, gen);
+            kaimingFanOut(a->outWeight, gen);
+            if (a->inBias.defined()) a->inBias.zero_();
+            if (a->outBias.defined()) a->outBias.zero_();
+        } else if (auto t = std::dynamic_pointer_cast<nn::PatchTokens>(n.module)) {
+            // As torchvision initialises a ViT: class token zero, position embedding N(0, 0.02^2).
+            if (t->classToken.defined()) t->classToken.zero_();
+            t->position.copy_(torch::randn(t->position.sizes(), gen) * 0.02);
         }
     }
 }
