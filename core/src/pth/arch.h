@@ -23,8 +23,10 @@
 //    own TokenGrid ("<cut>/grid"). The input size must fit the position embedding.
 //
 // Key layouts recognised: a torchvision classifier state dict ("features.*" / "conv1.*",
-// "layer1.*"), the official ProtoQuant payload ("backbone.*": ConvNeXt's features, or ResNet
-// as nn.Sequential(conv1, bn1, relu, maxpool, layer1..4) = "backbone.0", ".1", ".4".."7").
+// "layer1.*" / "conv_proj.*", "encoder.*"), a timm ViT ("patch_embed.*", "blocks.*"), the
+// official ProtoQuant payload ("backbone.*": ConvNeXt's features, ResNet as
+// nn.Sequential(conv1, bn1, relu, maxpool, layer1..4) = "backbone.0", ".1", ".4".."7", the
+// torchvision GAP ViT wrapper "backbone.vit_model.vit.*", the timm ViT "backbone.vit_model.*").
 #include <string>
 
 #include "nn/graph.h"
