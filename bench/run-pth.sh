@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Extraction with native torchvision backbones built from .pth state dicts (ConvNeXt-T,
-# ResNet-50) vs PyTorch eager on the same weights, same batch, threads and run, 224 px.
-# ViT-B/16 is not built natively yet, so it has no row.
+# ResNet-50, ViT-B/16) vs PyTorch eager on the same weights, same batch, threads and run, 224 px.
+# MODELS overrides the list.
 # usage: bench/run-pth.sh   (BATCH, THREADS, REPEATS, BUILD_DIR override; needs a build with
 #        -DPQW_BUILD_BENCH=ON and Debian's python3-torch / python3-torchvision)
 set -euo pipefail
@@ -11,7 +11,7 @@ BATCH="${BATCH:-16}"; THREADS="${THREADS:-$(nproc)}"; REPEATS="${REPEATS:-5}"; S
 W="$(mktemp -d)"; trap 'rm -rf "$W"' EXIT
 /usr/bin/python3 "$ROOT/bench/torch_pth.py" write "$W"
 printf "%-14s %-5s %-6s %14s %14s %8s\n" model size batch "pqw img/s" "torch img/s" ratio
-for model in convnext_tiny resnet50; do
+for model in ${MODELS:-convnext_tiny resnet50 vit_b_16}; do
   p=(); t=()
   for round in 1 2 3; do  # alternate, medians: the machine is shared
     p+=("$("$BUILD_DIR/bench/bench_extract" "$SIZE" "$BATCH" "$REPEATS" "$THREADS" "$W/$model.pth")")

@@ -1,8 +1,9 @@
-"""bench/run-pth.sh's helper. `write DIR`: writes torchvision convnext_tiny and resnet50 with
-seeded random weights (weights=None) as state dicts DIR/convnext_tiny.pth, DIR/resnet50.pth.
+"""bench/run-pth.sh's helper. `write DIR`: writes torchvision convnext_tiny, resnet50 and
+vit_b_16 with seeded random weights (weights=None) as state dicts DIR/<name>.pth.
 `run FILE SIZE BATCH REPEATS THREADS`: PyTorch eager on the same weights, the same trunk the
-workbench builds (ConvNeXt: model.features; ResNet: conv1..layer4), eval, no_grad; prints the
-median images/s."""
+workbench builds (ConvNeXt: model.features; ResNet: conv1..layer4; ViT: the official
+ProtoQuant code's ViTWithGAP.forward_features, i.e. patch tokens + class token through the
+encoder, then the patch tokens as a 14 x 14 grid), eval, no_grad; prints the median images/s."""
 import sys
 import time
 
@@ -13,6 +14,7 @@ if sys.argv[1] == "write":
     torch.manual_seed(0)
     torch.save(torchvision.models.convnext_tiny(weights=None).state_dict(), sys.argv[2] + "/convnext_tiny.pth")
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), sys.argv[2] + "/resnet50.pth")
+    torch.save(torchvision.models.vit_b_16(weights=None).state_dict(), sys.argv[2] + "/vit_b_16.pth")
     sys.exit(0)
 
 path, size, batch, repeats, threads = sys.argv[2], *map(int, sys.argv[3:7])
@@ -21,6 +23,22 @@ if "convnext" in path:
     m = torchvision.models.convnext_tiny(weights=None)
     m.load_state_dict(torch.load(path))
     trunk = m.features
+elif "vit" in path:
+    m = torchvision.models.vit_b_16(weights=None)
+    m.load_state_dict(torch.load(path))
+
+    class Trunk(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m  # a submodule, so that trunk.eval() reaches it
+
+        def forward(self, x):
+            t = self.m._process_input(x)
+            t = self.m.encoder(torch.cat((self.m.class_token.expand(t.shape[0], -1, -1), t), 1))[:, 1:]
+            s = int(t.shape[1] ** 0.5)
+            return t.transpose(1, 2).reshape(t.shape[0], -1, s, s)
+
+    trunk = Trunk()
 else:
     m = torchvision.models.resnet50(weights=None)
     m.load_state_dict(torch.load(path))

@@ -6,42 +6,23 @@
 #include <filesystem>
 #include <fstream>
 
+#include "benchmark_folder.h"
 #include "cli_runner.h"
 #include "pqw/error.h"
 #include "pqw/pruning.h"
+#include "pqw/pruning_benchmark.h"
 #include "pqw/util.h"
-#include "pruning/benchmark_import.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-void put(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    pqw::writeFileAtomic(p.string(), text);
-}
-
-std::string config(const std::string& scheduler, const std::string& method, int ft) {
-    return "model: resnet18_cifar\ndataset:\n  name: cifar10\npruning:\n  scheduler:\n    name: " + scheduler +
-           "\n    start: 0.0\n    end: 0.9\n    step: 0.3\n  method:\n    name: " + method +
-           "\n  finetune_epochs: " + std::to_string(ft) + "\n";
-}
-
-/// Two jobs: iterative (3 iterations x 2 repeats) and one-shot (1 iteration), unstructured.
+/// The shared fake folder (tests/benchmark_folder.h) in the temporary folder.
 fs::path makeFolder() {
-    const fs::path d = fs::path(QDir::tempPath().toStdString()) / "pqw_test_pruning_benchmark";
-    fs::remove_all(d);
-    put(d / "multirun.yaml", "hydra: {}\n");
-    put(d / "0" / ".hydra" / "config.yaml", config("iterative", "global_l1_unstructured", 2));
-    put(d / "0" / "pruning_results.csv",
-        "pruned_precent,top1_accuracy,top5_accuracy,total_epoch,repeat\n"
-        "30.0000,90.0000,99.0000,2,1\n60.0000,80.0000,98.0000,4,1\n90.0000,50.0000,90.0000,6,1\n"
-        "30.0000,92.0000,99.0000,2,2\n60.0000,84.0000,98.0000,4,2\n90.0000,40.0000,88.0000,6,2\n");
-    put(d / "1" / ".hydra" / "config.yaml", config("one-shot", "global_l1_unstructured", 2));
-    put(d / "1" / "pruning_results.csv",
-        "pruned_precent,top1_accuracy,top5_accuracy,total_epoch,repeat\n90.0000,30.0000,70.0000,2,1\n");
-    return d;
+    return fixtures::writeBenchmarkFolder(fs::path(QDir::tempPath().toStdString()) / "pqw_test_pruning_benchmark");
 }
+
+void put(const fs::path& p, const std::string& text) { fixtures::putFile(p, text); }
 
 }  // namespace
 
@@ -50,10 +31,15 @@ class TestPruningBenchmark : public QObject {
 private Q_SLOTS:
     void readsTheRowsAsRuns() {
         const fs::path d = makeFolder();
-        QVERIFY(pqw::detail::isPruningBenchmarkFolder(d.string()));
-        const auto log = pqw::detail::readPruningBenchmark(d.string());
-        QCOMPARE(log.size(), size_t(7));
-        const auto& e = log[4];  // job 0, repeat 2, iteration 2
+        QVERIFY(pqw::isPruningBenchmarkFolder(d.string()));
+        const auto log = pqw::readPruningBenchmark(d.string());
+        QCOMPARE(log.size(), size_t(2 * 7));  // run.done + prune.step per row
+        const auto& e = log[2 * 4];  // job 0, repeat 2, iteration 2
+        const auto& step = log[2 * 4 + 1];
+        QCOMPARE(step.run, e.run);
+        QCOMPARE(step.event.kind, std::string("prune.step"));
+        QCOMPARE(step.event.value("step"), 3.0);  // the run's last step: a point on the curve
+        QCOMPARE(step.event.value("sparsity_prunable"), 0.6);
         QCOMPARE(e.run, std::string("0/iter2/repeat2"));
         QCOMPARE(e.event.texts.at("strategy"), std::string("iterative"));
         QCOMPARE(e.event.texts.at("modality"), std::string("unstructured"));
@@ -90,7 +76,7 @@ private Q_SLOTS:
         const fs::path d = makeFolder();
         put(d / "1" / "pruning_results.csv", "pruned_precent,top1_accuracy,top5_accuracy,total_epoch,repeat\n90,abc,1,2,1\n");
         try {
-            pqw::detail::readPruningBenchmark(d.string());
+            pqw::readPruningBenchmark(d.string());
             QFAIL("no error");
         } catch (const pqw::Error& e) {
             const std::string m = e.what();
@@ -99,7 +85,7 @@ private Q_SLOTS:
         }
         put(d / "1" / "pruning_results.csv", "pruned,acc\n1,2\n");
         try {
-            pqw::detail::readPruningBenchmark(d.string());
+            pqw::readPruningBenchmark(d.string());
             QFAIL("no error");
         } catch (const pqw::Error& e) {
             QVERIFY2(std::string(e.what()).find("no column 'pruned_precent'") != std::string::npos, e.what());

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <set>
 
+#include "benchmark_folder.h"
 #include "fixtures.h"
 #include "jobrunner.h"
 #include "pqw/pruning.h"
@@ -381,6 +382,44 @@ private Q_SLOTS:
         c.restoreState(QJsonObject());
         QCOMPARE(c.outputDir(), QStringLiteral("/somewhere"));
         QCOMPARE(c.sweepJson(), designer);
+    }
+
+    void opensPruningBenchmarkFolder() {
+        // "Open sweep folder..." on a Hydra multirun folder of the official pruning benchmark
+        // (tests/benchmark_folder.h): every CSV row is a run, plotted at its sparsity and accuracy.
+        const QString dir = tmp_.path() + QStringLiteral("/benchmark");
+        fixtures::writeBenchmarkFolder(dir.toStdString());
+        PruningView v(session_);
+        v.resize(1200, 760);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        QVERIFY2(v.openSweep(dir), qPrintable(v.statusLabel()->text()));
+        QVERIFY2(v.statusLabel()->text().contains(QStringLiteral("7 runs, all finished")), qPrintable(v.statusLabel()->text()));
+        QCOMPARE(v.resultsModel()->rowCount(), 7);
+        // One curve per scheduler; each (repeat, iteration) a point at (pruned %, top-1 %).
+        const auto pts = v.sparsityPoints();
+        std::vector<std::pair<double, double>> iterative, oneShot;
+        for (const auto& [name, p] : pts) {
+            if (name.endsWith(QStringLiteral(" (steps)"))) continue;
+            if (name.startsWith(QStringLiteral("iterative"))) iterative.insert(iterative.end(), p.begin(), p.end());
+            else if (name.startsWith(QStringLiteral("one-shot"))) oneShot.insert(oneShot.end(), p.begin(), p.end());
+            else QFAIL(qPrintable(QStringLiteral("unexpected series ") + name));
+        }
+        QStringList names;
+        for (const auto& kv : pts) names << kv.first;
+        QVERIFY2(pts.count(QStringLiteral("iterative n3")) == 1, qPrintable(names.join(QStringLiteral(", "))));
+        std::sort(iterative.begin(), iterative.end());
+        const std::vector<std::pair<double, double>> wantIt{{30, 90}, {30, 92}, {60, 80}, {60, 84}, {90, 40}, {90, 50}};
+        QCOMPARE(iterative.size(), wantIt.size());
+        for (size_t i = 0; i < wantIt.size(); ++i) {
+            QVERIFY(std::abs(iterative[i].first - wantIt[i].first) < 1e-6);
+            QVERIFY(std::abs(iterative[i].second - wantIt[i].second) < 1e-6);
+        }
+        QCOMPARE(oneShot.size(), size_t(1));
+        QVERIFY(std::abs(oneShot[0].first - 90) < 1e-6 && std::abs(oneShot[0].second - 30) < 1e-6);
+        QTest::qWait(50);
+        const QString shots = qEnvironmentVariable("PQW_SCREENSHOT_DIR", tmp_.path());
+        QVERIFY(v.grab().save(shots + QStringLiteral("/pruning_benchmark.png")));
     }
 
     void badFolders() {

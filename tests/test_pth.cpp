@@ -1,4 +1,4 @@
-// PyTorch checkpoints: the restricted .pth reader, native torchvision ConvNeXt / ResNet from a
+// PyTorch checkpoints: the restricted .pth reader, native torchvision ConvNeXt / ResNet / ViT from a
 // state dict, against PyTorch's own outputs written by tests/fixtures/gen_pytorch_checkpoints.py
 // (tests/pth.cmake runs it at build time).
 #include <QtTest/QtTest>
@@ -18,6 +18,7 @@
 #include "pqw/error.h"
 #include "pqw/omenn.h"
 #include "pqw/protoquant_import.h"
+#include "nn/transformer.h"
 #include "pqw/util.h"
 #include "protoquant/model_impl.h"
 #include "pth/arch.h"
@@ -217,6 +218,73 @@ private Q_SLOTS:
         QVERIFY2(a.description.find("Bottleneck blocks 1-2-1-1") != std::string::npos, a.description.c_str());
     }
 
+    void vitFeaturesEqualPyTorch() {
+        // torchvision classifier, the official torchvision GAP wrapper, timm key names.
+        const auto ref = reference("vit.feat");
+        for (const char* f : {"vit.pth", "pipnet_vit.pth"}) {
+            auto y = features(f);
+            QCOMPARE(y.sizes(), ref.sizes());
+            QVERIFY2(relErr(y, ref) < 1e-4, (std::string(f) + " " + std::to_string(relErr(y, ref))).c_str());
+        }
+        // timm's GAP model has no final LayerNorm in forward_features.
+        auto t = features("pipnet_vit_timm.pth");
+        QVERIFY2(relErr(t, reference("vit_timm.feat")) < 1e-4, std::to_string(relErr(t, reference("vit_timm.feat"))).c_str());
+        QVERIFY(relErr(t, ref) > 1e-2);
+        const auto a = pqw::pth::buildBackbone(pqw::pth::readCheckpoint(fx("pipnet_vit.pth")));
+        QCOMPARE(a.family, std::string("vit"));
+        QCOMPARE(a.prefix, std::string("backbone.vit_model.vit."));
+        QCOMPARE(a.channels, int64_t(128));
+        QVERIFY2(a.description.find("patch 16, 2 layers, width 128, 2 heads, MLP 96, 16 patch tokens") != std::string::npos,
+                 a.description.c_str());
+        // A cut inside the encoder gives that layer's patch tokens as a map.
+        pqw::BackboneSpec s;
+        s.kind = "pth";
+        s.path = fx("vit.pth");
+        s.cutLayer = "encoder.layers.encoder_layer_0";
+        auto cut = pqw::Backbone::open(s);
+        QCOMPARE(cut.cutLayer(), s.cutLayer);
+        QCOMPARE(cut.featureShape(64), (std::array<int64_t, 3>{128, 4, 4}));
+        QCOMPARE(cut.stride(), 16);
+        // An input size the position embedding does not fit: one line saying which fits.
+        s.cutLayer.clear();
+        auto full = pqw::Backbone::open(s);
+        const std::string e = errorOf([&] { full.featureShape(96); });
+        QVERIFY2(e.find("16 patch tokens (64 px)") != std::string::npos && e.find("6 x 6 patches") != std::string::npos,
+                 e.c_str());
+        // Random weights (the sanity baseline) reach the attention and the position embedding too.
+        s.randomWeights = true;
+        s.randomSeed = 3;
+        auto rnd = pqw::Backbone::open(s);
+        const auto ck = pqw::pth::readCheckpoint(fx("vit.pth"));
+        const auto& g = *rnd.impl().graph;
+        auto att = std::dynamic_pointer_cast<pqw::nn::SelfAttention>(
+            g.node(g.indexOf("encoder.layers.encoder_layer_0.self_attention")).module);
+        auto tok = std::dynamic_pointer_cast<pqw::nn::PatchTokens>(g.node(g.indexOf("encoder.pos_embedding")).module);
+        QVERIFY(att && tok);
+        QVERIFY(!torch::allclose(att->inWeight, ck.need("encoder.layers.encoder_layer_0.self_attention.in_proj_weight")));
+        QVERIFY(!torch::allclose(tok->position, ck.need("encoder.pos_embedding")));
+        QCOMPARE(tok->classToken.abs().max().item<double>(), 0.0);
+    }
+
+    void vitHeadsAreInferredOrRefused() {
+        // A width whose head count cannot be told (not a multiple of 64): refused by name.
+        pqw::pth::Checkpoint ck;
+        ck.path = "odd_vit.pth";
+        ck.tensors = {{"conv_proj.weight", torch::zeros({96, 3, 16, 16})},
+                      {"conv_proj.bias", torch::zeros({96})},
+                      {"class_token", torch::zeros({1, 1, 96})},
+                      {"encoder.pos_embedding", torch::zeros({1, 5, 96})}};
+        const std::string e = errorOf([&] { pqw::pth::buildBackbone(ck); });
+        QVERIFY2(e.find("odd_vit.pth: cannot tell the attention heads of a ViT of width 96") == 0, e.c_str());
+        // A distilled DeiT (two leading tokens) is refused rather than mis-read.
+        ck.tensors = {{"patch_embed.proj.weight", torch::zeros({64, 3, 16, 16})},
+                      {"pos_embed", torch::zeros({1, 6, 64})},
+                      {"cls_token", torch::zeros({1, 1, 64})},
+                      {"dist_token", torch::zeros({1, 1, 64})}};
+        const std::string d = errorOf([&] { pqw::pth::buildBackbone(ck); });
+        QVERIFY2(d.find("odd_vit.pth: a distilled DeiT") == 0, d.c_str());
+    }
+
     void cutLayersAndIdentity() {
         pqw::BackboneSpec s;
         s.kind = "pth";
@@ -237,7 +305,7 @@ private Q_SLOTS:
     }
 
     void importedStage2GivesPyTorchLogits() {
-        for (const char* n : {"pipnet_convnext", "pipnet_resnet"}) {
+        for (const char* n : {"pipnet_convnext", "pipnet_resnet", "pipnet_vit", "pipnet_vit_timm"}) {
             pqw::ProtoQuantImportOptions o;
             o.checkpoint = fx(std::string(n) + ".pth");
             o.inputSize = 64;
@@ -355,7 +423,8 @@ private Q_SLOTS:
     }
 
     void omennExplainsTheImportedModelExactly() {
-        for (const char* n : {"pipnet_convnext", "pipnet_resnet"}) {
+        // The ViT's native frozen pass: attention weights, LayerNorm's 1/std and GELU's gate held.
+        for (const char* n : {"pipnet_convnext", "pipnet_resnet", "pipnet_vit", "pipnet_vit_timm"}) {
             pqw::ProtoQuantImportOptions o;
             o.checkpoint = fx(std::string(n) + ".pth");
             o.inputSize = 64;
@@ -406,6 +475,18 @@ private Q_SLOTS:
         QVERIFY(!QDir(dir + "/protos").entryList({"*.png"}).isEmpty());
         r = fixtures::runPqw({"eval", dir + "/model.pqwh", "-f", dir + "/cache"});
         QVERIFY2(r.code == 0, qPrintable(r.err + r.out));
+        // The official ViT payload imports the same way.
+        r = fixtures::runPqw({"import-protoquant", QString::fromStdString(fx("pipnet_vit.pth")), "--size", "64", "-o",
+                              dir + "/vit.pqwh"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("architecture:  vit (ViT (torchvision keys), patch 16, 2 layers"), qPrintable(r.out));
+        QVERIFY(QFile::exists(dir + "/vit.pqwh"));
+        // Its layers: the encoder's token layers are cuts too (their patch tokens as a map).
+        r = fixtures::runPqw({"layers", "--backbone", QString::fromStdString(fx("vit.pth")), "--size", "64"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains(QRegularExpression("encoder\\.layers\\.encoder_layer_1\\s+Add\\s+128x4x4\\s+\\d+\\s+yes")),
+                 qPrintable(r.out));
+        QVERIFY2(r.out.contains("cut: grid  stride 16  receptive field the whole input"), qPrintable(r.out));
         // A forbidden global through pqw: one line naming the file, exit 1, nothing ran.
         r = fixtures::runPqw({"layers", "--backbone", QString::fromStdString(fx("bad_reduce.pth"))});
         QCOMPARE(r.code, 1);

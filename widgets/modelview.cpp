@@ -88,7 +88,7 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     kind_ = new QComboBox;
     kind_->addItem(tr("Built-in MobileNetV2 (ImageNet features)"), QStringLiteral("default"));
     kind_->addItem(tr("TensorFlow.js model folder..."), QStringLiteral("tfjs"));
-    // TorchScript .pt or a torch.save state dict .pth (torchvision ConvNeXt / ResNet, an
+    // TorchScript .pt or a torch.save state dict .pth (torchvision ConvNeXt / ResNet / ViT, an
     // official ProtoQuant run): core tells them apart by content (backboneKindForPath).
     kind_->addItem(tr("PyTorch file (TorchScript .pt or state dict .pth)..."), QStringLiteral("torchscript"));
     kind_->setToolTip(tr("The network whose intermediate features the prototypes are learned on. It is never trained here."));

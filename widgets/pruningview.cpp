@@ -46,6 +46,7 @@
 #include "pqw/heatmap.h"
 #include "pqw/omenn.h"
 #include "pqw/pruning.h"
+#include "pqw/pruning_benchmark.h"
 #include "pqw/util.h"
 #include "qcp.h"
 #include "theme.h"
@@ -933,13 +934,16 @@ bool PruningView::followSweep(const QString& dir) {
 bool PruningView::openSweep(const QString& dir, bool loadDesigner) {
     if (watcher_ && watcher_->dir() != dir) watcher_->stop();  // following another folder ends
     const QString specPath = dir + QStringLiteral("/sweep.json");
-    if (!pqw::isSweepFolder(dir.toStdString())) {
-        status_->setText(tr("%1 is not a sweep folder (it has no sweep.json, runs/ or log.jsonl).").arg(dir));
+    // A Hydra multirun folder of the official pruning benchmark plots like a finished sweep.
+    const bool benchmark = !pqw::isSweepFolder(dir.toStdString()) && pqw::isPruningBenchmarkFolder(dir.toStdString());
+    if (!benchmark && !pqw::isSweepFolder(dir.toStdString())) {
+        status_->setText(tr("%1 is not a sweep folder (it has no sweep.json, runs/ or log.jsonl, nor the pruning "
+                            "benchmark's pruning_results.csv).").arg(dir));
         return false;
     }
     std::vector<pqw::SweepLogEntry> log;
     try {
-        log = pqw::readSweepFolder(dir.toStdString());
+        log = benchmark ? pqw::readPruningBenchmark(dir.toStdString()) : pqw::readSweepFolder(dir.toStdString());
     } catch (const std::exception& e) {
         status_->setText(tr("Cannot read the sweep: %1").arg(QString::fromStdString(e.what())));
         return false;
@@ -968,7 +972,7 @@ bool PruningView::openSweep(const QString& dir, bool loadDesigner) {
     }
     clearResults();
     dir_ = dir;
-    if (loadDesigner) outDir_->setText(dir);
+    if (loadDesigner && !benchmark) outDir_->setText(dir);  // never run a sweep into a benchmark folder
     // The finished attempt of each run; its steps and epochs.
     std::map<std::string, int> doneAttempt;
     for (const auto& e : log)

@@ -59,6 +59,16 @@ SweepRunSettings settingsFromId(const QString& id, const pqw::Event* e) {
         if (!text(*e, "modality").isEmpty()) s.modality = text(*e, "modality");
         if (!text(*e, "criterion").isEmpty()) s.criterion = text(*e, "criterion");
         if (!text(*e, "fine_tune").isEmpty()) s.fineTune = text(*e, "fine_tune");
+        // A run.done's numbers win over the id (ids not made by a native sweep, such as a
+        // pruning-benchmark job's "0/iter2/repeat1", say nothing of steps or targets).
+        auto v = [&](const char* k) {
+            auto it = e->values.find(k);
+            return it == e->values.end() || e->kind != "run.done" ? NAN : it->second;
+        };
+        if (!std::isnan(v("target"))) s.target = v("target");
+        if (!std::isnan(v("steps"))) s.steps = int(v("steps"));
+        if (!std::isnan(v("first_step"))) s.firstStep = v("first_step");
+        if (!std::isnan(v("seed"))) s.seed = int(v("seed"));
     }
     return s;
 }
@@ -83,15 +93,11 @@ QString fineTuneLabel(const QString& token, bool shortForm) {
 
 SweepRunResult SweepRunResult::fromDone(const pqw::Event& e, const QString& run) {
     SweepRunResult r;
-    r.s = settingsFromId(run, &e);
+    r.s = settingsFromId(run, &e);  // with the event's target, steps, first step and seed
     auto v = [&](const char* k) {
         auto it = e.values.find(k);
         return it == e.values.end() ? NAN : it->second;
     };
-    if (!std::isnan(v("target"))) r.s.target = v("target");
-    if (!std::isnan(v("steps"))) r.s.steps = int(v("steps"));
-    if (!std::isnan(v("first_step"))) r.s.firstStep = v("first_step");
-    if (!std::isnan(v("seed"))) r.s.seed = int(v("seed"));
     r.sparsity = v("sparsity_prunable");
     r.sparsityAll = v("sparsity_all");
     r.channelSparsity = v("channel_sparsity");

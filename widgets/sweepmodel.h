@@ -27,7 +27,8 @@ struct SweepRunSettings {
 /// Settings of every run of a parsed sweep, by id.
 std::map<QString, SweepRunSettings> runSettings(const pqw::SweepSpec& spec);
 /// Settings read back from a run id (for runs a log holds but the current grid no longer
-/// lists) completed by the texts of one of its events; fields it cannot tell stay empty.
+/// lists) completed by the texts of one of its events (and, from a run.done event, its
+/// numbers target / steps / first_step / seed); fields it cannot tell stay empty.
 SweepRunSettings settingsFromId(const QString& id, const pqw::Event* e = nullptr);
 /// "fixed1" -> "1 epoch per step", "pat2cap6d0" -> "patience 2 (max 6 per step)";
 /// short: "1 epoch/step", "patience 2 (max 6)" (plot legends).

@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "common.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -68,7 +69,9 @@ void addLayers(CLI::App& app) {
         // the current cut being usable (a whole classifier's last layer is not a feature map).
         const auto layers = bb.layers(*size);
         bool cutUsable = false;
-        std::cout << std::left << std::setw(28) << "layer" << std::setw(24) << "type" << std::setw(14) << "output"
+        size_t w = 28;  // the name column fits the longest name (a ViT's are ~50 characters)
+        for (const auto& l : layers) w = std::max(w, l.name.size() + 2);
+        std::cout << std::left << std::setw(int(w)) << "layer" << std::setw(24) << "type" << std::setw(14) << "output"
                   << std::setw(12) << "parameters" << "usable cut\n";
         for (const auto& l : layers) {
             std::ostringstream shape;
@@ -76,7 +79,7 @@ void addLayers(CLI::App& app) {
             // A cut must give a feature map C x H x W; vectors (Dense, pooled) cannot carry prototypes.
             const bool usable = l.outputShape.size() == 3;
             if (l.name == bb.cutLayer()) cutUsable = usable;
-            std::cout << std::setw(28) << l.name << std::setw(24) << l.type << std::setw(14) << shape.str() << std::setw(12)
+            std::cout << std::setw(int(w)) << l.name << std::setw(24) << l.type << std::setw(14) << shape.str() << std::setw(12)
                       << l.parameters << (usable ? "yes" : "no") << (l.name == bb.cutLayer() ? "   <- cut" : "") << "\n";
         }
         if (!cutUsable) {
@@ -87,8 +90,9 @@ void addLayers(CLI::App& app) {
             if (chosen) throw pqw::Error("--layer " + args->layer + ": not a feature map (pick a layer marked 'yes')");
             return;
         }
-        std::cout << "cut: " << bb.cutLayer() << "  stride " << bb.stride() << "  receptive field " << bb.receptiveField()
-                  << " px (effective at " << *size << " px: " << bb.effectiveReceptiveField(*size) << " px)\n";
+        const int rf = bb.receptiveField();  // 0: the whole input (attention, global pooling)
+        std::cout << "cut: " << bb.cutLayer() << "  stride " << bb.stride() << "  receptive field "
+                  << (rf > 0 ? std::to_string(rf) + " px" : std::string("the whole input")) << " (effective at " << *size << " px: " << bb.effectiveReceptiveField(*size) << " px)\n";
     });
 }
 

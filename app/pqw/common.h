@@ -96,7 +96,7 @@ struct BackboneArgs {
     void add(CLI::App* c) {
         c->add_option("--backbone,-b", backbone,
                       "'default' (MobileNetV2, ImageNet features), a TFJS model folder / model.json, a TorchScript .pt, "
-                      "or a torch.save .pth of a torchvision ConvNeXt / ResNet (classifier or ProtoQuant checkpoint)")
+                      "or a torch.save .pth of a torchvision ConvNeXt / ResNet / ViT (classifier or ProtoQuant checkpoint)")
             ->capture_default_str();
         c->add_option("--layer,-l", layer, "Cut layer (default: block_10_project_BN for the default backbone)");
         c->add_flag("--random-weights", random, "Same architecture with seeded random weights (a control)");

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "nn/tfjs.h"
+#include "nn/transformer.h"
 #include "pqw/backbone_files.h"
 #include "pth/arch.h"
 #include "pqw/error.h"
@@ -56,6 +57,15 @@ void randomiseGraph(nn::Graph& g, uint64_t seed) {
         } else if (auto l = std::dynamic_pointer_cast<nn::LayerNorm>(n.module)) {
             if (l->gamma.defined()) l->gamma.fill_(1.0);
             if (l->beta.defined()) l->beta.zero_();
+        } else if (auto a = std::dynamic_pointer_cast<nn::SelfAttention>(n.module)) {
+            kaimingFanOut(a->inWeight, gen);
+            kaimingFanOut(a->outWeight, gen);
+            if (a->inBias.defined()) a->inBias.zero_();
+            if (a->outBias.defined()) a->outBias.zero_();
+        } else if (auto t = std::dynamic_pointer_cast<nn::PatchTokens>(n.module)) {
+            // As torchvision initialises a ViT: class token zero, position embedding N(0, 0.02^2).
+            if (t->classToken.defined()) t->classToken.zero_();
+            t->position.copy_(torch::randn(t->position.sizes(), gen) * 0.02);
         }
     }
 }
@@ -392,13 +402,20 @@ std::vector<LayerInfo> Backbone::layers(int inputSize) const {
     const auto x = torch::zeros({1, 3, inputSize, inputSize});
     if (d_->graph) {
         const auto all = d_->graph->forwardAll(x);
+        int64_t extraTokens = -1;  // a ViT's leading class tokens, once its PatchTokens node is met
         for (int i = 0; i < d_->graph->size(); ++i) {
             const auto& n = d_->graph->node(i);
             LayerInfo li;
             li.name = n.name;
             li.type = n.type;
             for (int j : n.inputs) li.inputs.push_back(d_->graph->node(j).name);
-            if (all[i].defined())
+            if (auto pt = std::dynamic_pointer_cast<nn::PatchTokens>(n.module)) extraTokens = pt->extra();
+            const int64_t side = all[i].defined() && all[i].dim() == 3 && extraTokens >= 0
+                                     ? static_cast<int64_t>(std::llround(std::sqrt(double(all[i].size(1) - extraTokens))))
+                                     : -1;
+            if (side > 0 && side * side == all[i].size(1) - extraTokens)
+                li.outputShape = {all[i].size(2), side, side};  // tokens: the map a cut there gives
+            else if (all[i].defined())
                 for (int64_t k = 1; k < all[i].dim(); ++k) li.outputShape.push_back(all[i].size(k));
             li.parameters = n.module->parameterCount();
             out.push_back(std::move(li));

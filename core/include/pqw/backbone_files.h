@@ -1,6 +1,6 @@
 #pragma once
 // Which backbone kind a file is (torch-free). BackboneSpec::kind "pth" is a torch.save state
-// dict of a torchvision ConvNeXt / ResNet classifier or an official ProtoQuant checkpoint,
+// dict of a torchvision ConvNeXt / ResNet / ViT classifier or an official ProtoQuant checkpoint,
 // rebuilt natively from its weights (core/src/pth/arch.h).
 #include <string>
 

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "backbone_impl.h"
+#include "nn/transformer.h"
 #include "omenn/explainer_impl.h"
 #include "omenn/frozen.h"
 #include "protoquant/model_impl.h"
@@ -185,7 +186,8 @@ void Explainer::Impl::checkSupported() const {
             dynamic_cast<const nn::AvgPool2d*>(l) || dynamic_cast<const nn::MaxPool2d*>(l) ||
             dynamic_cast<const nn::GlobalPool*>(l) || dynamic_cast<const nn::Flatten*>(l) ||
             dynamic_cast<const nn::Dense*>(l) || dynamic_cast<const nn::Dropout*>(l) ||
-            dynamic_cast<const nn::LayerNorm*>(l))
+            dynamic_cast<const nn::LayerNorm*>(l) || dynamic_cast<const nn::PatchTokens*>(l) ||
+            dynamic_cast<const nn::SelfAttention*>(l) || dynamic_cast<const nn::TokenGrid*>(l))
             continue;
         if (auto a = dynamic_cast<const nn::Activation*>(l)) {
             using Fn = nn::Activation::Fn;
@@ -433,6 +435,45 @@ torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in
     throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ")");
 }
 
+/// The frozen pieces of the ViT layers (nn/transformer.h); undefined when n is not one.
+/// PatchTokens is linear in its input plus a constant (class token and position embedding:
+/// one bias term, placed per token). SelfAttention: the attention weights softmax(q k^T /
+/// sqrt(d)) are its gate, computed from the detached input and held constant; the values
+/// x Wv^T + bv and the output projection are then linear, bv and the output bias are bias
+/// terms. TokenGrid is a reshape. `tokens` receives the token layout (class token, then the
+/// patch grid) so that the biases of later token layers are placed on their patches.
+torch::Tensor frozenTransformerNode(const nn::Node& n, const std::vector<torch::Tensor>& in,
+                                    std::vector<BiasTerm>& biases, omenn::Placement& tokens) {
+    nn::Layer* l = n.module.get();
+    const auto& x = in.at(0);
+    const auto dt = x.scalar_type();
+    if (auto pt = dynamic_cast<nn::PatchTokens*>(l)) {
+        pt->checkGrid(x.size(2), x.size(3));
+        const int64_t N = x.size(0), D = x.size(1);
+        auto t = x.permute({0, 2, 3, 1}).reshape({N, x.size(2) * x.size(3), D});
+        if (pt->extra() > 0) t = torch::cat({torch::zeros({N, pt->extra(), D}, t.options()), t}, 1);
+        auto b = pt->tokenBias().to(dt);
+        auto y = t + b;
+        tokens = omenn::Placement{omenn::Placement::Kind::Tokens, -1, -1, 1, x.size(2), x.size(3), pt->extra()};
+        biases.push_back({n.name, y, b, 1.0, tokens});
+        return y;
+    }
+    if (auto a = dynamic_cast<nn::SelfAttention*>(l)) {
+        const int64_t N = x.size(0), T = x.size(1), D = x.size(2), H = a->heads;
+        auto A = a->weights(x.detach());  // [N, H, T, T]: the frozen gate
+        auto bv = a->inBias.defined() ? a->inBias.narrow(0, 2 * D, D).to(dt) : torch::Tensor();
+        auto v = torch::linear(x, a->inWeight.narrow(0, 2 * D, D).to(dt), bv);
+        if (bv.defined()) biases.push_back({n.name + "/values", v, bv.view({1, 1, D}), 1.0, tokens});
+        auto o = torch::matmul(A, v.view({N, T, H, D / H}).transpose(1, 2)).transpose(1, 2).reshape({N, T, D});
+        auto bo = a->outBias.defined() ? a->outBias.to(dt) : torch::Tensor();
+        auto y = torch::linear(o, a->outWeight.to(dt), bo);
+        if (bo.defined()) biases.push_back({n.name, y, bo.view({1, 1, D}), 1.0, tokens});
+        return y;
+    }
+    if (dynamic_cast<nn::TokenGrid*>(l)) return l->forward(in, false);
+    return {};
+}
+
 /// The head's frozen pass on the trunk output f (a function of fp.x); sets logits / presence.
 void frozenHeadPass(const Explainer::Impl& m, const torch::Tensor& f, FrozenPass& fp) {
     const auto dt = f.scalar_type();
@@ -511,12 +552,20 @@ FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool db
         if (need[static_cast<size_t>(i)])
             for (int j : g.node(i).inputs) remaining[static_cast<size_t>(j)]++;
     vals[0] = fp.x;
+    omenn::Placement tokens;  // a ViT's token layout, once its PatchTokens node ran
     for (int i = 1; i < g.size(); ++i) {
         if (!need[static_cast<size_t>(i)]) continue;
         const auto& n = g.node(i);
         std::vector<torch::Tensor> in;
         for (int j : n.inputs) in.push_back(vals[static_cast<size_t>(j)]);
-        vals[static_cast<size_t>(i)] = frozenNode(n, in, fp.biases, fp.saturations);
+        const size_t before = fp.biases.size();
+        torch::Tensor y = frozenTransformerNode(n, in, fp.biases, tokens);
+        vals[static_cast<size_t>(i)] = y.defined() ? y : frozenNode(n, in, fp.biases, fp.saturations);
+        // Biases of Dense / LayerNorm on tokens land on their tokens' patches.
+        if (tokens.kind == omenn::Placement::Kind::Tokens)
+            for (size_t k = before; k < fp.biases.size(); ++k)
+                if (fp.biases[k].place.kind == omenn::Placement::Kind::Legacy && fp.biases[k].at.dim() == 3)
+                    fp.biases[k].place = tokens;
         for (int j : n.inputs)
             if (--remaining[static_cast<size_t>(j)] == 0 && j != out) vals[static_cast<size_t>(j)] = torch::Tensor();
     }

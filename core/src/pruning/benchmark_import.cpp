@@ -1,5 +1,5 @@
 // The official pruning benchmark's Hydra multirun folders as sweep entries (see the header).
-#include "pruning/benchmark_import.h"
+#include "pqw/pruning_benchmark.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -12,7 +12,7 @@
 #include "pqw/error.h"
 #include "pqw/util.h"
 
-namespace pqw::detail {
+namespace pqw {
 
 namespace fs = std::filesystem;
 
@@ -175,11 +175,16 @@ std::vector<SweepLogEntry> readPruningBenchmark(const std::string& dir) {
                               {"val_top1", r.top1 / 100.0},
                               {"total_epochs", r.epochs}};
             if (std::isfinite(r.top5)) e.event.values["test_top5"] = r.top5 / 100.0;
+            // The row's point as a finished run's last step, for the Pruning view's plots.
+            SweepLogEntry step = e;
+            step.event.kind = "prune.step";
+            step.event.values["step"] = step.event.values["steps"];
             out.push_back(std::move(e));
+            out.push_back(std::move(step));
         }
     }
     if (out.empty()) throw Error(dir + ": no pruning_results.csv found (not a pruning-benchmark folder?)");
     return out;
 }
 
-}  // namespace pqw::detail
+}  // namespace pqw

@@ -10,7 +10,7 @@
 #include "pqw/plot.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
-#include "pruning/benchmark_import.h"
+#include "pqw/pruning_benchmark.h"
 
 namespace pqw {
 
@@ -23,8 +23,8 @@ std::vector<std::string> writeReport(const std::vector<SweepLogEntry>& log, cons
 
 std::vector<std::string> writeSweepReport(const std::string& sweepDir, const std::string& outDir) {
     // A Hydra multirun folder of the official pruning benchmark plots the same way.
-    if (!isSweepFolder(sweepDir) && detail::isPruningBenchmarkFolder(sweepDir))
-        return writeReport(detail::readPruningBenchmark(sweepDir), sweepDir, outDir);
+    if (!isSweepFolder(sweepDir) && isPruningBenchmarkFolder(sweepDir))
+        return writeReport(readPruningBenchmark(sweepDir), sweepDir, outDir);
     if (!isSweepFolder(sweepDir)) throw Error(sweepDir + ": not a sweep folder (no sweep.json, runs/ or log.jsonl)");
     return writeReport(readSweepFolder(sweepDir), sweepDir, outDir);
 }

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "nn/transformer.h"
 #include "pqw/error.h"
 
 namespace pqw::pth {
@@ -213,6 +214,114 @@ Architecture resnet(const Checkpoint& ck, const std::string& prefix, bool sequen
     return a;
 }
 
+
+// -------------------------------------------------------------------- Vision Transformer
+
+/// Module names of one ViT key layout (torchvision VisionTransformer or timm).
+struct VitKeys {
+    const char* layout;
+    const char *patch, *cls, *pos, *block, *ln1, *qkvW, *qkvB, *proj, *ln2, *fc1, *fc2, *norm;
+};
+const VitKeys kTorchvisionVit{"torchvision", "conv_proj", "class_token", "encoder.pos_embedding",
+                              "encoder.layers.encoder_layer_", "ln_1", "self_attention.in_proj_weight",
+                              "self_attention.in_proj_bias", "self_attention.out_proj", "ln_2", "mlp.0", "mlp.3",
+                              "encoder.ln"};
+const VitKeys kTimmVit{"timm", "patch_embed.proj", "cls_token", "pos_embed", "blocks.", "norm1", "attn.qkv.weight",
+                       "attn.qkv.bias", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2", "norm"};
+
+/// Attention heads of a ViT of width D (a state dict does not store them): 64-dimensional
+/// heads, as torchvision's vit_b (12 x 64) and vit_l (16 x 64) and timm's / DeiT's tiny,
+/// small, base and large (3, 6, 12, 16 x 64); width 1280 is torchvision's vit_h_14 (16 x 80).
+int64_t vitHeads(const Checkpoint& ck, int64_t D) {
+    if (D == 1280) return 16;  // torchvision vit_h_14: 16 heads of 80
+    if (D % 64 != 0)
+        throw Error(ck.path + ": cannot tell the attention heads of a ViT of width " + std::to_string(D) +
+                    " (the workbench takes 64-dimensional heads, as torchvision's and timm's ViTs; " +
+                    std::to_string(D) + " is not a multiple of 64)");
+    return D / 64;
+}
+
+Architecture vit(const Checkpoint& ck, const std::string& prefix, const VitKeys& k) {
+    Builder b(ck, prefix);
+    const std::string P = k.patch;
+    torch::Tensor pw = b.need(P + ".weight");
+    if (pw.dim() != 4 || pw.size(1) != 3 || pw.size(2) != pw.size(3))
+        throw Error(ck.path + ": '" + prefix + P + ".weight' should be a square patch embedding over RGB [D, 3, p, p]");
+    if (b.has("dist_token"))
+        throw Error(ck.path + ": a distilled DeiT (dist_token): only ViTs with one class token are supported");
+    const int64_t D = pw.size(0), patch = pw.size(2);
+    int x = b.conv(P, P, 0, patch, 0, 1, true);
+    torch::Tensor cls = b.need(std::string(k.cls), {1, 1, D});
+    torch::Tensor pos = b.need(std::string(k.pos), {1, -1, D});
+    x = b.add(k.pos, "PatchTokens", {x}, std::make_shared<nn::PatchTokens>(cls, pos, patch));
+    const int64_t heads = vitHeads(ck, D);
+    int64_t layers = 0, mlp = 0;
+    for (;; ++layers) {
+        const std::string L = k.block + std::to_string(layers);
+        if (!b.has(L + "." + k.ln1 + ".weight")) break;
+        const int in = x;
+        int y = b.add(L + "." + k.ln1, "LayerNorm", {in},
+                      std::make_shared<nn::LayerNorm>(b.need(L + "." + k.ln1 + ".weight", {D}),
+                                                      b.need(L + "." + k.ln1 + ".bias", {D}), 1e-6));
+        // timm's optional layer scales (ls1 / ls2) fold into the projection after them (exact).
+        torch::Tensor ow = b.need(L + "." + k.proj + ".weight", {D, D}), ob = b.need(L + "." + k.proj + ".bias", {D});
+        if (b.has(L + ".ls1.gamma")) {
+            torch::Tensor g1 = b.need(L + ".ls1.gamma", {D});
+            ow = ow * g1.unsqueeze(1);
+            ob = ob * g1;
+        }
+        y = b.add(L + ".self_attention", "SelfAttention", {y},
+                  std::make_shared<nn::SelfAttention>(b.need(L + "." + k.qkvW, {3 * D, D}), b.need(L + "." + k.qkvB, {3 * D}),
+                                                      ow, ob, heads));
+        const int mid = b.add(L + ".add_1", "Add", {in, y}, std::make_shared<nn::Add>());
+        y = b.add(L + "." + k.ln2, "LayerNorm", {mid},
+                  std::make_shared<nn::LayerNorm>(b.need(L + "." + k.ln2 + ".weight", {D}),
+                                                  b.need(L + "." + k.ln2 + ".bias", {D}), 1e-6));
+        // torchvision before 0.12 named the MLP's Linears linear_1 / linear_2.
+        const bool old = &k == &kTorchvisionVit && !b.has(L + "." + k.fc1 + ".weight") && b.has(L + ".mlp.linear_1.weight");
+        const std::string fc1 = L + "." + (old ? "mlp.linear_1" : k.fc1), fc2 = L + "." + (old ? "mlp.linear_2" : k.fc2);
+        torch::Tensor w1 = b.need(fc1 + ".weight", {-1, D});
+        mlp = w1.size(0);
+        y = b.add(fc1, "Dense", {y}, std::make_shared<nn::Dense>(w1, b.need(fc1 + ".bias", {mlp})));
+        y = b.add(L + ".mlp.gelu", "GELU", {y}, std::make_shared<nn::Activation>(nn::Activation::Fn::GELU));
+        torch::Tensor w2 = b.need(fc2 + ".weight", {D, mlp}), b2 = b.need(fc2 + ".bias", {D});
+        if (b.has(L + ".ls2.gamma")) {
+            torch::Tensor g2 = b.need(L + ".ls2.gamma", {D});
+            w2 = w2 * g2.unsqueeze(1);
+            b2 = b2 * g2;
+        }
+        y = b.add(fc2, "Dense", {y}, std::make_shared<nn::Dense>(w2, b2));
+        x = b.add(L, "Add", {mid, y}, std::make_shared<nn::Add>());
+    }
+    if (layers == 0)
+        throw Error(ck.path + ": ViT patch embedding found but no encoder layer under '" + prefix + k.block + "0'");
+    // The final LayerNorm when the features include it (torchvision's encoder.ln; timm's norm,
+    // absent in global_pool="avg" models whose fc_norm belongs to the head).
+    const std::string norm = k.norm;
+    if (b.has(norm + ".weight"))
+        x = b.add(norm, "LayerNorm", {x},
+                  std::make_shared<nn::LayerNorm>(b.need(norm + ".weight", {D}), b.need(norm + ".bias", {D}), 1e-6));
+    else if (&k == &kTorchvisionVit)
+        throw Error(ck.path + ": missing key '" + prefix + norm + ".weight' (torchvision's final encoder LayerNorm)");
+    b.add("grid", "TokenGrid", {x}, std::make_shared<nn::TokenGrid>(1));
+    Architecture a;
+    a.family = "vit";
+    a.prefix = prefix;
+    a.graph = b.graph();
+    a.channels = D;
+    a.name = "vit";
+    struct Named { const char* name; int64_t D, layers, patch; };
+    for (const Named& n : {Named{"vit_b_16", 768, 12, 16}, Named{"vit_b_32", 768, 12, 32}, Named{"vit_l_16", 1024, 24, 16},
+                           Named{"vit_l_32", 1024, 24, 32}, Named{"vit_h_14", 1280, 32, 14}})
+        if (D == n.D && layers == n.layers && patch == n.patch) a.name = n.name;
+    const int64_t tokens = pos.size(1) - 1;
+    a.description = "ViT (" + std::string(k.layout) + " keys), patch " + std::to_string(patch) + ", " +
+                    std::to_string(layers) + " layers, width " + std::to_string(D) + ", " + std::to_string(heads) +
+                    " heads, MLP " + std::to_string(mlp) + ", " + std::to_string(tokens) + " patch tokens + class token" +
+                    (b.has(norm + ".weight") ? "" : ", no final norm");
+    return a;
+}
+
 }  // namespace
 
 Architecture buildBackbone(const Checkpoint& ck) {
@@ -223,12 +332,15 @@ Architecture buildBackbone(const Checkpoint& ck) {
     if (ck.has("0.weight") && ck.has("4.0.conv1.weight")) return resnet(ck, "", true);
     if (ck.has("backbone.conv1.weight") && ck.has("backbone.layer1.0.conv1.weight")) return resnet(ck, "backbone.", false);
     if (ck.has("conv1.weight") && ck.has("layer1.0.conv1.weight")) return resnet(ck, "", false);
-    if (ck.has("backbone.vit_model.cls_token") || ck.has("class_token") || ck.has("backbone.vit_model.class_token"))
-        throw Error(ck.path + ": a Vision Transformer backbone; only ConvNeXt and ResNet backbones are supported natively "
-                              "so far (export the backbone to TorchScript to use it)");
+    // ViTs: the official code's torchvision GAP wrapper (backbone.vit_model.vit.*), its timm
+    // model (backbone.vit_model.*), a torchvision classifier or train_full.py's ViTWithGAP.
+    for (const std::string p : {"backbone.vit_model.vit.", "backbone.vit_model.", "backbone.vit.", "backbone.", "vit.", ""}) {
+        if (ck.has(p + "conv_proj.weight") && ck.has(p + "encoder.pos_embedding")) return vit(ck, p, kTorchvisionVit);
+        if (ck.has(p + "patch_embed.proj.weight") && ck.has(p + "pos_embed")) return vit(ck, p, kTimmVit);
+    }
     std::string first;
     for (size_t k = 0; k < ck.tensors.size() && k < 3; ++k) first += (k ? ", " : "") + ck.tensors[k].first;
-    throw Error(ck.path + ": the weights fit no known backbone (torchvision ConvNeXt or ResNet); first keys: " + first);
+    throw Error(ck.path + ": the weights fit no known backbone (torchvision ConvNeXt, ResNet or ViT); first keys: " + first);
 }
 
 OpenedBackbone openBackbone(const std::string& path, const std::string& cut) {
@@ -241,6 +353,9 @@ OpenedBackbone openBackbone(const std::string& path, const std::string& cut) {
                     " (pqw layers --backbone lists them)");
     o.cut = g.node(idx).name;
     o.graph = idx == g.outputIndex() ? o.arch.graph : g.upTo(idx);
+    // A ViT cut inside the encoder gives tokens: its patch tokens as a map, as at the end.
+    if (o.arch.family == "vit" && idx != g.outputIndex() && g.node(idx).type != "Conv2d")
+        o.graph->addNode(o.cut + "/grid", "TokenGrid", {o.graph->outputIndex()}, std::make_shared<nn::TokenGrid>(1));
     o.fileHash = fileHash(path);
     return o;
 }

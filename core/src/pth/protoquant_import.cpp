@@ -73,7 +73,8 @@ Recognised recognise(const ProtoQuantImportOptions& opt, int& configClasses) {
     for (const char* k : {"embeddings.weight", "codebook.embeddings.weight"})
         if (!emb.defined()) emb = ck.get(k);
     if (!emb.defined() && ck.container == "tensor") emb = ck.tensors.at(0).second;
-    const bool hasBackbone = ck.has("backbone.0.weight") || ck.has("backbone.0.0.weight");
+    bool hasBackbone = false;
+    for (const auto& kv : ck.tensors) hasBackbone = hasBackbone || kv.first.rfind("backbone.", 0) == 0;
     if (emb.defined() && !hasBackbone) {
         if (emb.dim() != 2) throw Error(opt.checkpoint + ": the codebook must be [P, D], not " + std::to_string(emb.dim()) + "-D");
         if (opt.backbone.empty())

@@ -1,7 +1,7 @@
 #pragma once
 // Results of the official pruning benchmark (janumiko/pruning-benchmark) as sweep log entries,
-// so `pqw sweep-report` and the Pruning view plot them with the same figures and tables as a
-// native sweep. Core-internal.
+// so `pqw sweep-report` and the Pruning view's "Open sweep folder..." plot them with the same
+// figures and tables as a native sweep. Public, torch-free.
 //
 // A Hydra multirun folder: every folder below it (depth <= 4) holding pruning_results.csv is
 // one job; its .hydra/config.yaml (read with yaml-cpp) gives model, dataset,
@@ -14,12 +14,15 @@
 //   criterion = the method name, target = sparsity = pruned_precent / 100
 //   test_top1 / test_top5 = accuracy / 100, total_epochs = total_epoch, seed = repeat
 // so several repeats average into one point per iteration, as seeds do in native sweeps.
+// Each run.done is followed by a "prune.step" with the same numbers and step = steps (the
+// run's last step), from which the Pruning view draws its accuracy-vs-sparsity and
+// accuracy-vs-epochs points, as for a native run.
 #include <string>
 #include <vector>
 
 #include "pqw/pruning.h"
 
-namespace pqw::detail {
+namespace pqw {
 
 /// True when dir (or a folder below it) holds pruning_results.csv and dir has no log.jsonl.
 bool isPruningBenchmarkFolder(const std::string& dir);
@@ -28,4 +31,4 @@ bool isPruningBenchmarkFolder(const std::string& dir);
 /// CSV or config.
 std::vector<SweepLogEntry> readPruningBenchmark(const std::string& dir);
 
-}  // namespace pqw::detail
+}  // namespace pqw
