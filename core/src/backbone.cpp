@@ -167,6 +167,7 @@ Backbone Backbone::open(const BackboneSpec& spec) {
     Backbone b;
     Impl& d = *b.d_;
     d.spec = spec;
+    if (spec.preprocess) spec.preprocess->validate();  // before loading anything
     if (spec.kind == "default" || spec.kind == "tfjs") {
         std::string path = spec.path;
         std::string cut = spec.cutLayer;
@@ -192,7 +193,6 @@ Backbone Backbone::open(const BackboneSpec& spec) {
         d.graph = m.graph;
         if (spec.randomWeights) randomiseGraph(*d.graph, spec.randomSeed);
         d.refreshFast();
-        d.preprocess = Preprocess{};  // RGB in [0, 1]
         // Identity: architecture up to the cut (names, types, configs, wiring) + weights.
         uint64_t h = fnv1a64(spec.kind.data(), spec.kind.size());
         for (const auto& n : d.graph->nodes()) {
@@ -222,9 +222,6 @@ Backbone Backbone::open(const BackboneSpec& spec) {
         if (spec.randomWeights) randomiseScript(*d.script, spec.randomSeed);
         d.modelPath = spec.path;
         d.cut = "output";
-        d.preprocess = Preprocess{};
-        d.preprocess.mean = {0.485f, 0.456f, 0.406f};  // ImageNet statistics, as torchvision
-        d.preprocess.stdev = {0.229f, 0.224f, 0.225f};
         // Probe: output shape (also validates forward) and stride.
         const auto fs224 = b.featureShape(kProbeSize);
         d.stride = static_cast<int>(std::lround(static_cast<double>(kProbeSize) / static_cast<double>(fs224[1])));
@@ -257,9 +254,6 @@ Backbone Backbone::open(const BackboneSpec& spec) {
         d.graph = o.graph;
         if (spec.randomWeights) randomiseGraph(*d.graph, spec.randomSeed);
         d.refreshFast();
-        d.preprocess = Preprocess{};
-        d.preprocess.mean = {0.485f, 0.456f, 0.406f};  // ImageNet statistics, as torchvision
-        d.preprocess.stdev = {0.229f, 0.224f, 0.225f};
         std::string h = o.fileHash;
         if (spec.randomWeights) h += "-random" + std::to_string(spec.randomSeed);
         d.id = "pth:" + h + ":" + d.cut;
@@ -353,10 +347,24 @@ int Backbone::effectiveReceptiveField(int inputSize) const {
     return side;
 }
 
-Preprocess Backbone::preprocess(int inputSize) const {
-    Preprocess p = d_->preprocess;
+Preprocess Backbone::preprocess(int inputSize) const { return preprocessFor(d_->spec, inputSize); }
+
+Preprocess preprocessFor(const BackboneSpec& spec, int inputSize) {
+    if (spec.preprocess) return spec.preprocess->at(inputSize);  // resize / crop follow the size
+    Preprocess p;  // TFJS: RGB in [0, 1]
     p.size = inputSize;
+    if (spec.kind == "torchscript" || spec.kind == "pth") {
+        p.mean = {0.485f, 0.456f, 0.406f};  // ImageNet statistics, as torchvision
+        p.stdev = {0.229f, 0.224f, 0.225f};
+    }
     return p;
+}
+
+std::string describePreprocessing(const BackboneSpec& spec) {
+    if (spec.preprocess) return spec.preprocess->describe();
+    if (spec.kind == "torchscript" || spec.kind == "pth")
+        return "ImageNet mean 0.485,0.456,0.406 std 0.229,0.224,0.225, resized to the input size (no crop; the default)";
+    return "RGB in [0, 1], resized to the input size (no crop; the default)";
 }
 
 std::array<int64_t, 3> Backbone::featureShape(int inputSize) const {
