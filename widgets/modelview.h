@@ -17,6 +17,7 @@ class QTableView;
 
 namespace pqwgui {
 
+class PreprocessForm;
 class Session;
 
 /// Layers of a backbone: name, type, output shape, parameters; the cut layer is bold.
@@ -55,6 +56,7 @@ private:
     QLineEdit* path_;
     QPushButton* browse_;
     QPushButton* load_;
+    PreprocessForm* preprocess_;
     QComboBox* cut_;
     QSpinBox* size_;
     QLabel* info_;
