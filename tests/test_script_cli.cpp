@@ -221,6 +221,12 @@ private Q_SLOTS:
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("preprocessing (model: mean 0.5,0.4,0.3") && r.err.contains("features: ImageNet"),
                  qPrintable(r.err));
+        // A traced ViT trunk (fused attention: no derivative, so no measured receptive field)
+        // extracts too; its box is the whole input.
+        r = fixtures::runPqw({"extract", "-d", data, "--backbone", famDir() + "/vit_trunk.pt", "--size", "224", "--val",
+                              "0.25", "-o", tmp_.path() + "/vit"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readJson(tmp_.path() + "/vit/meta.json")["backbone"]["effective_receptive_field"].get<int>(), 224);
         // Bad values: one line naming the switch.
         r = fixtures::runPqw({"layers", "--backbone", trunk, "--size", "32", "--mean", "124,117,104"});
         QCOMPARE(r.code, 1);

@@ -307,7 +307,7 @@ int Backbone::effectiveReceptiveField(int inputSize) const {
     }
     const auto shape = featureShape(inputSize);
     int side = stride();
-    {
+    try {
         torch::AutoGradMode grad(true);
         auto gen = at::detail::createCPUGenerator(20240601);
         auto x = torch::rand({4, 3, inputSize, inputSize}, gen, torch::TensorOptions().dtype(torch::kFloat32))
@@ -341,6 +341,11 @@ int Backbone::effectiveReceptiveField(int inputSize) const {
                 }
             }
         }
+    } catch (const std::exception&) {
+        // A TorchScript module without a derivative for one of its ops (the fused
+        // _native_multi_head_attention of a traced ViT): attention mixes every patch, so the
+        // whole input is the box.
+        side = inputSize;
     }
     std::lock_guard<std::mutex> lock(d_->shapeMutex);
     d_->erfCache[inputSize] = side;
