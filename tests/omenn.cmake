@@ -25,6 +25,6 @@ add_custom_command(OUTPUT ${PQW_SCRIPT_CLI_DIR}/preprocess.json
   VERBATIM)
 add_custom_target(script_cli_fixtures DEPENDS ${PQW_SCRIPT_CLI_DIR}/preprocess.json)
 pqw_add_test(test_script_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_script_cli.cpp TIMEOUT 300)
-add_dependencies(test_script_cli omenn_family_fixtures script_cli_fixtures pqw)
+add_dependencies(test_script_cli omenn_family_fixtures script_cli_fixtures pth_fixtures pqw)
 set_property(TEST test_script_cli APPEND PROPERTY ENVIRONMENT
-  "PQW_FAMILY_DIR=${PQW_FAMILY_DIR};PQW_SCRIPT_CLI_DIR=${PQW_SCRIPT_CLI_DIR}")
+  "PQW_FAMILY_DIR=${PQW_FAMILY_DIR};PQW_SCRIPT_CLI_DIR=${PQW_SCRIPT_CLI_DIR};PQW_PTH_FIXTURES=${CMAKE_CURRENT_BINARY_DIR}/pth_fixtures")

@@ -236,6 +236,29 @@ private Q_SLOTS:
         QVERIFY2(r.err.contains("--resize"), qPrintable(r.err));
     }
 
+    /// pqw import-protoquant --crop center (the official validation transform): the model records
+    /// it and prints the extract switches; features made without them are refused by the model.
+    void importWithCentreCrop() {
+        const QString fx = qEnvironmentVariable("PQW_PTH_FIXTURES");
+        QVERIFY2(QFile::exists(fx + "/pipnet_convnext.pth"), "PQW_PTH_FIXTURES: gen_pytorch_checkpoints.py's fixtures");
+        const QString dir = tmp_.path() + "/imp", run = fx + "/pipnet_convnext.pth";
+        fixtures::writeImageFolder(dir + "/images", 5, 2, 48);
+        Run r = fixtures::runPqw({"import-protoquant", run, "--dataset", dir + "/images", "--size", "64", "--crop", "center",
+                                  "-o", dir + "/model.pqwh"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("resize size x 256/224 + centre crop") && r.out.contains("--crop center"), qPrintable(r.out));
+        r = fixtures::runPqw({"extract", "-d", dir + "/images", "--backbone", run, "--size", "64", "-o", dir + "/plain"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = fixtures::runPqw({"eval", dir + "/model.pqwh", "-f", dir + "/plain"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("different preprocessing"), qPrintable(r.err));
+        r = fixtures::runPqw({"extract", "-d", dir + "/images", "--backbone", run, "--size", "64", "--crop", "center", "-o",
+                              dir + "/crop"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = fixtures::runPqw({"eval", dir + "/model.pqwh", "-f", dir + "/crop"});
+        QVERIFY2(r.code == 0, qPrintable(r.err + r.out));
+    }
+
     // ------------------------------------------------------------------ explain --script
     void explainFamilies_data() {
         QTest::addColumn<QString>("name");
