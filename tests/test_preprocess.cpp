@@ -20,6 +20,8 @@ private Q_SLOTS:
     void augmentReproducible();
     void augmentFlipsOrKeeps();
     void fingerprintDescribesPixels();
+    void defaultFingerprintUnchanged();
+    void centreCropGeometry();
     void rejectsBadInput();
 };
 
@@ -173,6 +175,50 @@ void TestPreprocess::rejectsBadInput() {
     QVERIFY_THROWS_EXCEPTION(pqw::Error, preprocessImage(cv::Mat(4, 4, CV_8UC1, cv::Scalar(1)), p, out.data()));
     p.stdev[2] = 0.f;
     QVERIFY_THROWS_EXCEPTION(pqw::Error, preprocessImage(cv::Mat(4, 4, CV_8UC3, cv::Scalar::all(1)), p, out.data()));
+}
+
+// Caches written before the user's preprocessing existed stay fresh: the defaults' fingerprint
+// is the old string; a centre crop or torchvision's resampling change it.
+void TestPreprocess::defaultFingerprintUnchanged() {
+    Preprocess p;
+    QCOMPARE(QString::fromStdString(p.fingerprint()),
+             QStringLiteral("pp1 size=224 scale=0.00392156886 mean=0,0,0 std=1,1,1 resize=area-down,linear-up augment=0"));
+    Preprocess c = p;
+    c.resize = 256;
+    Preprocess t = p;
+    t.pilBilinear = true;
+    QVERIFY(c.fingerprint() != p.fingerprint() && t.fingerprint() != p.fingerprint() && c.fingerprint() != t.fingerprint());
+}
+
+// Resize(R) + CenterCrop(S) geometry on an image whose pixels name their column and row: the
+// crop starts at int(round((side - S) / 2)) with halves rounded to even, as Python does.
+void TestPreprocess::centreCropGeometry() {
+    // 40 x 20 -> shorter side 20 stays (R = 20): no resampling; crop 10 from x = 15, y = 5.
+    cv::Mat img(20, 40, CV_8UC3);
+    for (int y = 0; y < 20; ++y)
+        for (int x = 0; x < 40; ++x) img.at<cv::Vec3b>(y, x) = cv::Vec3b(uchar(x), uchar(y), 7);
+    Preprocess p;
+    p.size = 10;
+    p.resize = 20;
+    p.pilBilinear = true;
+    cv::Mat v = preprocessedView(img, p);
+    QCOMPARE(v.cols, 10);
+    QCOMPARE(int(v.at<cv::Vec3b>(0, 0)[0]), 15);
+    QCOMPARE(int(v.at<cv::Vec3b>(0, 0)[1]), 5);
+    // 37 x 20, crop 10: (37 - 10) / 2 = 13.5 -> 14 (even); 39 x 20: 14.5 -> 14 (even).
+    for (auto [w, x0] : {std::pair{37, 14}, std::pair{39, 14}}) {
+        cv::Mat im = img(cv::Rect(0, 0, w, 20)).clone();
+        QCOMPARE(int(preprocessedView(im, p).at<cv::Vec3b>(0, 0)[0]), x0);
+    }
+    // A crop larger than the resized image is refused.
+    p.resize = 8;
+    QVERIFY_THROWS_EXCEPTION(Error, preprocessedView(img, p));
+    // Pillow's filter leaves a constant image constant (normalised fixed-point weights).
+    const cv::Mat flat(47, 58, CV_8UC3, cv::Scalar(200, 3, 128));
+    const cv::Mat r = resizePilBilinear(flat, 31, 23);
+    QCOMPARE(r.cols, 31);
+    QCOMPARE(r.rows, 23);
+    QCOMPARE(cv::norm(r, cv::Mat(23, 31, CV_8UC3, cv::Scalar(200, 3, 128)), cv::NORM_INF), 0.0);
 }
 
 QTEST_GUILESS_MAIN(TestPreprocess)

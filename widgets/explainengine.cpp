@@ -77,7 +77,8 @@ struct ExplainEngine::Models {
         std::lock_guard<std::mutex> lock(mutex);
         auto& e = explainers[int(h)];
         if (e) return e;
-        if (!backbone || backbone->id() != model->backboneId())
+        if (!backbone || backbone->id() != model->backboneId() ||
+            backbone->spec().preprocess != model->backboneSpec().preprocess)
             backbone = std::make_shared<const pqw::Backbone>(
                 pqw::openRecordedBackbone(model->backboneSpec(), model->backboneId(), "the head"));
         if (h == PaneHead::Compare) {
@@ -220,8 +221,6 @@ bool ExplainEngine::ready(QString* why) const {
     if (!models_) w = tr("Load a model first: Start > Open features and a checkpoint (Ctrl+L), or run the demo.");
     else if (!session_->modelSummary().head && !session_->modelSummary().stage0)
         w = tr("The model has no trained head yet: train it on the Training tab.");
-    else if (models_->model->backboneSpec().kind == "torchscript")
-        w = tr("OMENN needs a layer-graph backbone; this model's backbone is a TorchScript file.");
     if (why) *why = w;
     return w.isEmpty();
 }
@@ -265,9 +264,16 @@ bool ExplainEngine::setImage(const ExplainImageRef& ref) {
     input_ = QImage();
     if (!rgb.empty()) {
         const int s = std::max(1, inputSize() > 0 ? inputSize() : 112);
-        cv::Mat small;
-        cv::resize(rgb, small, cv::Size(s, s), 0, 0, rgb.cols > s ? cv::INTER_AREA : cv::INTER_LINEAR);
-        input_ = toQImage(small);
+        // The pixels the model sees: its backbone's resize / centre crop (the maps lie on them).
+        pqw::Preprocess pp;
+        pp.size = s;
+        if (models_) {
+            try {
+                pp = pqw::preprocessFor(models_->model->backboneSpec(), s);
+            } catch (const pqw::Error&) {
+            }
+        }
+        input_ = toQImage(pqw::preprocessedView(rgb, pp));
     }
     return true;
 }
@@ -443,9 +449,7 @@ int ExplainEngine::requestMap(const PaneSpec& p, const ComputeOptions& o) {
         ctx.progress(0.2, pqw::methodName(p.method));
         pqw::ExplainOptions o = opt;
         o.cancel = &ctx;  // a running map stops at its next batch when cancelled
-        r->attr = pqw::explain(*e, p.method, x.data(), size, t, o);
-        r->attr.perChannel.clear();
-        r->attr.perChannel.shrink_to_fit();
+        r->attr = pqw::explain(*e, p.method, x.data(), size, t, o);  // perChannel kept: the .npy export
         r->seconds = clock.elapsed() / 1000.0;
         ctx.throwIfCancelled();
         return std::function<void()>([this, key, r] {

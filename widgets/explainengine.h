@@ -74,7 +74,7 @@ struct ComputeOptions {
 
 /// One computed map with the numbers shown beside it.
 struct MapResult {
-    pqw::Attribution attr;      ///< perChannel dropped (not shown)
+    pqw::Attribution attr;      ///< perChannel kept for "Export ... per channel (.npy)"
     std::vector<float> logits;  ///< of the explained head on this image
     int predicted = 0, target = 0, contrast = -1;
     double seconds = 0;

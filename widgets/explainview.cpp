@@ -37,6 +37,7 @@
 #include "qcp.h"
 
 #include "explaincanvas.h"
+#include "mapexport.h"
 #include "plots.h"
 #include "pqw/dataset.h"
 #include "pqw/heatmap.h"
@@ -301,6 +302,7 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
         connect(c, &QComboBox::currentIndexChanged, this, [this] { Q_EMIT edited(); });
     }
     connect(canvas_, &OverlayCanvas::clicked, this, &ExplainPane::activated);
+    installMapExportMenu(canvas_, [this] { return result_; });
 }
 
 void ExplainPane::setClasses(const QStringList& names, bool probe, bool proto, const QString& compareName) {
@@ -348,6 +350,7 @@ void ExplainPane::showMessage(const QString& m) {
     canvas_->setMessage(m);
     numbers_->clear();
     renderKey.clear();
+    result_.reset();
     output_ = weightSum_ = biasSum_ = 0;
 }
 
@@ -361,6 +364,7 @@ QString duration(double seconds) {
 
 void ExplainPane::showResult(const std::shared_ptr<const MapResult>& r, const QImage& composed, const QStringList& names) {
     canvas_->setImage(composed);
+    result_ = r;
     const auto& a = r->attr;
     output_ = a.output;
     weightSum_ = a.weightSum;

@@ -107,6 +107,7 @@ private:
     QComboBox *method_, *target_, *contrast_, *head_;
     OverlayCanvas* canvas_;
     QLabel* numbers_;
+    std::shared_ptr<const MapResult> result_;  ///< the map shown (for the .npy export)
     double output_ = 0, weightSum_ = 0, biasSum_ = 0;
 };
 

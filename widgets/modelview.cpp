@@ -22,7 +22,9 @@
 #include <QVBoxLayout>
 
 #include "features/extractslurmpanel.h"
+#include "pqw/error.h"
 #include "pqw/feature_cache.h"
+#include "preprocessform.h"
 #include "session.h"
 
 namespace pqwgui {
@@ -103,6 +105,8 @@ ModelFeaturesView::ModelFeaturesView(Session* session, QWidget* parent) : QWidge
     load_->setToolTip(tr("Load the backbone and list its layers (runs as a job)"));
     form->addRow(tr("Backbone:"), kind_);
     form->addRow(tr("File or folder:"), pathRow);
+    preprocess_ = new PreprocessForm;
+    form->addRow(tr("Preprocessing:"), preprocess_);
     form->addRow(QString(), load_);
     left->addWidget(bbBox);
 
@@ -215,6 +219,12 @@ void ModelFeaturesView::loadBackbone() {
         return;
     }
     if (spec.kind == "torchscript") spec.kind = pqw::backboneKindForPath(spec.path);
+    try {
+        spec.preprocess = preprocess_->choice();
+    } catch (const pqw::Error& e) {
+        QMessageBox::warning(this, tr("Preprocessing"), QString::fromStdString(e.what()));
+        return;
+    }
     session_->openBackbone(spec);
 }
 
@@ -230,6 +240,7 @@ void ModelFeaturesView::updateBackbone() {
     const int kindIx = kind_->findData(QString::fromStdString(bb->spec().kind));
     if (kindIx >= 0) kind_->setCurrentIndex(kindIx);
     path_->setText(QString::fromStdString(bb->spec().path));
+    preprocess_->setChoice(bb->spec().preprocess);
     size_->setValue(session_->inputSize());
     for (int r = 0; r < layers_->rowCount(); ++r)
         if (session_->layers()[size_t(r)].name == bb->cutLayer()) {

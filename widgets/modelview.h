@@ -18,6 +18,7 @@ class QTableView;
 namespace pqwgui {
 
 class ExtractSlurmPanel;
+class PreprocessForm;
 class Session;
 
 /// Layers of a backbone: name, type, output shape, parameters; the cut layer is bold.
@@ -58,6 +59,7 @@ private:
     QLineEdit* path_;
     QPushButton* browse_;
     QPushButton* load_;
+    PreprocessForm* preprocess_;
     QComboBox* cut_;
     QSpinBox* size_;
     QLabel* info_;

@@ -225,7 +225,8 @@ int Session::openFeatures(const QString& dir, Then then) {
         ctx.progress(0.4, "loading the backbone");
         // A backbone the user chose in this window is reused; otherwise the recorded one is
         // reopened (never a TorchScript file named only by the cache: docs/security.md).
-        auto bb = current && current->id() == cache->backboneId()
+        auto bb = current && current->id() == cache->backboneId() &&
+                          current->spec().preprocess == cache->backboneSpec().preprocess
                       ? current
                       : std::make_shared<const pqw::Backbone>(
                             pqw::openRecordedBackbone(cache->backboneSpec(), cache->backboneId(), d + "/meta.json"));
@@ -477,7 +478,7 @@ int Session::explainImage(const QString& path) {
         ctx.progress(0.1, "decoding");
         const cv::Mat rgb = pqw::loadImageFile(p);
         std::shared_ptr<const pqw::Backbone> net = bb;
-        if (!net || net->id() != m->backboneId())
+        if (!net || net->id() != m->backboneId() || net->spec().preprocess != m->backboneSpec().preprocess)
             net = std::make_shared<const pqw::Backbone>(pqw::openRecordedBackbone(m->backboneSpec(), m->backboneId(), "the head"));
         ctx.progress(0.4, "features");
         const auto pp = net->preprocess(m->inputSize());

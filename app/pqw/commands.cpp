@@ -65,6 +65,7 @@ void addLayers(CLI::App& app) {
         pqw::initTorchThreads();
         const auto bb = pqw::Backbone::open(args->spec());
         std::cout << "backbone: " << bb.id() << "\n";
+        std::cout << "preprocessing: " << pqw::describePreprocessing(bb.spec()) << "\n";
         // The list comes first: it is how a user finds a name for --layer, so it must not depend on
         // the current cut being usable (a whole classifier's last layer is not a feature map).
         const auto layers = bb.layers(*size);
@@ -126,6 +127,7 @@ void addExtract(CLI::App& app) {
         pqw::initTorchThreads(*threads);
         const auto dataset = pqw::Dataset::open(ds->spec());
         const auto backbone = pqw::Backbone::open(bb->spec());
+        std::cerr << "preprocessing: " << pqw::describePreprocessing(backbone.spec()) << "\n";
         printExtract(runExtract(dataset, backbone, *out, *size, *batch));
     });
 }

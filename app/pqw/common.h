@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 #include "pqw/extract_shards.h"
 #include "pqw/feature_cache.h"
 #include "pqw/output.h"
+#include "pqw/preprocess.h"
 #include "pqw/util.h"
 #include "terminal.h"
 
@@ -88,10 +90,63 @@ struct DatasetArgs {
     }
 };
 
+/// --mean --std --resize --crop: the user's preprocessing (pqw::InputPreprocessing); none given
+/// = the backbone kind's default.
+struct PreprocessArgs {
+    std::string mean, stdev, crop;
+    int resize = 0;
+
+    void add(CLI::App* c) {
+        c->add_option("--mean", mean, "Per-channel mean R,G,B on the 0..1 scale (default for .pt/.pth: ImageNet "
+                                      "0.485,0.456,0.406); any of these four switches to torchvision's resampling");
+        c->add_option("--std", stdev, "Per-channel standard deviation R,G,B on the 0..1 scale (ImageNet: 0.229,0.224,0.225)");
+        c->add_option("--resize", resize, "Shorter side before the centre crop (torchvision Resize(N) + "
+                                          "CenterCrop(size); implies --crop center; default size x 256/224)")
+            ->check(CLI::Range(1, 8192));
+        c->add_option("--crop", crop, "center: Resize + CenterCrop as torchvision's validation transform; "
+                                      "none: resize straight to size x size")
+            ->check(CLI::IsMember({"center", "none"}));
+    }
+    bool given() const { return !mean.empty() || !stdev.empty() || !crop.empty() || resize > 0; }
+    std::optional<pqw::InputPreprocessing> choice() const {
+        if (!given()) return std::nullopt;
+        pqw::InputPreprocessing p;
+        if (!mean.empty()) p.mean = pqw::parseRgb(mean, "--mean");
+        if (!stdev.empty()) p.stdev = pqw::parseRgb(stdev, "--std");
+        if (crop == "none" && resize > 0)
+            throw pqw::Error("--resize is the shorter side before --crop center; with --crop none images are "
+                             "resized straight to --size");
+        p.centerCrop = crop == "center" || (crop.empty() && resize > 0);
+        p.resize = resize;
+        try {
+            p.validate();
+        } catch (const pqw::Error& e) {
+            std::string w = e.what();
+            throw pqw::Error("--mean/--std/--resize: " + w.substr(w.find(": ") + 2));
+        }
+        return p;
+    }
+};
+
+/// The pqw switches that reproduce spec's preprocessing (" --mean ... --crop center"), or "".
+inline std::string preprocessFlags(const pqw::BackboneSpec& spec) {
+    if (!spec.preprocess) return {};
+    const auto& p = *spec.preprocess;
+    auto three = [](const std::array<float, 3>& v) {
+        std::ostringstream o;
+        o << v[0] << "," << v[1] << "," << v[2];
+        return o.str();
+    };
+    std::string s = " --mean " + three(p.mean) + " --std " + three(p.stdev) + " --crop " + (p.centerCrop ? "center" : "none");
+    if (p.centerCrop && p.resize > 0) s += " --resize " + std::to_string(p.resize);
+    return s;
+}
+
 struct BackboneArgs {
     std::string backbone = "default";
     std::string layer;
     bool random = false;
+    PreprocessArgs preprocess;
 
     void add(CLI::App* c) {
         c->add_option("--backbone,-b", backbone,
@@ -100,6 +155,7 @@ struct BackboneArgs {
             ->capture_default_str();
         c->add_option("--layer,-l", layer, "Cut layer (default: block_10_project_BN for the default backbone)");
         c->add_flag("--random-weights", random, "Same architecture with seeded random weights (a control)");
+        preprocess.add(c);
     }
     pqw::BackboneSpec spec() const {
         pqw::BackboneSpec s;
@@ -111,6 +167,7 @@ struct BackboneArgs {
         }
         s.cutLayer = layer;
         s.randomWeights = random;
+        s.preprocess = preprocess.choice();
         return s;
     }
 };

@@ -80,18 +80,20 @@ json attributionJson(const pqw::Attribution& a) {
 
 struct ExplainArgs {
     std::string image, model, out = "heat.png", jsonPath, method = "omenn", target, vs, head = "auto";
-    std::string colormap = "auto", layer, script, compare, backbone;
+    std::string colormap = "auto", layer, script, compare, backbone, npy;
     int scriptSize = 224;
-    bool allClasses = false, absolute = false, nearest = false, bias = false;
+    bool allClasses = false, absolute = false, nearest = false, bias = false, perChannel = false;
+    PreprocessArgs pre;
     int threads = 0;
     double percentile = 99, alpha = 0.6;
     pqw::ExplainOptions opt;
 };
 
-/// The input image (resized to the model's input) with the map as an overlay.
-cv::Mat overlayOf(const cv::Mat& rgb, const std::vector<float>& map, int h, int w, int size, const ExplainArgs& a) {
-    cv::Mat img;
-    cv::resize(rgb, img, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+/// The input image as the model saw it (resized / cropped) with the map as an overlay.
+cv::Mat overlayOf(const cv::Mat& rgb, const std::vector<float>& map, int h, int w, const pqw::Preprocess& pp,
+                  const ExplainArgs& a) {
+    const int size = pp.size;
+    cv::Mat img = pqw::preprocessedView(rgb, pp);
     pqw::HeatmapOptions ho;
     ho.signedMap = !a.absolute;
     ho.colormap = a.colormap;
@@ -101,6 +103,30 @@ cv::Mat overlayOf(const cv::Mat& rgb, const std::vector<float>& map, int h, int 
     ho.width = size;
     ho.height = size;
     return pqw::blendOverlay(img, pqw::renderHeatmap(map, h, w, ho));
+}
+
+/// --npy FILE: C_w as float32 H x W (summed over channels) or, with --per-channel, C x H x W;
+/// with --with-bias also C_b (H x W) in FILE-bias.npy. The paths go into the JSON.
+void writeNpyMaps(const ExplainArgs& a, const pqw::Attribution& at, json& j) {
+    if (a.npy.empty()) return;
+    if (a.perChannel) {
+        if (at.perChannel.size() != size_t(at.channels) * at.height * at.width)
+            throw pqw::Error("--per-channel: " + at.method + " has no per-channel values (only a map)");
+        pqw::writeNpy(a.npy, at.perChannel, {at.channels, at.height, at.width});
+    } else {
+        pqw::writeNpy(a.npy, at.map, {at.height, at.width});
+    }
+    j["npy"] = {{"map", a.npy},
+                {"shape", a.perChannel ? json{at.channels, at.height, at.width} : json{at.height, at.width}},
+                {"what", a.perChannel ? "per input channel" : "summed over the input channels"}};
+    std::cout << "wrote " << a.npy << "\n";
+    if (a.bias && !at.biasMap.empty()) {
+        const fs::path p(a.npy);
+        const std::string bp = (p.parent_path() / (p.stem().string() + "-bias.npy")).string();
+        pqw::writeNpy(bp, at.biasMap, {at.height, at.width});
+        j["npy"]["bias"] = bp;
+        std::cout << "wrote " << bp << "\n";
+    }
 }
 
 std::vector<float> shownMap(const pqw::Attribution& a, bool withBias) {
@@ -114,20 +140,36 @@ std::vector<float> shownMap(const pqw::Attribution& a, bool withBias) {
 void explainScript(const ExplainArgs& a) {
     if (a.method != "omenn") throw pqw::Error("explain --script supports --method omenn only");
     if (a.allClasses || !a.vs.empty()) throw pqw::Error("explain --script: --all-classes and --vs need a head checkpoint");
+    // The user's preprocessing, or ImageNet statistics with a straight resize (the default).
     pqw::Preprocess pp;
-    pp.size = a.scriptSize;
-    pp.mean = {0.485f, 0.456f, 0.406f};
-    pp.stdev = {0.229f, 0.224f, 0.225f};
+    if (const auto choice = a.pre.choice()) {
+        pp = choice->at(a.scriptSize);
+    } else {
+        pp.size = a.scriptSize;
+        pp.mean = {0.485f, 0.456f, 0.406f};
+        pp.stdev = {0.229f, 0.224f, 0.225f};
+    }
     const cv::Mat rgb = pqw::loadImageFile(a.image);
     std::vector<float> x(size_t(3) * pp.size * pp.size);
     pqw::preprocessImage(rgb, pp, x.data());
     const auto z = pqw::torchScriptOutputs(a.script, x.data(), 3, pp.size, pp.size);
     int t = int(std::max_element(z.begin(), z.end()) - z.begin());
-    if (!a.target.empty()) t = std::stoi(a.target);
+    if (!a.target.empty()) {
+        size_t used = 0;
+        try {
+            t = std::stoi(a.target, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != a.target.size() || t < 0 || t >= int(z.size()))
+            throw pqw::Error("--target " + a.target + ": " + a.script + " has outputs 0.." + std::to_string(z.size() - 1));
+    }
     const auto at = pqw::explainTorchScript(a.script, x.data(), 3, pp.size, pp.size, t);
-    pqw::writePng(a.out, overlayOf(rgb, shownMap(at, a.bias), at.height, at.width, pp.size, a));
-    json j = {{"image", a.image}, {"script", a.script}, {"target", t}, {"explanation", attributionJson(at)}};
+    pqw::writePng(a.out, overlayOf(rgb, shownMap(at, a.bias), at.height, at.width, pp, a));
+    json j = {{"image", a.image}, {"script", a.script}, {"target", t}, {"explanation", attributionJson(at)},
+              {"preprocess", pp.fingerprint()}};
     std::cout << pqw::describeNumbers(at, "score of output " + std::to_string(t)) << "\nwrote " << a.out << "\n";
+    writeNpyMaps(a, at, j);
     if (!a.jsonPath.empty()) pqw::writeFileAtomic(a.jsonPath, j.dump(2) + "\n");
 }
 
@@ -137,8 +179,10 @@ void addExplain(CLI::App& app) {
     c->add_option("image", a->image, "Image file")->required();
     c->add_option("--model,-m", a->model, "Head checkpoint (.pqwh); its backbone is reopened");
     c->add_option("--backbone", a->backbone, "The head's backbone file (needed for a TorchScript backbone; checked by hash before loading)");
-    c->add_option("--script", a->script, "Or: a TorchScript classifier (.pt; OMENN only, ImageNet preprocessing)");
+    c->add_option("--script", a->script, "Or: a TorchScript classifier (.pt; OMENN only; preprocessing: "
+                                         "--mean/--std/--resize/--crop, default ImageNet)");
     c->add_option("--size", a->scriptSize, "Input size for --script")->capture_default_str();
+    a->pre.add(c);
     c->add_option("--method", a->method, "omenn|ig|gxi|saliency|smoothgrad|gradcam|occlusion")->capture_default_str();
     c->add_option("--head", a->head, "auto|stage0|interpretable")->capture_default_str();
     c->add_option("--target,--class", a->target, "Class (name or index; default: the prediction)");
@@ -156,7 +200,9 @@ void addExplain(CLI::App& app) {
     c->add_option("--layer", a->opt.layer, "Grad-CAM layer (default: the trunk's cut)");
     c->add_option("--patch", a->opt.patch, "Occlusion patch (px)")->capture_default_str();
     c->add_option("--stride", a->opt.stride, "Occlusion stride (px)")->capture_default_str();
-    c->add_flag("--with-bias", a->bias, "OMENN: show C_w + C_b (default: C_w)");
+    c->add_flag("--with-bias", a->bias, "OMENN: show C_w + C_b (default: C_w); with --npy also write C_b to FILE-bias.npy");
+    c->add_option("--npy", a->npy, "Also write the map as a NumPy .npy (float32 H x W, summed over channels)");
+    c->add_flag("--per-channel", a->perChannel, "With --npy: keep the input channels (C x H x W)");
     c->add_flag("--absolute", a->absolute, "Render |map| with a sequential colour map");
     c->add_option("--colormap", a->colormap, "auto|bwr|jet|viridis|inferno|magma|gray")->capture_default_str();
     c->add_option("--percentile", a->percentile, "Symmetric clipping percentile of |map|")->capture_default_str();
@@ -165,12 +211,19 @@ void addExplain(CLI::App& app) {
     c->add_option("--threads", a->threads, "Torch threads (0 = all cores)")->capture_default_str();
     c->callback([a] {
         pqw::initTorchThreads(a->threads);
+        if (a->perChannel && a->npy.empty()) throw pqw::Error("explain: --per-channel shapes the --npy file; give --npy FILE");
         if (!a->script.empty()) return explainScript(*a);
         if (a->model.empty()) throw pqw::Error("explain: give --model HEAD.pqwh or --script MODEL.pt");
+        if (a->pre.given())
+            throw pqw::Error("explain: --mean/--std/--resize/--crop apply to --script; a head's preprocessing is "
+                             "the one it was trained with (recorded in " + a->model + ")");
+        if (!a->npy.empty() && (a->allClasses || !a->compare.empty()))
+            throw pqw::Error("explain: --npy writes one map; drop --all-classes / --compare");
         if (!a->compare.empty() && a->allClasses) throw pqw::Error("explain: --compare shows one class per model; drop --all-classes");
         auto l = loadModel(a->model, a->head, a->backbone);
         const int size = l.head.inputSize();
         const cv::Mat rgb = pqw::loadImageFile(a->image);
+        const auto pp = l.backbone.preprocess(size);
         const auto x = preprocessAt(l.backbone, rgb, size);
         const auto names = l.explainer.classNames();
         const auto logits = l.explainer.logits(x.data(), 1, size);
@@ -183,7 +236,7 @@ void addExplain(CLI::App& app) {
             json per = json::array();
             for (size_t k = 0; k < all.size(); ++k) {
                 const auto p = base.parent_path() / (base.stem().string() + "-" + std::to_string(k) + base.extension().string());
-                pqw::writePng(p.string(), overlayOf(rgb, shownMap(all[k], a->bias), all[k].height, all[k].width, size, *a));
+                pqw::writePng(p.string(), overlayOf(rgb, shownMap(all[k], a->bias), all[k].height, all[k].width, pp, *a));
                 auto jk = attributionJson(all[k]);
                 jk["class"] = names[k];
                 jk["png"] = p.string();
@@ -197,7 +250,7 @@ void addExplain(CLI::App& app) {
             if (!a->vs.empty()) t.contrast = classIndex(names, a->vs);
             const pqw::Method m = methodOf(a->method);
             auto at = pqw::explain(l.explainer, m, x.data(), size, t, a->opt);
-            cv::Mat png = overlayOf(rgb, shownMap(at, a->bias), at.height, at.width, size, *a);
+            cv::Mat png = overlayOf(rgb, shownMap(at, a->bias), at.height, at.width, pp, *a);
             if (!a->compare.empty()) {
                 // The second model, on the same trunk (checked), explained the same way.
                 pqw::ProtoModel other = pqw::ProtoModel::load(a->compare);
@@ -212,7 +265,7 @@ void addExplain(CLI::App& app) {
                 pqw::Target t2 = t;
                 if (a->target.empty()) t2.index = pred2;
                 auto a2 = pqw::explain(e2, m, x.data(), size, t2, a->opt);
-                cv::hconcat(png, overlayOf(rgb, shownMap(a2, a->bias), a2.height, a2.width, size, *a), png);
+                cv::hconcat(png, overlayOf(rgb, shownMap(a2, a->bias), a2.height, a2.width, pp, *a), png);
                 json jc = {{"model", a->compare}, {"head", e2.headName()}, {"predicted", names[size_t(pred2)]},
                            {"logits", z2}, {"target", names[size_t(t2.index)]}, {"explanation", attributionJson(a2)}};
                 j["compare"] = jc;
@@ -226,6 +279,7 @@ void addExplain(CLI::App& app) {
             const std::string score = t.contrast >= 0 ? "score for " + names[size_t(t.index)] + " minus " + names[size_t(t.contrast)]
                                                       : "score for " + names[size_t(t.index)];
             std::cout << pqw::describeNumbers(at, score) << "\nwrote " << a->out << "\n";
+            writeNpyMaps(*a, at, j);
         }
         if (!a->jsonPath.empty()) pqw::writeFileAtomic(a->jsonPath, j.dump(2) + "\n");
     });

@@ -177,6 +177,7 @@ Backbone Backbone::open(const BackboneSpec& spec) {
     Backbone b;
     Impl& d = *b.d_;
     d.spec = spec;
+    if (spec.preprocess) spec.preprocess->validate();  // before loading anything
     if (spec.kind == "default" || spec.kind == "tfjs") {
         std::string path = spec.path;
         std::string cut = spec.cutLayer;
@@ -202,7 +203,6 @@ Backbone Backbone::open(const BackboneSpec& spec) {
         d.graph = m.graph;
         if (spec.randomWeights) randomiseGraph(*d.graph, spec.randomSeed);
         d.refreshFast();
-        d.preprocess = Preprocess{};  // RGB in [0, 1]
         // Identity: architecture up to the cut (names, types, configs, wiring) + weights.
         uint64_t h = fnv1a64(spec.kind.data(), spec.kind.size());
         for (const auto& n : d.graph->nodes()) {
@@ -232,9 +232,6 @@ Backbone Backbone::open(const BackboneSpec& spec) {
         if (spec.randomWeights) randomiseScript(*d.script, spec.randomSeed);
         d.modelPath = spec.path;
         d.cut = "output";
-        d.preprocess = Preprocess{};
-        d.preprocess.mean = {0.485f, 0.456f, 0.406f};  // ImageNet statistics, as torchvision
-        d.preprocess.stdev = {0.229f, 0.224f, 0.225f};
         // Probe: output shape (also validates forward) and stride.
         const auto fs224 = b.featureShape(kProbeSize);
         d.stride = static_cast<int>(std::lround(static_cast<double>(kProbeSize) / static_cast<double>(fs224[1])));
@@ -267,9 +264,6 @@ Backbone Backbone::open(const BackboneSpec& spec) {
         d.graph = o.graph;
         if (spec.randomWeights) randomiseGraph(*d.graph, spec.randomSeed);
         d.refreshFast();
-        d.preprocess = Preprocess{};
-        d.preprocess.mean = {0.485f, 0.456f, 0.406f};  // ImageNet statistics, as torchvision
-        d.preprocess.stdev = {0.229f, 0.224f, 0.225f};
         std::string h = o.fileHash;
         if (spec.randomWeights) h += "-random" + std::to_string(spec.randomSeed);
         d.id = "pth:" + h + ":" + d.cut;
@@ -323,7 +317,7 @@ int Backbone::effectiveReceptiveField(int inputSize) const {
     }
     const auto shape = featureShape(inputSize);
     int side = stride();
-    {
+    try {
         torch::AutoGradMode grad(true);
         auto gen = at::detail::createCPUGenerator(20240601);
         auto x = torch::rand({4, 3, inputSize, inputSize}, gen, torch::TensorOptions().dtype(torch::kFloat32))
@@ -357,16 +351,35 @@ int Backbone::effectiveReceptiveField(int inputSize) const {
                 }
             }
         }
+    } catch (const std::exception&) {
+        // A TorchScript module without a derivative for one of its ops (the fused
+        // _native_multi_head_attention of a traced ViT): attention mixes every patch, so the
+        // whole input is the box.
+        side = inputSize;
     }
     std::lock_guard<std::mutex> lock(d_->shapeMutex);
     d_->erfCache[inputSize] = side;
     return side;
 }
 
-Preprocess Backbone::preprocess(int inputSize) const {
-    Preprocess p = d_->preprocess;
+Preprocess Backbone::preprocess(int inputSize) const { return preprocessFor(d_->spec, inputSize); }
+
+Preprocess preprocessFor(const BackboneSpec& spec, int inputSize) {
+    if (spec.preprocess) return spec.preprocess->at(inputSize);  // resize / crop follow the size
+    Preprocess p;  // TFJS: RGB in [0, 1]
     p.size = inputSize;
+    if (spec.kind == "torchscript" || spec.kind == "pth") {
+        p.mean = {0.485f, 0.456f, 0.406f};  // ImageNet statistics, as torchvision
+        p.stdev = {0.229f, 0.224f, 0.225f};
+    }
     return p;
+}
+
+std::string describePreprocessing(const BackboneSpec& spec) {
+    if (spec.preprocess) return spec.preprocess->describe();
+    if (spec.kind == "torchscript" || spec.kind == "pth")
+        return "ImageNet mean 0.485,0.456,0.406 std 0.229,0.224,0.225, resized to the input size (no crop; the default)";
+    return "RGB in [0, 1], resized to the input size (no crop; the default)";
 }
 
 std::array<int64_t, 3> Backbone::featureShape(int inputSize) const {

@@ -9,7 +9,7 @@
 //    Its stride is probed (224 / feature height at 224 px); its receptive field is measured
 //    as the extent of the input gradient of the centre feature cell at 224 px (exact for
 //    conv nets whose field fits in the image, clipped to 224 otherwise; falls back to the
-//    stride if the module cannot be differentiated). Preprocessing: ImageNet mean / std.
+//    stride if the module cannot be differentiated). Preprocessing: pqw::preprocessFor(spec).
 //  * TFJS receptive field / stride: exact, by walking the conv / pool layers up to the cut.
 #include <array>
 #include <map>
@@ -36,7 +36,6 @@ struct Backbone::Impl {
 
     int stride = 1;
     int receptiveField = 1;  ///< 0 = the whole input (cut after global pooling / flatten)
-    Preprocess preprocess;   ///< at 224 px; size is replaced per call
 
     /// Runs the trunk on x [N, 3, S, S]; returns [N, C, H, W]. Callers set InferenceMode.
     torch::Tensor run(const torch::Tensor& x) const;

@@ -25,6 +25,7 @@
 #include "json_util.h"
 #include "pqw/error.h"
 #include "pqw/preprocess.h"
+#include "preprocess_json.h"
 #include "pqw/util.h"
 #include "pqw/output.h"
 #include "fs_util.h"
@@ -150,6 +151,7 @@ json makeCacheMeta(const Dataset& ds, const Backbone& bb, int inputSize, const s
                      {"receptive_field", bb.receptiveField()}, {"kind", bs.kind}, {"path", bs.path},
                      {"random_weights", bs.randomWeights}, {"random_seed", bs.randomSeed},
                      {"effective_receptive_field", bb.effectiveReceptiveField(inputSize)}};
+    if (bs.preprocess) m["backbone"]["preprocess"] = preprocessingToJson(*bs.preprocess);
     m["input_size"] = inputSize;
     m["preprocess"] = bb.preprocess(inputSize).fingerprint();
     m["shape"] = {shape[0], shape[1], shape[2]};
@@ -502,6 +504,7 @@ FeatureCache FeatureCache::open(const std::string& dir) {
         d->backboneSpec.cutLayer = d->cut;
         d->backboneSpec.randomWeights = b.value("random_weights", false);
         d->backboneSpec.randomSeed = b.value("random_seed", uint64_t(0));
+        d->backboneSpec.preprocess = preprocessingFromJson(b, metaPath(dir) + ": backbone.");
     }
     if (m.contains("dataset")) {
         const auto& j = m["dataset"];

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 
 #include <opencv2/imgproc.hpp>
 
@@ -54,14 +56,199 @@ std::string num(float v) {
     return buf;
 }
 
+// Pillow's resampling (libImaging/Resample.c, Pillow 9): bilinear filter, support 1 scaled by
+// the reduction factor, coefficients normalised then turned into 22-bit fixed point.
+constexpr int kPilPrecision = 32 - 8 - 2;
+
+struct PilCoeffs {
+    int ksize = 0;
+    std::vector<int> bounds;    // xmin, count per output pixel
+    std::vector<int32_t> k;     // ksize per output pixel
+};
+
+PilCoeffs pilCoeffs(int inSize, int outSize) {
+    PilCoeffs c;
+    const double scale = static_cast<double>(static_cast<float>(inSize)) / outSize;
+    const double filterscale = std::max(scale, 1.0);
+    const double support = 1.0 * filterscale;
+    c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+    c.bounds.resize(size_t(outSize) * 2);
+    c.k.assign(size_t(outSize) * c.ksize, 0);
+    std::vector<double> w(size_t(c.ksize));
+    for (int xx = 0; xx < outSize; ++xx) {
+        const double center = (xx + 0.5) * scale;
+        const double ss = 1.0 / filterscale;
+        int xmin = static_cast<int>(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = static_cast<int>(center + support + 0.5);
+        if (xmax > inSize) xmax = inSize;
+        xmax -= xmin;
+        double ww = 0;
+        for (int x = 0; x < xmax; ++x) {
+            const double t = std::abs((x + xmin - center + 0.5) * ss);
+            w[size_t(x)] = t < 1.0 ? 1.0 - t : 0.0;
+            ww += w[size_t(x)];
+        }
+        for (int x = 0; x < xmax; ++x) {
+            const double v = ww != 0.0 ? w[size_t(x)] / ww : w[size_t(x)];
+            c.k[size_t(xx) * c.ksize + x] = static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPilPrecision)
+                                                                       : 0.5 + v * (1 << kPilPrecision));
+        }
+        c.bounds[size_t(xx) * 2] = xmin;
+        c.bounds[size_t(xx) * 2 + 1] = xmax;
+    }
+    return c;
+}
+
+inline uint8_t pilClip8(int32_t v) {
+    if (v >= (1 << kPilPrecision << 8)) return 255;
+    if (v <= 0) return 0;
+    return static_cast<uint8_t>(v >> kPilPrecision);
+}
+
 }  // namespace
+
+cv::Mat resizePilBilinear(const cv::Mat& rgb, int width, int height) {
+    if (rgb.type() != CV_8UC3) throw Error("resize: expected an 8-bit RGB image");
+    if (width <= 0 || height <= 0) throw Error("resize: the output size must be positive");
+    cv::Mat cur = rgb;
+    if (width != rgb.cols) {  // horizontal pass
+        const PilCoeffs c = pilCoeffs(rgb.cols, width);
+        cv::Mat out(rgb.rows, width, CV_8UC3);
+        for (int y = 0; y < rgb.rows; ++y) {
+            const uint8_t* in = cur.ptr<uint8_t>(y);
+            uint8_t* o = out.ptr<uint8_t>(y);
+            for (int xx = 0; xx < width; ++xx) {
+                const int xmin = c.bounds[size_t(xx) * 2], n = c.bounds[size_t(xx) * 2 + 1];
+                const int32_t* k = &c.k[size_t(xx) * c.ksize];
+                int32_t s0 = 1 << (kPilPrecision - 1), s1 = s0, s2 = s0;
+                for (int x = 0; x < n; ++x) {
+                    const uint8_t* px = in + 3 * (x + xmin);
+                    s0 += px[0] * k[x];
+                    s1 += px[1] * k[x];
+                    s2 += px[2] * k[x];
+                }
+                o[3 * xx] = pilClip8(s0);
+                o[3 * xx + 1] = pilClip8(s1);
+                o[3 * xx + 2] = pilClip8(s2);
+            }
+        }
+        cur = out;
+    }
+    if (height != rgb.rows) {  // vertical pass
+        const PilCoeffs c = pilCoeffs(cur.rows, height);
+        cv::Mat out(height, cur.cols, CV_8UC3);
+        for (int yy = 0; yy < height; ++yy) {
+            const int ymin = c.bounds[size_t(yy) * 2], n = c.bounds[size_t(yy) * 2 + 1];
+            const int32_t* k = &c.k[size_t(yy) * c.ksize];
+            uint8_t* o = out.ptr<uint8_t>(yy);
+            for (int xx = 0; xx < 3 * cur.cols; ++xx) {
+                int32_t s = 1 << (kPilPrecision - 1);
+                for (int y = 0; y < n; ++y) s += cur.ptr<uint8_t>(y + ymin)[xx] * k[y];
+                o[xx] = pilClip8(s);
+            }
+        }
+        cur = out;
+    }
+    return cur.data == rgb.data ? rgb.clone() : cur;
+}
+
+Preprocess InputPreprocessing::at(int size) const {
+    Preprocess p;
+    p.size = size;
+    p.mean = mean;
+    p.stdev = stdev;
+    p.pilBilinear = true;
+    if (centerCrop) {
+        p.resize = resize > 0 ? resize : static_cast<int>(std::lround(size * 256.0 / 224.0));
+        if (p.resize < size)
+            throw Error("preprocessing: resize " + std::to_string(p.resize) + " is smaller than the " +
+                        std::to_string(size) + " px centre crop");
+    }
+    return p;
+}
+
+std::string InputPreprocessing::describe() const {
+    auto three = [](const std::array<float, 3>& v) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%g,%g,%g", double(v[0]), double(v[1]), double(v[2]));
+        return std::string(buf);
+    };
+    std::string s = "mean " + three(mean) + " std " + three(stdev) + ", ";
+    if (centerCrop)
+        s += "resize " + (resize > 0 ? std::to_string(resize) : std::string("size x 256/224")) + " + centre crop";
+    else
+        s += "resized to the input size (no crop)";
+    return s + " (torchvision resampling)";
+}
+
+void InputPreprocessing::validate() const {
+    for (int c = 0; c < 3; ++c) {
+        if (!(mean[size_t(c)] >= 0.f && mean[size_t(c)] <= 1.f))
+            throw Error("preprocessing: mean " + num(mean[size_t(c)]) +
+                        " is not on the 0..1 pixel scale (ImageNet: 0.485,0.456,0.406)");
+        if (!(stdev[size_t(c)] > 0.f && stdev[size_t(c)] <= 1.f))
+            throw Error("preprocessing: std " + num(stdev[size_t(c)]) +
+                        " must be in (0, 1] on the 0..1 pixel scale (ImageNet: 0.229,0.224,0.225)");
+    }
+    if (resize < 0 || resize > 8192) throw Error("preprocessing: resize " + std::to_string(resize) + " is out of range");
+    if (resize > 0 && !centerCrop) throw Error("preprocessing: resize is the shorter side before a centre crop; "
+                                               "without the crop images are resized straight to the input size");
+}
+
+std::array<float, 3> parseRgb(const std::string& text, const std::string& what) {
+    std::array<float, 3> v{};
+    size_t pos = 0;
+    for (int c = 0; c < 3; ++c) {
+        const size_t end = c < 2 ? text.find(',', pos) : text.size();
+        if (end == std::string::npos) throw Error(what + " '" + text + "': give three numbers R,G,B");
+        const std::string part = text.substr(pos, end - pos);
+        char* stop = nullptr;
+        v[size_t(c)] = std::strtof(part.c_str(), &stop);
+        if (part.empty() || stop != part.c_str() + part.size() || !std::isfinite(v[size_t(c)]))
+            throw Error(what + " '" + text + "': '" + part + "' is not a number (give R,G,B)");
+        pos = end + 1;
+    }
+    if (text.find(',', pos > text.size() ? text.size() : pos) != std::string::npos)
+        throw Error(what + " '" + text + "': give three numbers R,G,B");
+    return v;
+}
 
 std::string Preprocess::fingerprint() const {
     std::string s = "pp1 size=" + std::to_string(size) + " scale=" + num(scale) + " mean=" + num(mean[0]) + "," +
                     num(mean[1]) + "," + num(mean[2]) + " std=" + num(stdev[0]) + "," + num(stdev[1]) + "," +
-                    num(stdev[2]) + " resize=area-down,linear-up augment=" + (augment ? "1" : "0");
+                    num(stdev[2]) + (pilBilinear ? " resize=pil-bilinear" : " resize=area-down,linear-up") +
+                    (resize > 0 ? " shorter=" + std::to_string(resize) + " crop=center" : std::string()) +
+                    " augment=" + (augment ? "1" : "0");
     if (augment) s += " cropmin=" + num(cropScaleMin) + " flip=0.5";
     return s;
+}
+
+cv::Mat preprocessedView(const cv::Mat& rgb, const Preprocess& p) {
+    if (rgb.empty()) throw Error("preprocess: empty image");
+    if (rgb.type() != CV_8UC3) throw Error("preprocess: expected an 8-bit RGB image, got type " + std::to_string(rgb.type()));
+    const int S = p.size;
+    if (S <= 0) throw Error("preprocess: input size must be positive, got " + std::to_string(S));
+    auto resizeTo = [&](const cv::Mat& src, int w, int h) {
+        if (src.cols == w && src.rows == h) return src;
+        if (p.pilBilinear) return resizePilBilinear(src, w, h);
+        cv::Mat out;
+        const bool shrink = src.cols >= w && src.rows >= h;
+        cv::resize(src, out, cv::Size(w, h), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+        return out;
+    };
+    if (p.resize <= 0) return resizeTo(rgb, S, S);
+    if (p.resize < S)
+        throw Error("preprocess: resize " + std::to_string(p.resize) + " is smaller than the crop " + std::to_string(S));
+    // torchvision: Resize(R) sets the shorter side to R and the longer to int(R * long / short);
+    // CenterCrop(S) starts at int(round((side - S) / 2.0)) (Python rounds halves to even).
+    const bool wide = rgb.cols > rgb.rows;
+    const int shortSide = wide ? rgb.rows : rgb.cols, longSide = wide ? rgb.cols : rgb.rows;
+    const int newLong = static_cast<int>(static_cast<double>(p.resize) * longSide / shortSide);
+    const int w = wide ? newLong : p.resize, h = wide ? p.resize : newLong;
+    const cv::Mat resized = resizeTo(rgb, w, h);
+    const int top = static_cast<int>(std::nearbyint((h - S) / 2.0)), left = static_cast<int>(std::nearbyint((w - S) / 2.0));
+    return resized(cv::Rect(left, top, S, S)).clone();
 }
 
 void preprocessImage(const cv::Mat& rgb, const Preprocess& p, float* out, std::mt19937* rng) {
@@ -79,11 +266,13 @@ void preprocessImage(const cv::Mat& rgb, const Preprocess& p, float* out, std::m
     }
     const int S = p.size;
     cv::Mat sized;
-    if (src.cols == S && src.rows == S) {
-        sized = src;
+    if (p.augment && rng) {
+        Preprocess q = p;
+        q.resize = 0;  // the random crop replaces the centre crop
+        q.augment = false;
+        sized = preprocessedView(src, q);
     } else {
-        const bool shrink = src.cols >= S && src.rows >= S;
-        cv::resize(src, sized, cv::Size(S, S), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+        sized = preprocessedView(src, p);
     }
     if (flip) {
         cv::Mat mirrored;  // never in place: `sized` may share the caller's pixels

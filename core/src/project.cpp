@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_util.h"
+#include "preprocess_json.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -128,6 +129,11 @@ Project parseProject(const std::string& text, const std::string& origin, const s
         p.backbone.cutLayer = field<std::string>(b, "cut_layer", "", origin, "backbone.");
         p.backbone.randomWeights = field<bool>(b, "random_weights", false, origin, "backbone.");
         p.backbone.randomSeed = field<uint64_t>(b, "random_seed", 0, origin, "backbone.");
+        try {
+            p.backbone.preprocess = preprocessingFromJson(b, "backbone.");
+        } catch (const Error& e) {
+            fail(origin, e.what());
+        }
     }
     p.inputSize = field<int>(j, "input_size", 112, origin, "");
     if (p.inputSize < 16 || p.inputSize > 4096) fail(origin, "\"input_size\" must be between 16 and 4096");
@@ -188,6 +194,7 @@ std::string projectJson(const Project& p, const std::string& baseDir) {
                          {"cut_layer", p.backbone.cutLayer},
                          {"random_weights", p.backbone.randomWeights},
                          {"random_seed", p.backbone.randomSeed}};
+        if (p.backbone.preprocess) j["backbone"]["preprocess"] = preprocessingToJson(*p.backbone.preprocess);
     }
     j["input_size"] = p.inputSize;
     j["cache_dir"] = relativise(p.cacheDir, baseDir);

@@ -129,4 +129,36 @@ void writePng(const std::string& path, const cv::Mat& rgb) {
     writeFileAtomic(path, std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
 }
 
+std::string npyBytes(const std::vector<float>& values, const std::vector<int64_t>& shape) {
+    static_assert(sizeof(float) == 4, "float32");
+    const uint32_t probe = 1;
+    if (*reinterpret_cast<const uint8_t*>(&probe) != 1) throw Error("npy: this build writes little-endian hosts only");
+    int64_t n = 1;
+    std::string dims;
+    for (int64_t d : shape) {
+        if (d < 0) throw Error("npy: negative dimension");
+        n *= d;
+        dims += std::to_string(d) + ", ";
+    }
+    if (n != static_cast<int64_t>(values.size()))
+        throw Error("npy: " + std::to_string(values.size()) + " values do not fill the shape");
+    if (shape.size() != 1 && !dims.empty()) dims.resize(dims.size() - 2);  // (3,) keeps its comma
+    else if (shape.size() == 1) dims.resize(dims.size() - 1);
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+    // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64, '\n' last.
+    const size_t total = ((10 + header.size() + 1 + 63) / 64) * 64;
+    header.append(total - 10 - header.size() - 1, ' ');
+    header += '\n';
+    std::string out("\x93NUMPY\x01\x00", 8);
+    out += static_cast<char>(header.size() & 0xff);
+    out += static_cast<char>((header.size() >> 8) & 0xff);
+    out += header;
+    out.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+    return out;
+}
+
+void writeNpy(const std::string& path, const std::vector<float>& values, const std::vector<int64_t>& shape) {
+    writeFileAtomic(path, npyBytes(values, shape));
+}
+
 }  // namespace pqw

@@ -368,8 +368,7 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
                 t.index = target;
                 t.contrast = e.contrast;
                 const Attribution at = explain(ex, method, x.data(), size, t);
-                cv::Mat img;
-                cv::resize(rgb, img, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+                const cv::Mat img = preprocessedView(rgb, bb.preprocess(size));  // the pixels the model saw
                 HeatmapOptions ho;
                 ho.width = ho.height = size;
                 ho.signedMap = method != Method::Saliency && method != Method::SmoothGrad;

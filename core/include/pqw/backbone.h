@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,18 @@ struct BackboneSpec {
     /// identity): the same architecture without the pretrained information.
     bool randomWeights = false;
     uint64_t randomSeed = 0;
+    /// The user's preprocessing (mean / std / resize + centre crop, torchvision's resampling);
+    /// unset: the kind's default (TFJS: RGB in [0, 1]; TorchScript and .pth: ImageNet mean /
+    /// std), resized straight to the input size with OpenCV. Recorded with the features and
+    /// the heads made from them; a head and features with different ones do not fit.
+    std::optional<InputPreprocessing> preprocess;
 };
+
+/// "default preprocessing of <kind>" or InputPreprocessing::describe().
+std::string describePreprocessing(const BackboneSpec& spec);
+/// The preprocessing a backbone opened from spec applies at inputSize (Backbone::preprocess
+/// without opening it: the user's choice, else the kind's default).
+Preprocess preprocessFor(const BackboneSpec& spec, int inputSize);
 
 class Backbone {
 public:

@@ -12,8 +12,11 @@
 //
 // Nothing is run to recognise a file: inspectProtoQuant() reads it (restricted reader; no code
 // runs) and says what it found, so a caller can show it before importing.
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "pqw/preprocess.h"
 
 #include "pqw/protoquant.h"
 
@@ -27,6 +30,10 @@ struct ProtoQuantImportOptions {
     std::string backbone;             ///< stage 1 only: the backbone .pth (torchvision classifier)
     double tau = 0.1;                 ///< not stored in the file (the official default)
     int inputSize = 224;
+    /// The preprocessing recorded in the model (its backbone spec); unset = ImageNet mean / std,
+    /// straight resize. The official validation transform: centerCrop (Resize(size x 256/224)
+    /// + CenterCrop(size)) with ImageNet statistics.
+    std::optional<InputPreprocessing> preprocess;
 };
 
 struct ProtoQuantImportSummary {

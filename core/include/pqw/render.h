@@ -1,6 +1,7 @@
 #pragma once
 // Figures drawn with OpenCV (Qt-free, so `pqw` can export them headlessly): prototype patch
 // strips and "this looks like that" explanations. Images are 8-bit RGB.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,11 @@ cv::Mat renderLocalExplanation(const cv::Mat& rgb, const LocalExplanation& ex, c
 
 /// Writes an RGB image as PNG atomically; throws pqw::Error naming the path on failure.
 void writePng(const std::string& path, const cv::Mat& rgb);
+
+/// A NumPy .npy file (format 1.0, little-endian float32 '<f4', C order) holding values with
+/// this shape (row-major); numpy.load reads it. Throws pqw::Error when the sizes disagree.
+std::string npyBytes(const std::vector<float>& values, const std::vector<int64_t>& shape);
+/// npyBytes written atomically to path.
+void writeNpy(const std::string& path, const std::vector<float>& values, const std::vector<int64_t>& shape);
 
 }  // namespace pqw

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "json_util.h"
+#include "preprocess_json.h"
 #include "pqw/error.h"
 #include "pqw/util.h"
 
@@ -59,6 +60,7 @@ void parseInto(CheckpointData& d, const json& meta, std::string_view payload) {
     d.backboneSpec.cutLayer = d.cutLayer;
     d.backboneSpec.randomWeights = bb.value("random_weights", false);
     d.backboneSpec.randomSeed = jsonu::intValue(bb, "random_seed", uint64_t(0), "backbone.");
+    d.backboneSpec.preprocess = preprocessingFromJson(bb, "backbone.");
     d.inputSize = jsonu::intAt<int>(meta, "input_size");
     if (d.inputSize <= 0) throw Error("input_size must be positive");
     const auto fs = jsonu::intList<int64_t>(meta, "feature_shape");

@@ -79,11 +79,12 @@ Observed observe(const ProtoModel::Impl& d, const Backbone& bb, const cv::Mat& r
     return o;
 }
 
-cv::Mat resizeTo(const cv::Mat& rgb, int size) {
-    cv::Mat out;
-    const bool shrink = rgb.cols > size || rgb.rows > size;
-    cv::resize(rgb, out, cv::Size(size, size), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-    return out;
+/// The pixels the backbone sees (its resize / centre crop), before normalisation; the
+/// perturbations act on them, and `observe` then only normalises (sizedPp: no resize, no crop).
+cv::Mat resizeTo(const cv::Mat& rgb, const Preprocess& pp) { return preprocessedView(rgb, pp); }
+Preprocess sized(Preprocess pp) {
+    pp.resize = 0;
+    return pp;
 }
 
 /// The image plus Gaussian pixel noise (saturating to 8 bits).
@@ -129,7 +130,7 @@ std::vector<StabilityRow> prototypeStability(const ProtoModel& m, const Dataset&
     test.resize(std::min<size_t>(test.size(), static_cast<size_t>(opt.samples)));
 
     const int S = d.inputSize;
-    const Preprocess pp = bb.preprocess(S);
+    const Preprocess full = bb.preprocess(S), pp = sized(full);
     const char* names[3] = {"noise", "shift", "distant-region"};
     std::vector<std::vector<double>> presence(3), location(3), overlap(3), kept(3);
     torch::NoGradGuard ng;
@@ -138,7 +139,7 @@ std::vector<StabilityRow> prototypeStability(const ProtoModel& m, const Dataset&
     size_t done = 0;
     for (size_t idx : test) {
         ctx.throwIfCancelled();
-        const cv::Mat img = resizeTo(ds.loadImage(idx), S);
+        const cv::Mat img = resizeTo(ds.loadImage(idx), full);
         const Observed base = observe(d, bb, img, pp);
         auto w = torch::relu(d.W[base.predicted]);
         const int64_t m_ = std::min<int64_t>(opt.topPrototypes, d.K());
@@ -224,14 +225,14 @@ std::vector<double> perPrototypeStability(const ProtoModel& m, const std::vector
     std::vector<size_t> order(slot.size());
     for (const auto& [sample, i] : slot) order[i] = sample;
     const int S = d.inputSize;
-    const Preprocess pp = bb.preprocess(S);
+    const Preprocess full = bb.preprocess(S), pp = sized(full);
     std::mt19937_64 rng(opt.seed);
     std::normal_distribution<double> gauss(0.0, opt.noiseSigma * 255.0);
     torch::NoGradGuard ng;
     std::vector<torch::Tensor> change(order.size());  // [K]: mean over noise and shift of |pi' - pi|
     for (size_t i = 0; i < order.size(); ++i) {
         ctx.throwIfCancelled();
-        const cv::Mat img = resizeTo(ds.loadImage(order[i]), S);
+        const cv::Mat img = resizeTo(ds.loadImage(order[i]), full);
         const Observed base = observe(d, bb, img, pp);
         const Observed noisy = observe(d, bb, withNoise(img, gauss, rng), pp);
         const Observed moved = observe(d, bb, shifted(img, opt.shiftPixels), pp);

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "preprocess_json.h"
 #include "model_impl.h"
 #include "checkpoint_format.h"
 #include "pqw/error.h"
@@ -146,6 +147,9 @@ void ProtoModel::checkCompatible(const FeatureCache& cache) const {
         diffs.push_back("input size (model: " + std::to_string(d.inputSize) + ", features: " +
                         std::to_string(cache.inputSize()) + ")");
     if (d.shape != cache.shape()) diffs.push_back("feature shape");
+    if (d.backboneSpec.preprocess != cache.backboneSpec().preprocess)
+        diffs.push_back("preprocessing (model: " + describePreprocessing(d.backboneSpec) +
+                        "; features: " + describePreprocessing(cache.backboneSpec()) + ")");
     if (d.classes != cache.classNames()) {
         std::string r = "classes (model: " + std::to_string(d.classes.size()) + ", features: " +
                         std::to_string(cache.classNames().size());
@@ -172,6 +176,9 @@ std::string ProtoModel::differencesFrom(const ProtoModel& other) const {
     if (a.inputSize != b.inputSize)
         d.push_back("input size " + std::to_string(b.inputSize) + " (not " + std::to_string(a.inputSize) + ")");
     if (a.shape != b.shape) d.push_back("feature shape");
+    if (a.backboneSpec.preprocess != b.backboneSpec.preprocess)
+        d.push_back("preprocessing " + describePreprocessing(b.backboneSpec) + " (not " +
+                    describePreprocessing(a.backboneSpec) + ")");
     if (a.classes != b.classes) d.push_back("different classes");
     std::string s;
     for (const auto& x : d) s += (s.empty() ? "" : "; ") + x;
@@ -270,6 +277,7 @@ void ProtoModel::save(const std::string& path) const {
                         {"receptive_field", d.receptiveField}, {"kind", d.backboneSpec.kind},
                         {"path", d.backboneSpec.path}, {"random_weights", d.backboneSpec.randomWeights},
                         {"random_seed", d.backboneSpec.randomSeed}};
+    if (d.backboneSpec.preprocess) meta["backbone"]["preprocess"] = preprocessingToJson(*d.backboneSpec.preprocess);
     meta["input_size"] = d.inputSize;
     meta["feature_shape"] = {d.shape[0], d.shape[1], d.shape[2]};
     meta["classes"] = d.classes;

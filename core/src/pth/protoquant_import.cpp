@@ -198,6 +198,7 @@ ProtoModel importProtoQuant(const ProtoQuantImportOptions& opt, ProtoQuantImport
     BackboneSpec spec;
     spec.kind = "pth";
     spec.path = fs::absolute(r.backbonePath).lexically_normal().string();
+    spec.preprocess = opt.preprocess;
     const Backbone bb = Backbone::open(spec);
     ProtoModel m;
     auto& d = m.impl();
