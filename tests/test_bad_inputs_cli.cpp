@@ -22,6 +22,15 @@ class TestBadInputsCli : public QObject {
         return QStringLiteral("auto");
     }
 
+    /// A synthetic cache whose sample 1 holds an fp16 NaN; empty on failure.
+    QString nanCache(const QString& name) {
+        const QString cache = tmp_.path() + QLatin1Char('/') + name;
+        corpus::writeSyntheticCache(cache.toStdString());
+        QFile f(cache + QStringLiteral("/features.f16"));
+        if (!f.open(QIODevice::ReadWrite) || !f.seek(2 * 80) || f.write("\x00\x7e", 2) != 2) return {};  // fp16 NaN
+        return cache;
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(QFileInfo::exists(fixtures::pqwPath()), qPrintable(fixtures::pqwPath()));
@@ -103,14 +112,8 @@ private Q_SLOTS:
     /// Training on features holding NaN stops with a clear message and exit 1, and writes no
     /// checkpoint (case 6; it printed "loss nan", exited 0 and wrote a head pqw eval refused).
     void nanFeaturesStopTraining() {
-        const QString cache = tmp_.path() + QStringLiteral("/nan_cache");
-        corpus::writeSyntheticCache(cache.toStdString());
-        {
-            QFile f(cache + QStringLiteral("/features.f16"));
-            QVERIFY(f.open(QIODevice::ReadWrite));
-            f.seek(2 * 80);
-            f.write("\x00\x7e", 2);  // fp16 NaN
-        }
+        const QString cache = nanCache(QStringLiteral("nan_cache"));
+        QVERIFY(!cache.isEmpty());
         const QString out = tmp_.path() + QStringLiteral("/nan.pqwh");
         const Run r = fixtures::runPqw({"train", cache, "-o", out, "--stages", "0", "--epochs0", "1"}, 120000);
         QVERIFY2(r.code == 1, qPrintable(r.out + r.err));
@@ -121,14 +124,8 @@ private Q_SLOTS:
     /// The same NaN-holding cache under train-cnn (a feature-head CNN): exit 1, the sample
     /// named, no model file (case 6; train-cnn printed "loss nan" and exited 0).
     void nanFeaturesStopTrainCnn() {
-        const QString cache = tmp_.path() + QStringLiteral("/nan_cache_cnn");
-        corpus::writeSyntheticCache(cache.toStdString());
-        {
-            QFile f(cache + QStringLiteral("/features.f16"));
-            QVERIFY(f.open(QIODevice::ReadWrite));
-            f.seek(2 * 80);
-            f.write("\x00\x7e", 2);  // fp16 NaN
-        }
+        const QString cache = nanCache(QStringLiteral("nan_cache_cnn"));
+        QVERIFY(!cache.isEmpty());
         const QString out = tmp_.path() + QStringLiteral("/nan.pqwcnn");
         const Run r = fixtures::runPqw({"train-cnn", "--arch", "feature-mlp", "--features", cache, "--epochs", "1", "-o", out}, 120000);
         QVERIFY2(r.code == 1, qPrintable(r.out + r.err));
