@@ -2,7 +2,7 @@
 // mouse wheel does not edit an unfocused control, the log follows its newest line unless the
 // user scrolled up, the running job is the top row of the Jobs panel, actions that replace the
 // session ask about unsaved work first, a failed open is not added to Recent, and file dialogs
-// start in the last folder used or the home folder.
+// start in the last folder used or the home folder, and every Training setting is undoable.
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
@@ -15,6 +15,7 @@
 #include <QSettings>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QUndoStack>
 #include <QVBoxLayout>
 #include <QWheelEvent>
 #include <QtTest/QtTest>
@@ -174,6 +175,58 @@ private Q_SLOTS:
         answer = QMessageBox::Discard;
         w.setAskToSave(true);
         QVERIFY(w.confirmReplaceSession(QStringLiteral("Test")));
+    }
+
+    /// Every Training setting the user edits is an undo step (issue 18): typing into a spin box
+    /// is one step however many keys, a check box click and a combo choice are one step each,
+    /// undo sets the field back and redo again; a value set by code is not a step.
+    void trainingSettingsAreUndoable() {
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.showView(QStringLiteral("training"));
+        QWidget* form = w.trainingView()->findChild<QWidget*>(QStringLiteral("trainingSettings"));
+        QVERIFY(form);
+        const auto spins = form->findChildren<QSpinBox*>();
+        const auto boxes = form->findChildren<QCheckBox*>();
+        const auto combos = form->findChildren<QComboBox*>();
+        QVERIFY(!spins.isEmpty() && !boxes.isEmpty() && !combos.isEmpty());
+        QUndoStack* undo = w.undoStack();
+        const int steps0 = undo->count();
+        QSpinBox* spin = spins.first();
+        const int v0 = spin->value();
+        spin->setValue(v0 + 1);  // by code (no focus): not a step
+        QCOMPARE(undo->count(), steps0);
+        const int v1 = spin->value();
+        spin->setFocus();
+        QTRY_VERIFY(spin->hasFocus());
+        QTest::keyClick(spin, Qt::Key_Up);
+        QTest::keyClick(spin, Qt::Key_Up);
+        QTest::keyClick(spin, Qt::Key_Up);
+        QCOMPARE(spin->value(), v1 + 3);
+        QCOMPARE(undo->count(), steps0 + 1);  // three keys, one step
+        QVERIFY2(undo->undoText().startsWith(QStringLiteral("Training: Stage 0")), qPrintable(undo->undoText()));
+        QCheckBox* box = boxes.first();
+        const bool b0 = box->isChecked();
+        box->click();
+        QCOMPARE(undo->count(), steps0 + 2);
+        QComboBox* combo = combos.first();
+        QVERIFY(combo->count() > 1);
+        const int c0 = combo->currentIndex();
+        const int c1 = (c0 + 1) % combo->count();
+        combo->setCurrentIndex(c1);
+        Q_EMIT combo->activated(c1);  // what a user's choice emits after the change
+        QCOMPARE(undo->count(), steps0 + 3);
+        undo->undo();
+        QCOMPARE(combo->currentIndex(), c0);
+        undo->undo();
+        QCOMPARE(box->isChecked(), b0);
+        undo->undo();
+        QCOMPARE(spin->value(), v1);
+        undo->redo();
+        QCOMPARE(spin->value(), v1 + 3);
+        QCOMPARE(undo->count(), steps0 + 3);  // undo and redo add no steps
     }
 
     void failedOpenIsNotRecent() {

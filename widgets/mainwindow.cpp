@@ -216,6 +216,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     project_->autosaveTimer()->start();
 
     // View choices (filters, sort orders) are undoable, one step per choice.
+    // Every settings edit in the Training form is one undo step (consecutive edits of a field merge).
+    if (auto* form = training_->findChild<QWidget*>(QStringLiteral("trainingSettings"))) makeFormUndoable(form, undo_, tr("Training"));
     makeUndoable(dataset_->splitCombo(), undo_, tr("Dataset split filter"));
     makeUndoable(dataset_->classCombo(), undo_, tr("Dataset class filter"));
     makeUndoable(prototypes_->sortCombo(), undo_, tr("Prototype order"));

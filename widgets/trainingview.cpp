@@ -32,6 +32,7 @@ TrainingView::TrainingView(Session* session, QWidget* parent) : QWidget(parent),
 
     // ---- the form ----
     auto* formHost = new QWidget;
+    formHost->setObjectName(QStringLiteral("trainingSettings"));
     auto* fv = new QVBoxLayout(formHost);
     auto* formNote = new QLabel(tr("Settings for the next training run. The plots show the current model."));
     formNote->setWordWrap(true);
