@@ -1,5 +1,6 @@
 #include "filedialogs.h"
 #include "mainwindow.h"
+#include "preprocessform.h"
 #include "importdialog.h"
 
 #include <QAction>
@@ -218,6 +219,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     // View choices (filters, sort orders) are undoable, one step per choice.
     // Every settings edit in the Training form is one undo step (consecutive edits of a field merge).
     if (auto* form = training_->findChild<QWidget*>(QStringLiteral("trainingSettings"))) makeFormUndoable(form, undo_, tr("Training"));
+    if (auto* form = pruning_->findChild<QWidget*>(QStringLiteral("sweepDesigner"))) makeFormUndoable(form, undo_, tr("Sweep design"));
+    for (auto* form : model_->findChildren<PreprocessForm*>()) makeFormUndoable(form, undo_, tr("Preprocessing"));
     makeUndoable(dataset_->splitCombo(), undo_, tr("Dataset split filter"));
     makeUndoable(dataset_->classCombo(), undo_, tr("Dataset class filter"));
     makeUndoable(prototypes_->sortCombo(), undo_, tr("Prototype order"));

@@ -185,6 +185,7 @@ PruningView::PruningView(Session* session, QWidget* parent) : QWidget(parent), s
     auto* lv = new QVBoxLayout(left);
     lv->setContentsMargins(0, 0, 0, 0);
     auto* formHost = new QWidget;
+    formHost->setObjectName(QStringLiteral("sweepDesigner"));
     buildDesigner(formHost);
     auto* scroll = new QScrollArea;
     scroll->setWidget(formHost);
