@@ -186,7 +186,7 @@ private Q_SLOTS:
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
         w.showView(QStringLiteral("training"));
-        QWidget* form = w.trainingView()->findChild<QWidget*>(QStringLiteral("trainingSettings"));
+        QWidget* form = w.findChild<QWidget*>(QStringLiteral("trainingSettings"));
         QVERIFY(form);
         const auto spins = form->findChildren<QSpinBox*>();
         const auto boxes = form->findChildren<QCheckBox*>();

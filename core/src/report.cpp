@@ -131,8 +131,6 @@ struct Writer {
     }
 };
 
-const char* splitName(Split s) { return s == Split::Train ? "train" : s == Split::Val ? "validation" : "test"; }
-
 std::string nowText() {
     const std::time_t t = std::time(nullptr);
     char buf[64];
