@@ -1062,6 +1062,19 @@ void PruningView::buildResults(QWidget* host) {
         sparsity_->legend->setColumnSpacing(4);
     }
     sparsity_->setToolTip(tr("One curve per strategy: a point per pruning step, as steps finish"));
+    // An empty QCPLegend's maximum width is its margins, and it shares the axes' column: with
+    // no curves yet it squeezed the axes into a strip. The legend is in the layout only while
+    // it has entries.
+    connect(sparsity_, &QCustomPlot::beforeReplot, sparsity_, [p = sparsity_] {
+        const bool placed = p->plotLayout()->hasElement(2, 0) && p->plotLayout()->element(2, 0) == p->legend;
+        if (p->legend->itemCount() == 0 && placed) {
+            p->plotLayout()->take(p->legend);
+            p->plotLayout()->simplify();
+        } else if (p->legend->itemCount() > 0 && !placed) {
+            p->plotLayout()->addElement(2, 0, p->legend);
+            p->plotLayout()->setRowStretchFactor(2, 0.001);
+        }
+    });
     epochs_ = makePlot(tr("Accuracy vs total fine-tuning epochs"));
     epochs_->setObjectName(QStringLiteral("accVsEpochs"));
     epochs_->xAxis->setLabel(tr("fine-tuning epochs so far in the run"));
