@@ -22,3 +22,8 @@ endif()
 if(TARGET widgets)
   pqw_add_test(test_layout SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layout.cpp LIBS widgets TIMEOUT 300 LABELS gui)
 endif()
+# The resources layer (resources/): both themes parse and set every palette role they name,
+# every icon of the .qrc renders, the report's style sheet is compiled in.
+if(TARGET widgets)
+  pqw_add_test(test_theme SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_theme.cpp LIBS widgets TIMEOUT 60 LABELS gui)
+endif()

@@ -122,6 +122,33 @@ private Q_SLOTS:
         QCOMPARE(rep.reused, size_t(16));
     }
 
+    /// The one rule for pairing a cache with a dataset (FeatureCache::madeFrom / checkMadeFrom /
+    /// openDataset), which `pqw`, the window and the report all call: the same dataset passes,
+    /// another one or a changed one is refused naming both folders, never with an empty
+    /// fingerprint let through (one of the four former copies accepted that).
+    void datasetPairingIsOneRule() {
+        const auto cache = pqw::FeatureCache::open(dir("a"));
+        QCOMPARE(cache.dir(), dir("a"));
+        QVERIFY(cache.madeFrom(ds_));
+        QCOMPARE(cache.openDataset().fingerprint(), ds_.fingerprint());
+        // Another dataset (one class more).
+        fixtures::writeImageFolder(tmp_.path() + "/other", 4, 5);
+        pqw::DatasetSpec spec;
+        spec.path = (tmp_.path() + "/other").toStdString();
+        const auto other = pqw::Dataset::open(spec);
+        QVERIFY(!cache.madeFrom(other));
+        const QString why = errorOf([&] { cache.checkMadeFrom(other); });
+        QVERIFY2(why.contains(tmp_.path() + "/other") && why.contains(QString::fromStdString(dir("a"))) &&
+                     why.contains("extract the features again"),
+                 qPrintable(why));
+        // The cache's own dataset changed on disk since: one image more.
+        fs::copy_file(dir("data/class_0/img_0.png"), dir("data/class_0/zz_added.png"));
+        const QString changed = errorOf([&] { cache.openDataset(); });
+        QVERIFY2(changed.contains("extract the features again"), qPrintable(changed));
+        fs::remove(dir("data/class_0/zz_added.png"));
+        QVERIFY(errorOf([&] { cache.openDataset(); }).isEmpty());
+    }
+
     void cancelThenResumeEqualsUninterrupted() {
         pqw::ExtractOptions opt;
         opt.inputSize = kSize;

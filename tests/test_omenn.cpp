@@ -26,6 +26,7 @@
 #include "pqw/faithfulness.h"
 #include "pqw/heatmap.h"
 #include "pqw/omenn.h"
+#include "pqw/method_text.h"
 
 using namespace pqw;
 using nn::Activation;
@@ -527,6 +528,30 @@ private Q_SLOTS:
         QVERIFY(*std::min_element(cam.map.begin(), cam.map.end()) >= 0);
         o.layer = "no_such_layer";
         QVERIFY_THROWS_EXCEPTION(Error, explain(e, Method::GradCam, x.data(), 16, t, o));
+    }
+
+    /// methodIsSigned (the one table the window, the Pruning view's comparison and the report
+    /// draw with) agrees with the maps: a method drawn as a magnitude never gives a negative
+    /// value, and every method drawn signed does give negative values on this network.
+    void signedMethodsAreTheOnesWithNegativeValues() {
+        torch::manual_seed(21);
+        auto e = wrap(reluNet());
+        const auto x = image(16, 5);
+        Target t;
+        t.index = 0;
+        ExplainOptions o;
+        o.layer = "r1";
+        o.samples = 4;
+        o.steps = 8;
+        o.patch = 4;
+        o.stride = 2;
+        for (const Method m : allMethods()) {
+            const auto a = explain(e, m, x.data(), 16, t, o);
+            const float lo = *std::min_element(a.map.begin(), a.map.end());
+            QVERIFY2(methodIsSigned(m) ? lo < 0 : lo >= 0,
+                     qPrintable(QStringLiteral("%1: smallest value %2").arg(QString::fromUtf8(methodTitle(m))).arg(lo)));
+        }
+        QCOMPARE(allMethods().size(), size_t(7));
     }
 
     // ---------------------------------------------------------------------- metrics

@@ -110,7 +110,7 @@ private Q_SLOTS:
         QVERIFY(exec.contains(QStringLiteral("%f")) || exec.contains(QStringLiteral("%F")));
         // The icon the entry names is the one installed (the SVG's basename).
         QCOMPARE(d.value(QStringLiteral("Icon")), QStringLiteral("protoquant-workbench"));
-        QVERIFY(QFile::exists(src(QStringLiteral("icons/protoquant-workbench.svg"))));
+        QVERIFY(QFile::exists(src(QStringLiteral("../resources/icons/protoquant-workbench.svg"))));
         // Metainfo: launches this desktop entry, declares the type, and its newest release is
         // this version.
         const QString meta = src(kAppId + QStringLiteral(".metainfo.xml"));

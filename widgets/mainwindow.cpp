@@ -314,22 +314,31 @@ QWidget* MainWindow::buildStartPage() {
     return page;
 }
 
+namespace {
+/// The action with its icon from resources/icons/actions/ (shown in the menus; the tool bar
+/// stays text-only).
+QAction* withIcon(QAction* a, const QString& name) {
+    a->setIcon(Theme::icon(name));
+    return a;
+}
+}  // namespace
+
 void MainWindow::buildMenus() {
     auto* file = menuBar()->addMenu(tr("&File"));
     connect(withShortcut(file->addAction(tr("Open the &demo (Fashion-MNIST)")), QKeySequence(tr("Ctrl+D"))),
             &QAction::triggered, this, &MainWindow::startDemo);
-    connect(withShortcut(file->addAction(tr("Open an image &folder...")), QKeySequence::Open), &QAction::triggered, this,
+    connect(withShortcut(withIcon(file->addAction(tr("Open an image &folder...")), QStringLiteral("open")), QKeySequence::Open), &QAction::triggered, this,
             [this] { openImageFolder(); });
     connect(withShortcut(file->addAction(tr("Open a &CUB-200-2011 folder...")), QKeySequence(tr("Ctrl+Shift+O"))),
             &QAction::triggered, this, [this] { openCub(); });
     connect(withShortcut(file->addAction(tr("Open fea&tures and a checkpoint...")), QKeySequence(tr("Ctrl+L"))),
             &QAction::triggered, this, [this] { openFeatures(); });
-    connect(withShortcut(file->addAction(tr("Open a &project...")), QKeySequence(tr("Ctrl+Shift+P"))), &QAction::triggered,
+    connect(withShortcut(withIcon(file->addAction(tr("Open a &project...")), QStringLiteral("open")), QKeySequence(tr("Ctrl+Shift+P"))), &QAction::triggered,
             this, [this] { openProject(); });
     connect(file->addAction(tr("&Import a ProtoQuant checkpoint...")), &QAction::triggered, this, &MainWindow::importProtoQuant);
     recentMenu_ = file->addMenu(tr("Open &recent"));
     file->addSeparator();
-    connect(withShortcut(file->addAction(tr("&Save project")), QKeySequence::Save), &QAction::triggered, this,
+    connect(withShortcut(withIcon(file->addAction(tr("&Save project")), QStringLiteral("save")), QKeySequence::Save), &QAction::triggered, this,
             [this] { saveProject(); });
     connect(withShortcut(file->addAction(tr("Save project &as...")), QKeySequence(tr("Ctrl+Shift+S"))), &QAction::triggered,
             this, [this] { saveProjectAs(); });
@@ -339,9 +348,9 @@ void MainWindow::buildMenus() {
     connect(withShortcut(file->addAction(tr("Save chec&kpoint...")), QKeySequence(tr("Ctrl+Alt+S"))), &QAction::triggered, this,
             [this] { saveCheckpoint(); });
     file->addSeparator();
-    connect(withShortcut(file->addAction(tr("Export the &view as PNG...")), QKeySequence(tr("Ctrl+Shift+E"))),
+    connect(withShortcut(withIcon(file->addAction(tr("Export the &view as PNG...")), QStringLiteral("export")), QKeySequence(tr("Ctrl+Shift+E"))),
             &QAction::triggered, this, [this] { exportViewPng(); });
-    connect(withShortcut(file->addAction(tr("Export the project &report (HTML + PDF)...")), QKeySequence(tr("Ctrl+R"))),
+    connect(withShortcut(withIcon(file->addAction(tr("Export the project &report (HTML + PDF)...")), QStringLiteral("export")), QKeySequence(tr("Ctrl+R"))),
             &QAction::triggered, this, [this] { exportReport(); });
     file->addSeparator();
     connect(withShortcut(file->addAction(tr("&Quit")), QKeySequence::Quit), &QAction::triggered, this, &QWidget::close);
@@ -349,20 +358,22 @@ void MainWindow::buildMenus() {
     auto* edit = menuBar()->addMenu(tr("&Edit"));
     auto* undo = undo_->createUndoAction(this, tr("&Undo"));
     withShortcut(undo, QKeySequence::Undo);
+    undo->setIcon(Theme::icon(QStringLiteral("undo")));
     auto* redo = undo_->createRedoAction(this, tr("&Redo"));
     withShortcut(redo, QKeySequence::Redo);
+    redo->setIcon(Theme::icon(QStringLiteral("redo")));
     edit->addAction(undo);
     edit->addAction(redo);
 
     auto* run = menuBar()->addMenu(tr("&Run"));
-    connect(withShortcut(run->addAction(tr("&Extract features")), QKeySequence(tr("Ctrl+E"))), &QAction::triggered, this,
+    connect(withShortcut(withIcon(run->addAction(tr("&Extract features")), QStringLiteral("extract")), QKeySequence(tr("Ctrl+E"))), &QAction::triggered, this,
             &MainWindow::extractFeatures);
-    connect(withShortcut(run->addAction(tr("&Train")), QKeySequence(tr("Ctrl+T"))), &QAction::triggered, this,
+    connect(withShortcut(withIcon(run->addAction(tr("&Train")), QStringLiteral("train")), QKeySequence(tr("Ctrl+T"))), &QAction::triggered, this,
             &MainWindow::startTraining);
-    connect(withShortcut(run->addAction(tr("E&xplain an image...")), QKeySequence(tr("Ctrl+I"))), &QAction::triggered,
+    connect(withShortcut(withIcon(run->addAction(tr("E&xplain an image...")), QStringLiteral("explain")), QKeySequence(tr("Ctrl+I"))), &QAction::triggered,
             this, [this] { explainImage(); });
     run->addSeparator();
-    connect(withShortcut(run->addAction(tr("&Cancel all jobs")), QKeySequence(tr("Ctrl+."))), &QAction::triggered, jobs_,
+    connect(withShortcut(withIcon(run->addAction(tr("&Cancel all jobs")), QStringLiteral("cancel")), QKeySequence(tr("Ctrl+."))), &QAction::triggered, jobs_,
             &JobRunner::cancelAll);
 
     auto* view = menuBar()->addMenu(tr("&View"));

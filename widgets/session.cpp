@@ -141,7 +141,7 @@ int Session::openDataset(const pqw::DatasetSpec& spec, Then then) {
             dataset_ = ds;
             if (!cacheDirUserSet_) cacheDir_ = defaultCacheDir();
             // A cache or model of another dataset no longer applies.
-            if (cache_ && cache_->datasetFingerprint() != ds->fingerprint()) {
+            if (cache_ && !cache_->madeFrom(*ds)) {
                 cache_.reset();
                 index_.reset();
                 val_.reset();
@@ -219,9 +219,7 @@ int Session::openFeatures(const QString& dir, Then then) {
         ctx.progress(0.0, "opening cache");
         auto cache = std::make_shared<const pqw::FeatureCache>(pqw::FeatureCache::open(d));
         ctx.progress(0.2, "opening its dataset");
-        auto ds = std::make_shared<const pqw::Dataset>(pqw::Dataset::open(cache->datasetSpec()));
-        if (ds->fingerprint() != cache->datasetFingerprint())
-            throw pqw::Error("the dataset at '" + cache->datasetSpec().path + "' changed since " + d + " was made");
+        auto ds = std::make_shared<const pqw::Dataset>(cache->openDataset());
         ctx.progress(0.4, "loading the backbone");
         // A backbone the user chose in this window is reused; otherwise the recorded one is
         // reopened (never a TorchScript file named only by the cache: docs/security.md).
@@ -433,7 +431,7 @@ int Session::measureStability(Then then) {
 }
 
 bool Session::canPredictSamples() const {
-    return model_ && cache_ && dataset_ && cache_->datasetFingerprint() == dataset_->fingerprint() &&
+    return model_ && cache_ && dataset_ && cache_->madeFrom(*dataset_) &&
            cache_->size() == dataset_->size() && (summary_.head || summary_.stage0);
 }
 

@@ -1,6 +1,9 @@
 #include "theme.h"
 
 #include <QApplication>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
 #include <QPainter>
 #include <QProxyStyle>
 #include <QSettings>
@@ -60,50 +63,74 @@ void Theme::setMode(Mode m, bool persist) {
     apply();
 }
 
-static QPalette darkPalette() {
-    QPalette p;
-    const QColor window(0x2b, 0x2d, 0x30), base(0x1e, 0x1f, 0x22), text(0xdf, 0xe1, 0xe5), dis(0x80, 0x80, 0x80);
-    p.setColor(QPalette::Window, window);
-    p.setColor(QPalette::WindowText, text);
-    p.setColor(QPalette::Base, base);
-    p.setColor(QPalette::AlternateBase, window);
-    p.setColor(QPalette::ToolTipBase, base);
-    p.setColor(QPalette::ToolTipText, text);
-    p.setColor(QPalette::PlaceholderText, dis);
-    p.setColor(QPalette::Text, text);
-    p.setColor(QPalette::Button, window);
-    p.setColor(QPalette::ButtonText, text);
-    p.setColor(QPalette::BrightText, Qt::red);
-    p.setColor(QPalette::Link, QColor(0x6c, 0xb6, 0xff));
-    p.setColor(QPalette::Highlight, QColor(0x35, 0x74, 0xf0));
-    p.setColor(QPalette::HighlightedText, Qt::white);
-    p.setColor(QPalette::Mid, QColor(0x45, 0x47, 0x4b));
-    for (auto r : {QPalette::WindowText, QPalette::Text, QPalette::ButtonText})
-        p.setColor(QPalette::Disabled, r, dis);
+namespace {
+/// One theme file of resources/themes/ (compiled in: a missing or malformed one is a build
+/// mistake, caught by test_resources, so here it only falls back to Fusion's palette).
+QJsonObject themeFile(bool dark) {
+    QFile f(dark ? QStringLiteral(":/themes/dark.json") : QStringLiteral(":/themes/light.json"));
+    if (!f.open(QIODevice::ReadOnly)) return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+const std::pair<const char*, QPalette::ColorRole> kRoles[] = {
+    {"Window", QPalette::Window},         {"WindowText", QPalette::WindowText},
+    {"Base", QPalette::Base},             {"AlternateBase", QPalette::AlternateBase},
+    {"ToolTipBase", QPalette::ToolTipBase}, {"ToolTipText", QPalette::ToolTipText},
+    {"PlaceholderText", QPalette::PlaceholderText}, {"Text", QPalette::Text},
+    {"Button", QPalette::Button},         {"ButtonText", QPalette::ButtonText},
+    {"BrightText", QPalette::BrightText}, {"Link", QPalette::Link},
+    {"Highlight", QPalette::Highlight},   {"HighlightedText", QPalette::HighlightedText},
+    {"Mid", QPalette::Mid},
+};
+
+/// Fusion's standard palette with the file's "palette" roles (all groups) and "disabled" roles.
+QPalette paletteOf(const QJsonObject& theme, const QPalette& base) {
+    QPalette p = base;
+    const QJsonObject all = theme.value(QStringLiteral("palette")).toObject();
+    const QJsonObject dis = theme.value(QStringLiteral("disabled")).toObject();
+    for (const auto& [name, role] : kRoles) {
+        const QString key = QString::fromLatin1(name);
+        if (all.contains(key)) p.setColor(role, QColor(all.value(key).toString()));
+        if (dis.contains(key)) p.setColor(QPalette::Disabled, role, QColor(dis.value(key).toString()));
+    }
     return p;
 }
+
+QColor colourAt(const QJsonObject& theme, const char* group, const char* key, const QColor& fallback) {
+    const QColor c(theme.value(QString::fromLatin1(group)).toObject().value(QString::fromLatin1(key)).toString());
+    return c.isValid() ? c : fallback;
+}
+}  // namespace
 
 void Theme::apply() {
     const bool systemDark = systemPalette_.color(QPalette::Window).lightness() < 128;
     dark_ = mode_ == Dark || (mode_ == System && systemDark);
+    file_ = themeFile(dark_);
     QApplication::setStyle(new OutlinedIndicators(QStyleFactory::create(QStringLiteral("Fusion"))));
     if (mode_ == System)
         QApplication::setPalette(systemPalette_);
     else
-        QApplication::setPalette(dark_ ? darkPalette() : QApplication::style()->standardPalette());
+        QApplication::setPalette(paletteOf(file_, QApplication::style()->standardPalette()));
     Q_EMIT changed();
 }
 
 QColor Theme::series(int n) const {
-    // Okabe-Ito, lightened on dark backgrounds.
-    static const QColor light[] = {QColor(0x00, 0x72, 0xb2), QColor(0xd5, 0x5e, 0x00), QColor(0x00, 0x9e, 0x73),
-                                   QColor(0xcc, 0x79, 0xa7), QColor(0xe6, 0x9f, 0x00), QColor(0x56, 0xb4, 0xe9)};
-    QColor c = light[n % 6];
-    return dark_ ? c.lighter(140) : c;
+    // Okabe-Ito by default (resources/themes/*.json "plot.series"), lightened on dark backgrounds.
+    const QJsonArray list = file_.value(QStringLiteral("plot")).toObject().value(QStringLiteral("series")).toArray();
+    const int lighter = file_.value(QStringLiteral("plot")).toObject().value(QStringLiteral("seriesLighter")).toInt(100);
+    QColor c = list.isEmpty() ? QColor(0x00, 0x72, 0xb2) : QColor(list.at(n % int(list.size())).toString());
+    return lighter != 100 ? c.lighter(lighter) : c;
 }
-QColor Theme::text() const { return dark_ ? QColor(0xdf, 0xe1, 0xe5) : QColor(0x20, 0x20, 0x20); }
-QColor Theme::grid() const { return dark_ ? QColor(0x48, 0x4a, 0x4f) : QColor(0xdd, 0xdd, 0xdd); }
-QColor Theme::background() const { return dark_ ? QColor(0x1e, 0x1f, 0x22) : QColor(Qt::white); }
+QColor Theme::text() const { return colourAt(file_, "plot", "text", dark_ ? QColor(0xdf, 0xe1, 0xe5) : QColor(0x20, 0x20, 0x20)); }
+QColor Theme::grid() const { return colourAt(file_, "plot", "grid", QColor(0x80, 0x80, 0x80)); }
+QColor Theme::background() const { return colourAt(file_, "plot", "background", dark_ ? QColor(0x1e, 0x1f, 0x22) : QColor(Qt::white)); }
+QColor Theme::error() const { return colourAt(file_, "accent", "error", QColor(0xc0, 0x39, 0x2b)); }
+QColor Theme::raises() const { return colourAt(file_, "accent", "raises", QColor(0xd6, 0x27, 0x28)); }
+QColor Theme::lowers() const { return colourAt(file_, "accent", "lowers", QColor(0x1f, 0x4f, 0xd6)); }
+
+QIcon Theme::icon(const QString& name) {
+    return QIcon(QStringLiteral(":/icons/actions/%1.svg").arg(name));
+}
 
 void Theme::stylePlot(QCustomPlot* plot) const {
     plot->setBackground(QBrush(background()));

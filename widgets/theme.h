@@ -1,8 +1,11 @@
 #pragma once
-// Light and dark themes. "System" follows the desktop (on Qt 6.4: the platform palette's
-// window lightness); an explicit choice persists in QSettings ("ui/theme"). Plots recolour
-// through stylePlot() when changed() fires.
+// Light and dark themes, read from resources/themes/{light,dark}.json (compiled in): palette
+// roles, plot colours, accent colours. "System" follows the desktop (on Qt 6.4: the platform
+// palette's window lightness) and keeps its palette; an explicit choice persists in QSettings
+// ("ui/theme"). Plots recolour through stylePlot() when changed() fires.
 #include <QColor>
+#include <QIcon>
+#include <QJsonObject>
 #include <QObject>
 #include <QPalette>
 
@@ -28,6 +31,13 @@ public:
     QColor text() const;
     QColor grid() const;
     QColor background() const;
+    /// Text that reports a problem (red, readable on the theme's background).
+    QColor error() const;
+    /// The signed maps' legend: what raises the score (red), what lowers it (blue).
+    QColor raises() const;
+    QColor lowers() const;
+    /// An action icon of resources/icons/actions/ (":/icons/actions/NAME.svg").
+    static QIcon icon(const QString& name);
     /// Colours a plot's background, axes, grid, legend and text for the current theme.
     void stylePlot(QCustomPlot* plot) const;
 
@@ -40,6 +50,7 @@ private:
     Mode mode_ = System;
     bool dark_ = false;
     QPalette systemPalette_;
+    QJsonObject file_;  ///< the theme file in use
 };
 
 }  // namespace pqwgui

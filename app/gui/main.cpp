@@ -90,7 +90,10 @@ int main(int argc, char** argv) {
     }
     if (!qobject_cast<QApplication*>(&app)) return 0;  // not reached: process() handled the flag
     QGuiApplication::setDesktopFileName(QStringLiteral("io.github.protoquant.Workbench"));
-    QApplication::setWindowIcon(QIcon::fromTheme(QStringLiteral("protoquant-workbench")));
+    // The installed icon theme's when there is one (the package installs it), else the
+    // compiled-in copy of the same SVG (resources/icons/), e.g. when run from the build folder.
+    QApplication::setWindowIcon(
+        QIcon::fromTheme(QStringLiteral("protoquant-workbench"), QIcon(QStringLiteral(":/icons/protoquant-workbench.svg"))));
 
     pqw::initTorchThreads();
     Theme::instance()->init();

@@ -313,9 +313,7 @@ void addFaithfulness(CLI::App& app) {
         auto l = loadModel(*model, *head, *backbone);
         const auto cache = pqw::FeatureCache::open(*features);
         l.head.checkCompatible(cache);
-        const auto ds = pqw::Dataset::open(cache.datasetSpec());
-        if (ds.fingerprint() != cache.datasetFingerprint())
-            throw pqw::Error("the dataset of " + *features + " changed since the features were extracted");
+        const auto ds = cache.openDataset();
         std::vector<pqw::Method> ms;
         std::stringstream ss(*methods);
         for (std::string s; std::getline(ss, s, ',');)

@@ -246,11 +246,7 @@ void addEval(CLI::App& app) {
 
 /// Reopens the dataset a cache was built from and checks it is the same one.
 pqw::Dataset datasetOf(const pqw::FeatureCache& cache) {
-    auto ds = pqw::Dataset::open(cache.datasetSpec());
-    if (!cache.datasetFingerprint().empty() && ds.fingerprint() != cache.datasetFingerprint())
-        throw pqw::Error("the dataset at " + cache.datasetSpec().path +
-                         " has changed since the features were extracted; extract again");
-    return ds;
+    return cache.openDataset();
 }
 
 std::vector<pqw::PrototypeInfo> buildIndex(const pqw::ProtoModel& m, const pqw::FeatureCache& cache, int top) {

@@ -578,6 +578,18 @@ const std::string& FeatureCache::cutLayer() const { return d_->cut; }
 const BackboneSpec& FeatureCache::backboneSpec() const { return d_->backboneSpec; }
 const DatasetSpec& FeatureCache::datasetSpec() const { return d_->datasetSpec; }
 const std::string& FeatureCache::datasetFingerprint() const { return d_->datasetFingerprint; }
+const std::string& FeatureCache::dir() const { return d_->dir; }
+bool FeatureCache::madeFrom(const Dataset& ds) const { return ds.fingerprint() == d_->datasetFingerprint; }
+void FeatureCache::checkMadeFrom(const Dataset& ds) const {
+    if (madeFrom(ds)) return;
+    throw Error("the dataset at " + ds.spec().path + " is not the one the features in " + d_->dir +
+                " were extracted from (it changed since, or it is another dataset): extract the features again");
+}
+Dataset FeatureCache::openDataset() const {
+    auto ds = Dataset::open(d_->datasetSpec);
+    checkMadeFrom(ds);
+    return ds;
+}
 int FeatureCache::stride() const { return d_->stride; }
 int FeatureCache::receptiveField() const { return d_->rf; }
 int FeatureCache::effectiveReceptiveField() const { return d_->erf > 0 ? d_->erf : d_->rf; }

@@ -19,6 +19,7 @@
 #include "pqw/recorded_backbone.h"
 #include "pqw/feature_cache.h"
 #include "pqw/heatmap.h"
+#include "pqw/method_text.h"
 #include "pqw/omenn.h"
 #include "pqw/plot.h"
 #include "pqw/preprocess.h"
@@ -291,8 +292,7 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
         w.section("The prototype gallery", [&] {
             if (!cache) throw Error("the project has no feature cache to find the prototypes' training patches");
             if (!ds) throw Error("the project has no dataset to crop the patches from");
-            if (ds->fingerprint() != cache->datasetFingerprint())
-                throw Error("the feature cache was made from another dataset than the project's");
+            cache->checkMadeFrom(*ds);
             const auto infos = buildPrototypeIndex(*active, *cache, o.patches, ctx);
             std::vector<size_t> order(infos.size());
             for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -369,11 +369,11 @@ ReportResult writeReport(const Project& p, const std::string& outDir, const Repo
                 const cv::Mat img = preprocessedView(rgb, bb.preprocess(size));  // the pixels the model saw
                 HeatmapOptions ho;
                 ho.width = ho.height = size;
-                ho.signedMap = method != Method::Saliency && method != Method::SmoothGrad;
+                ho.signedMap = methodIsSigned(method);
                 const cv::Mat over = blendOverlay(img, renderHeatmap(at.map, at.height, at.width, ho));
                 cv::Mat pair;
                 cv::hconcat(img, over, pair);
-                std::string caption = what + ": predicted " + names[size_t(pred)] + "; " + methodName(method) + " for " +
+                std::string caption = what + ": predicted " + names[size_t(pred)] + "; " + methodTitle(method) + " for " +
                                       names[size_t(target)];
                 if (e.contrast >= 0) caption += " vs " + names[size_t(e.contrast)];
                 caption += ". Explained value " + num(at.output);

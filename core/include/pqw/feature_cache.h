@@ -79,6 +79,15 @@ public:
     /// (check Dataset::fingerprint() against datasetFingerprint()).
     const DatasetSpec& datasetSpec() const;
     const std::string& datasetFingerprint() const;
+    /// True when ds is the dataset these features were extracted from (same fingerprint).
+    bool madeFrom(const Dataset& ds) const;
+    /// Throws pqw::Error naming the dataset's path and this cache's folder unless madeFrom(ds):
+    /// the one rule `pqw`, the window and the report apply before pairing a cache with images.
+    void checkMadeFrom(const Dataset& ds) const;
+    /// Reopens datasetSpec() and checks it with checkMadeFrom().
+    Dataset openDataset() const;
+    /// The folder this cache was opened from.
+    const std::string& dir() const;
     int stride() const;
     int receptiveField() const;
     /// The backbone's effective receptive field at this input size (the side of the box drawn

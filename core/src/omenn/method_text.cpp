@@ -9,13 +9,47 @@ const char* methodTitle(Method m) {
     switch (m) {
         case Method::Omenn: return "OMENN";
         case Method::Saliency: return "Saliency";
-        case Method::GradientInput: return "Gradient x Input";
+        case Method::GradientInput: return "Gradient \u00d7 Input";
         case Method::IntegratedGradients: return "Integrated Gradients";
         case Method::SmoothGrad: return "SmoothGrad";
         case Method::GradCam: return "Grad-CAM";
         case Method::Occlusion: return "Occlusion";
     }
     return "?";
+}
+
+const char* methodSummary(Method m) {
+    switch (m) {
+        case Method::Omenn: return "One matrix explains the network: exact, C_w + C_b add up to the logit";
+        case Method::Saliency: return "Absolute gradient, max over colour channels";
+        case Method::GradientInput:
+            return "x times the gradient; equals OMENN's C_w on pure ReLU networks, without the bias share";
+        case Method::IntegratedGradients: return "Gradients averaged along the path from a black image";
+        case Method::SmoothGrad: return "Saliency averaged over noisy copies of the image";
+        case Method::GradCam: return "Class activation map at the backbone's cut, upsampled";
+        case Method::Occlusion: return "Output drop when a window is blacked out (slow)";
+    }
+    return "?";
+}
+
+bool methodIsSigned(Method m) {
+    switch (m) {
+        case Method::Omenn:
+        case Method::GradientInput:
+        case Method::IntegratedGradients:
+        case Method::Occlusion: return true;
+        case Method::Saliency:
+        case Method::SmoothGrad:
+        case Method::GradCam: return false;
+    }
+    return true;
+}
+
+const std::vector<Method>& allMethods() {
+    static const std::vector<Method> all{Method::Omenn,    Method::GradientInput, Method::IntegratedGradients,
+                                         Method::Saliency, Method::SmoothGrad,    Method::GradCam,
+                                         Method::Occlusion};
+    return all;
 }
 
 std::string describeNumbers(const Attribution& a, const std::string& score) {

@@ -24,9 +24,8 @@ QString writeReportPdf(const QString& htmlPath, const QString& pdfPath, const QS
     QTextDocument doc;
     // Relative <img src> resolve against the report's folder.
     doc.setBaseUrl(QUrl::fromLocalFile(QFileInfo(htmlPath).absolutePath() + QLatin1Char('/')));
-    doc.setDefaultStyleSheet(QStringLiteral("table { border-collapse: collapse; } th, td { border: 1px solid #bbbbbb; padding: 2px; }"
-                                            " th { background-color: #eeeeee; } .warn { color: #a40000; } .meta { color: #666666; }"
-                                            " .figure { margin-top: 6px; margin-bottom: 10px; } .caption { font-size: small; color: #555555; }"));
+    QFile css(QStringLiteral(":/report/report.css"));  // resources/report/report.css
+    if (css.open(QIODevice::ReadOnly)) doc.setDefaultStyleSheet(QString::fromUtf8(css.readAll()));
     doc.setHtml(html);
 
     try {
