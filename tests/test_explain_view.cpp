@@ -86,6 +86,7 @@ private Q_SLOTS:
     void twoPanesAddUpToTheLogit();
     void alphaDragIsOneUndoStep();
     void switchingBackIsInstant();
+    void cacheKeysAndGetters();
     void badImageFileIsNamed();
     void stateRoundTrips();
     void swipeAllClassesAndFaithfulness();
@@ -325,6 +326,61 @@ void TestExplainView::switchingBackIsInstant() {
     QCOMPARE(queued.size(), 0);
     w_->undoStack()->redo();
     QVERIFY(canvas(0)->image() == omenn);
+}
+
+void TestExplainView::cacheKeysAndGetters() {
+    auto* e = view()->engine();
+    ComputeOptions a, b;
+    b.igSteps = a.igSteps + 1;
+    PaneSpec omenn, ig;
+    ig.method = pqw::Method::IntegratedGradients;
+    // Only the options that change a method's map enter its key.
+    QVERIFY(e->mapKey(omenn, a) == e->mapKey(omenn, b));
+    QCOMPARE(qHash(e->mapKey(omenn, a)), qHash(e->mapKey(omenn, b)));
+    QVERIFY(e->mapKey(ig, a) != e->mapKey(ig, b));
+    const QSet<CacheKey> keys{e->mapKey(omenn, a), e->mapKey(omenn, b), e->mapKey(ig, a), e->mapKey(ig, b)};
+    QCOMPARE(keys.size(), 3);
+    // Kinds, heads and classes keep keys apart.
+    QVERIFY(e->curvesKey(ig, a, 0) != e->curvesKey(ig, a, 1));
+    QVERIFY(e->curvesKey(ig, a, 0).kind == CacheKey::Kind::Curves && e->mapKey(ig, a).kind == CacheKey::Kind::Map);
+    QVERIFY(e->decompositionKey(-1) != e->decompositionKey(0));
+    QVERIFY(e->allClassesKey(PaneHead::ProtoQuant) != e->allClassesKey(PaneHead::Probe));
+    QVERIFY(e->tableKey({pqw::Method::Omenn}, 3, a) != e->tableKey({pqw::Method::Omenn}, 3, b));
+    // The map shown is found under its key, and its image is in the key.
+    QVERIFY(waitForPane(0));
+    const CacheKey shown = e->mapKey(view()->settings().panes[0], view()->settings().compute);
+    QVERIFY(e->cachedMap(shown));
+    QCOMPARE(shown.image, view()->settings().image);
+    // Getters have no side effects: no model reset, no job, the same keys.
+    QSignalSpy reset(e, &ExplainEngine::modelReset);
+    const int jobs = e->submitted();
+    const int cached = e->cachedCount();
+    QVERIFY(e->ready());
+    QVERIFY(e->hasHead(PaneHead::ProtoQuant) && e->hasHead(PaneHead::Probe));
+    QCOMPARE(e->inputSize(), 32);
+    QCOMPARE(e->mapKey(view()->settings().panes[0], view()->settings().compute), shown);
+    QCOMPARE(reset.size(), 0);
+    QCOMPARE(e->submitted(), jobs);
+    QCOMPARE(e->cachedCount(), cached);
+
+    // Two cached IG maps that differ only in their step count: undo and redo draw the right one.
+    const int steps = w_->undoStack()->index();
+    ExplainSettings s = view()->settings();
+    s.panes[0].method = pqw::Method::IntegratedGradients;
+    view()->edit(s, QStringLiteral("IG"));
+    QVERIFY(waitForPane(0));
+    const QImage many = canvas(0)->image();
+    s.compute.igSteps = 2;
+    view()->edit(s, QStringLiteral("IG steps 2"));
+    QVERIFY(waitForPane(0));
+    const QImage few = canvas(0)->image();
+    QVERIFY(few != many);
+    w_->undoStack()->undo();
+    QVERIFY(canvas(0)->image() == many);
+    w_->undoStack()->redo();
+    QVERIFY(canvas(0)->image() == few);
+    w_->undoStack()->setIndex(steps);
+    QVERIFY(waitForPane(0));
 }
 
 void TestExplainView::badImageFileIsNamed() {

@@ -134,7 +134,7 @@ void ExplainPane::showMessage(const QString& m) {
     canvas_->setImage(QImage());
     canvas_->setMessage(m);
     numbers_->clear();
-    renderKey.clear();
+    shownKey_ = {};
     result_.reset();
     output_ = weightSum_ = biasSum_ = 0;
 }

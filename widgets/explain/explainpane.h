@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "explain/explaintypes.h"
+#include "explain/explainsettings.h"
 
 class QComboBox;
 class QLabel;
@@ -37,7 +37,12 @@ public:
     double shownOutput() const { return output_; }
     double shownWeightSum() const { return weightSum_; }
     double shownBiasSum() const { return biasSum_; }
-    QString renderKey;  ///< what the canvas holds (map key + overlay options)
+    /// Whether the canvas holds the map of `key` drawn with `o` (so it need not be redrawn).
+    bool shows(const CacheKey& key, const OverlayOptions& o) const { return !shownKey_.isNull() && shownKey_ == key && shownOverlay_ == o; }
+    void setShown(const CacheKey& key, const OverlayOptions& o) {
+        shownKey_ = key;
+        shownOverlay_ = o;
+    }
 
 Q_SIGNALS:
     void edited();
@@ -52,6 +57,8 @@ private:
     QLabel* numbers_;
     std::shared_ptr<const MapResult> result_;  ///< the map shown (for the .npy export)
     double output_ = 0, weightSum_ = 0, biasSum_ = 0;
+    CacheKey shownKey_;  ///< what the canvas holds: the map's key and its overlay options
+    OverlayOptions shownOverlay_;
 };
 
 }  // namespace pqwgui

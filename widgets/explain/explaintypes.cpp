@@ -63,13 +63,15 @@ QString CacheKey::toString() const {
         case Kind::Map:
         case Kind::Curves:
             t += QStringLiteral("|%1|t%2|vs%3").arg(QString::fromLatin1(pqw::methodName(method))).arg(target).arg(contrast);
+            t += QStringLiteral("|ig%1|sg%2x%3|occ%4s%5").arg(options.igSteps).arg(options.sgSamples).arg(options.sgNoise).arg(options.occPatch).arg(options.occStride);
             if (kind == Kind::Curves) t += QStringLiteral("|c%1").arg(cls);
             break;
         case Kind::Decomposition: t += QStringLiteral("|%1").arg(cls); break;
         case Kind::Table: {
             QStringList m;
             for (auto x : methods) m << QString::fromLatin1(pqw::methodName(x));
-            t += QStringLiteral("|%1|n%2").arg(m.join(QLatin1Char(','))).arg(images);
+            t += QStringLiteral("|%1|n%2|ig%3|sg%4x%5|occ%6s%7").arg(m.join(QLatin1Char(','))).arg(images).arg(options.igSteps)
+                     .arg(options.sgSamples).arg(options.sgNoise).arg(options.occPatch).arg(options.occStride);
             break;
         }
         case Kind::CompareLoad: t += QLatin1Char('|') + path; break;

@@ -370,8 +370,7 @@ void ExplainView::renderPanes() {
         const CacheKey key = engine_->mapKey(settings_.panes[i], settings_.compute);
         auto r = engine_->cachedMap(key);
         if (!r) continue;
-        const QString rk = key.toString() + QStringLiteral("|%1|%2|%3|%4|%5|%6").arg(o.alpha).arg(o.colormap).arg(o.absolute).arg(o.percentile).arg(o.smooth).arg(o.withBias);
-        if (pane->renderKey == rk) continue;
+        if (pane->shows(key, o)) continue;
         QImage img;
         try {
             img = composeAttribution(engine_->inputImage(), r->attr, o);
@@ -380,7 +379,7 @@ void ExplainView::renderPanes() {
             continue;
         }
         pane->showResult(r, img, names);
-        pane->renderKey = rk;
+        pane->setShown(key, o);
     }
     // Swipe: pane 1's canvas shows pane 2's map right of the line.
     if (settings_.swipe && settings_.panes.size() >= 2 && !grid_->pane(1)->canvas()->image().isNull() &&
