@@ -32,8 +32,9 @@
 #include <cmath>
 
 #include "datasetview.h"
-#include "explaincanvas.h"
-#include "explainview.h"
+#include "explain/explaincanvas.h"
+#include "explain/explainpane.h"
+#include "explain/explainview.h"
 #include "fixtures.h"
 #include "qcp.h"
 #include "mainwindow.h"
@@ -68,6 +69,14 @@ Shown parseNumbers(const QString& text) {
     s.ok = true;
     return s;
 }
+
+/// A widget of the view found by its object name (the view exposes no widget getters).
+template <class T>
+T* child(const QObject* root, const QString& name) {
+    T* c = root->findChild<T*>(name);
+    if (!c) qFatal("no %s named %s", T::staticMetaObject.className(), qPrintable(name));
+    return c;
+}
 }  // namespace
 
 class TestExplainView : public QObject {
@@ -77,6 +86,7 @@ private Q_SLOTS:
     void twoPanesAddUpToTheLogit();
     void alphaDragIsOneUndoStep();
     void switchingBackIsInstant();
+    void cacheKeysAndGetters();
     void badImageFileIsNamed();
     void stateRoundTrips();
     void swipeAllClassesAndFaithfulness();
@@ -87,6 +97,18 @@ private Q_SLOTS:
 
 private:
     ExplainView* view() const { return w_->explainView(); }
+    ExplainPane* pane(int i) const { return child<ExplainPane>(view(), QStringLiteral("pane%1").arg(i)); }
+    OverlayCanvas* canvas(int i) const { return child<OverlayCanvas>(view(), QStringLiteral("canvas%1").arg(i)); }
+    QLabel* numbers(int i) const { return child<QLabel>(view(), QStringLiteral("numbers%1").arg(i)); }
+    QLabel* compareNote() const { return child<QLabel>(view(), QStringLiteral("compareNote")); }
+    QLabel* decompositionText() const { return child<QLabel>(view(), QStringLiteral("decompositionText")); }
+    QTabWidget* sideTabs() const { return child<QTabWidget>(view(), QStringLiteral("explainSide")); }
+    QCheckBox* autoRun() const { return child<QCheckBox>(view(), QStringLiteral("autoRun")); }
+    QTableWidget* faithfulnessTable() const { return child<QTableWidget>(view(), QStringLiteral("faithfulnessTable")); }
+    /// Pane i's selector: "method", "head", "target" or "contrast".
+    QComboBox* box(const char* what, int i) const {
+        return child<QComboBox>(view(), QLatin1String(what) + QString::number(i));
+    }
     /// PQW_EXPLAIN_SHOTS=DIR: saves the window at a few steps (to look at the view's states).
     void shot(const QString& name) {
         const QString dir = qEnvironmentVariable("PQW_EXPLAIN_SHOTS");
@@ -99,7 +121,7 @@ private:
         QElapsedTimer t;
         t.start();
         while (t.elapsed() < ms) {
-            if (!w_->jobs()->busy() && !view()->pane(i)->canvas()->image().isNull()) return true;
+            if (!w_->jobs()->busy() && !canvas(i)->image().isNull()) return true;
             QTest::qWait(20);
         }
         return false;
@@ -155,13 +177,13 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     QCOMPARE(w_->currentView(), static_cast<QWidget*>(view()));
     QVERIFY(view()->setImageSample(sample_));
     // Pane 1: OMENN of the ProtoQuant head; pane 2: OMENN of the linear probe (another model).
-    view()->pane(0)->methodBox()->setCurrentIndex(view()->pane(0)->methodBox()->findData(int(pqw::Method::Omenn)));
-    view()->pane(1)->methodBox()->setCurrentIndex(view()->pane(1)->methodBox()->findData(int(pqw::Method::Omenn)));
-    view()->pane(1)->headBox()->setCurrentIndex(view()->pane(1)->headBox()->findData(int(PaneHead::Probe)));
+    box("method", 0)->setCurrentIndex(box("method", 0)->findData(int(pqw::Method::Omenn)));
+    box("method", 1)->setCurrentIndex(box("method", 1)->findData(int(pqw::Method::Omenn)));
+    box("head", 1)->setCurrentIndex(box("head", 1)->findData(int(PaneHead::Probe)));
     QCOMPARE(view()->visiblePanes(), 2);
     QVERIFY(waitForPane(0));
     QVERIFY(waitForPane(1));
-    QVERIFY(view()->pane(0)->isVisible() && view()->pane(1)->isVisible());
+    QVERIFY(pane(0)->isVisible() && pane(1)->isVisible());
 
     // The independent computation: the same image, preprocessed, through Explainer::logits.
     auto model = w_->session()->model();
@@ -172,7 +194,7 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     pqw::preprocessImage(rgb, pp, x.data());
     const pqw::ExplainHead heads[] = {pqw::ExplainHead::Interpretable, pqw::ExplainHead::Stage0};
     for (int i = 0; i < 2; ++i) {
-        const QString text = view()->pane(i)->numbersLabel()->text();
+        const QString text = numbers(i)->text();
         const Shown s = parseNumbers(text);
         QVERIFY2(s.ok, qPrintable(text));
         qInfo("pane %d shows: %s", i + 1, qPrintable(QString(text).remove(QRegularExpression(QStringLiteral("<[^>]*>")))));
@@ -183,19 +205,19 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
         const float zmax = *std::max_element(z.begin(), z.end());  // the predicted class is explained
         QVERIFY2(std::abs(s.logit - zmax) <= tol, qPrintable(QStringLiteral("%1 vs %2").arg(text).arg(zmax)));
         // The pane's numbers are the computed ones, not rounded copies of each other.
-        QVERIFY(std::abs(view()->pane(i)->shownWeightSum() + view()->pane(i)->shownBiasSum() - view()->pane(i)->shownOutput()) <=
+        QVERIFY(std::abs(pane(i)->shownWeightSum() + pane(i)->shownBiasSum() - pane(i)->shownOutput()) <=
                 1e-4 * std::max(1.0, double(std::abs(zmax))));
     }
     // The two heads are different models: different logits.
-    QVERIFY(std::abs(view()->pane(0)->shownOutput() - view()->pane(1)->shownOutput()) > 1e-6);
+    QVERIFY(std::abs(pane(0)->shownOutput() - pane(1)->shownOutput()) > 1e-6);
 
     // A contrast on pane 2 (ProtoQuant head): class 2 vs class 0 explains z_2 - z_0.
-    view()->pane(1)->headBox()->setCurrentIndex(view()->pane(1)->headBox()->findData(int(PaneHead::ProtoQuant)));
-    view()->pane(1)->targetBox()->setCurrentIndex(view()->pane(1)->targetBox()->findData(2));
-    view()->pane(1)->contrastBox()->setCurrentIndex(view()->pane(1)->contrastBox()->findData(0));
+    box("head", 1)->setCurrentIndex(box("head", 1)->findData(int(PaneHead::ProtoQuant)));
+    box("target", 1)->setCurrentIndex(box("target", 1)->findData(2));
+    box("contrast", 1)->setCurrentIndex(box("contrast", 1)->findData(0));
     QVERIFY(waitForPane(1));
     {
-        const QString text = view()->pane(1)->numbersLabel()->text();
+        const QString text = numbers(1)->text();
         QVERIFY2(text.contains(QStringLiteral("Score for class_2 minus score for class_0")), qPrintable(text));
         const Shown s = parseNumbers(text);
         QVERIFY2(s.ok, qPrintable(text));
@@ -210,13 +232,13 @@ void TestExplainView::twoPanesAddUpToTheLogit() {
     QCOMPARE(view()->settings().panes[1].contrast, -1);
 
     // The decomposition of the ProtoQuant logit: the same number, as a sum over prototypes.
-    QTRY_VERIFY_WITH_TIMEOUT(view()->decompositionLabel()->text().contains(QStringLiteral("prototypes")) && !w_->jobs()->busy(), 60000);
-    const QString dec = view()->decompositionLabel()->text();
+    QTRY_VERIFY_WITH_TIMEOUT(decompositionText()->text().contains(QStringLiteral("prototypes")) && !w_->jobs()->busy(), 60000);
+    const QString dec = decompositionText()->text();
     static const QRegularExpression dre(QStringLiteral(": (-?[0-9]+\\.[0-9]+)</b>, the sum of ([0-9]+) prototypes' shares .*add up to (-?[0-9]+\\.[0-9]+)\\)"));
     const auto dm = dre.match(dec);
     qInfo("decomposition: %s", qPrintable(QString(dec).remove(QRegularExpression(QStringLiteral("<[^>]*>")))));
     QVERIFY2(dm.hasMatch(), qPrintable(dec));
-    QVERIFY(std::abs(dm.captured(1).toDouble() - view()->pane(0)->shownOutput()) <= 2e-4);
+    QVERIFY(std::abs(dm.captured(1).toDouble() - pane(0)->shownOutput()) <= 2e-4);
     QVERIFY(std::abs(dm.captured(3).toDouble() - dm.captured(1).toDouble()) <= 2e-4);
     QVERIFY(view()->selectedPrototype() >= 0);  // the top bar is selected, its map shown
     auto dec2 = view()->engine()->cachedDecomposition(view()->engine()->decompositionKey(-1));
@@ -234,9 +256,9 @@ void TestExplainView::alphaDragIsOneUndoStep() {
     QVERIFY(waitForPane(0));
     auto* undo = w_->undoStack();
     const int steps = undo->index();
-    const QImage before = view()->pane(0)->canvas()->image();
+    const QImage before = canvas(0)->image();
     const double alpha0 = view()->settings().overlay.alpha;
-    QSlider* a = view()->alphaSlider();
+    QSlider* a = child<QSlider>(view(), QStringLiteral("alpha"));
     // A drag: press, several values, release.
     a->setSliderDown(true);
     QElapsedTimer t;
@@ -248,15 +270,15 @@ void TestExplainView::alphaDragIsOneUndoStep() {
     QVERIFY2(perStep < 100, qPrintable(QString::number(perStep)));
     QCOMPARE(undo->index(), steps + 1);
     QCOMPARE(view()->settings().overlay.alpha, 0.2);
-    const QImage dragged = view()->pane(0)->canvas()->image();
+    const QImage dragged = canvas(0)->image();
     QVERIFY(dragged != before);
     undo->undo();
     QCOMPARE(view()->settings().overlay.alpha, alpha0);
     QCOMPARE(a->value(), int(std::lround(alpha0 * 100)));
-    QVERIFY(view()->pane(0)->canvas()->image() == before);  // the rendered overlay pixels too
+    QVERIFY(canvas(0)->image() == before);  // the rendered overlay pixels too
     undo->redo();
     QCOMPARE(view()->settings().overlay.alpha, 0.2);
-    QVERIFY(view()->pane(0)->canvas()->image() == dragged);
+    QVERIFY(canvas(0)->image() == dragged);
     undo->undo();
     // A keyboard step is an undo step of its own.
     a->setValue(a->value() + 5);
@@ -267,43 +289,98 @@ void TestExplainView::alphaDragIsOneUndoStep() {
 
 void TestExplainView::switchingBackIsInstant() {
     QVERIFY(waitForPane(0));
-    auto* box = view()->pane(0)->methodBox();
-    const QImage omenn = view()->pane(0)->canvas()->image();
+    auto* method = box("method", 0);
+    const QImage omenn = canvas(0)->image();
     const int jobs0 = view()->engine()->submitted();
-    box->setCurrentIndex(box->findData(int(pqw::Method::GradientInput)));
+    method->setCurrentIndex(method->findData(int(pqw::Method::GradientInput)));
     QCOMPARE(view()->engine()->submitted(), jobs0 + 1);  // a new map: one job
-    QVERIFY(view()->pane(0)->canvas()->image().isNull());
+    QVERIFY(canvas(0)->image().isNull());
     QVERIFY(waitForPane(0));
-    const QImage gxi = view()->pane(0)->canvas()->image();
+    const QImage gxi = canvas(0)->image();
     QVERIFY(!w_->jobs()->busy());
     const int jobs1 = view()->engine()->submitted();
     QSignalSpy queued(w_->jobs(), &JobRunner::queued);
-    box->setCurrentIndex(box->findData(int(pqw::Method::Omenn)));
+    method->setCurrentIndex(method->findData(int(pqw::Method::Omenn)));
     // Cached: drawn at once, no job submitted (for the map or anything the view shows).
-    QVERIFY(view()->pane(0)->canvas()->image() == omenn);
+    QVERIFY(canvas(0)->image() == omenn);
     QCOMPARE(view()->engine()->submitted(), jobs1);
     QCOMPARE(queued.size(), 0);
     QVERIFY(!w_->jobs()->busy());
     // Auto-run off: a change queues nothing until Run.
-    view()->autoRunBox()->setChecked(false);
-    box->setCurrentIndex(box->findData(int(pqw::Method::Saliency)));
+    autoRun()->setChecked(false);
+    method->setCurrentIndex(method->findData(int(pqw::Method::Saliency)));
     QCOMPARE(queued.size(), 0);
-    QVERIFY(view()->pane(0)->canvas()->image().isNull());
-    QVERIFY(view()->pane(0)->canvas()->message().contains(QStringLiteral("Run (F5)")));
+    QVERIFY(canvas(0)->image().isNull());
+    QVERIFY(canvas(0)->message().contains(QStringLiteral("Run (F5)")));
     view()->run();
     QCOMPARE(queued.size(), 1);
     QVERIFY(waitForPane(0));
-    view()->autoRunBox()->setChecked(true);
+    autoRun()->setChecked(true);
     w_->undoStack()->undo();  // back to OMENN (cached)
-    QVERIFY(view()->pane(0)->canvas()->image() == omenn);
+    QVERIFY(canvas(0)->image() == omenn);
     queued.clear();
     // Undo goes back to Gradient x Input, also from the cache.
     w_->undoStack()->undo();
-    QCOMPARE(box->currentData().toInt(), int(pqw::Method::GradientInput));
-    QVERIFY(view()->pane(0)->canvas()->image() == gxi);
+    QCOMPARE(method->currentData().toInt(), int(pqw::Method::GradientInput));
+    QVERIFY(canvas(0)->image() == gxi);
     QCOMPARE(queued.size(), 0);
     w_->undoStack()->redo();
-    QVERIFY(view()->pane(0)->canvas()->image() == omenn);
+    QVERIFY(canvas(0)->image() == omenn);
+}
+
+void TestExplainView::cacheKeysAndGetters() {
+    auto* e = view()->engine();
+    ComputeOptions a, b;
+    b.igSteps = a.igSteps + 1;
+    PaneSpec omenn, ig;
+    ig.method = pqw::Method::IntegratedGradients;
+    // Only the options that change a method's map enter its key.
+    QVERIFY(e->mapKey(omenn, a) == e->mapKey(omenn, b));
+    QCOMPARE(qHash(e->mapKey(omenn, a)), qHash(e->mapKey(omenn, b)));
+    QVERIFY(e->mapKey(ig, a) != e->mapKey(ig, b));
+    const QSet<CacheKey> keys{e->mapKey(omenn, a), e->mapKey(omenn, b), e->mapKey(ig, a), e->mapKey(ig, b)};
+    QCOMPARE(keys.size(), 3);
+    // Kinds, heads and classes keep keys apart.
+    QVERIFY(e->curvesKey(ig, a, 0) != e->curvesKey(ig, a, 1));
+    QVERIFY(e->curvesKey(ig, a, 0).kind == CacheKey::Kind::Curves && e->mapKey(ig, a).kind == CacheKey::Kind::Map);
+    QVERIFY(e->decompositionKey(-1) != e->decompositionKey(0));
+    QVERIFY(e->allClassesKey(PaneHead::ProtoQuant) != e->allClassesKey(PaneHead::Probe));
+    QVERIFY(e->tableKey({pqw::Method::Omenn}, 3, a) != e->tableKey({pqw::Method::Omenn}, 3, b));
+    // The map shown is found under its key, and its image is in the key.
+    QVERIFY(waitForPane(0));
+    const CacheKey shown = e->mapKey(view()->settings().panes[0], view()->settings().compute);
+    QVERIFY(e->cachedMap(shown));
+    QCOMPARE(shown.image, view()->settings().image);
+    // Getters have no side effects: no model reset, no job, the same keys.
+    QSignalSpy reset(e, &ExplainEngine::modelReset);
+    const int jobs = e->submitted();
+    const int cached = e->cachedCount();
+    QVERIFY(e->ready());
+    QVERIFY(e->hasHead(PaneHead::ProtoQuant) && e->hasHead(PaneHead::Probe));
+    QCOMPARE(e->inputSize(), 32);
+    QCOMPARE(e->mapKey(view()->settings().panes[0], view()->settings().compute), shown);
+    QCOMPARE(reset.size(), 0);
+    QCOMPARE(e->submitted(), jobs);
+    QCOMPARE(e->cachedCount(), cached);
+
+    // Two cached IG maps that differ only in their step count: undo and redo draw the right one.
+    const int steps = w_->undoStack()->index();
+    ExplainSettings s = view()->settings();
+    s.panes[0].method = pqw::Method::IntegratedGradients;
+    view()->edit(s, QStringLiteral("IG"));
+    QVERIFY(waitForPane(0));
+    const QImage many = canvas(0)->image();
+    s.compute.igSteps = 2;
+    view()->edit(s, QStringLiteral("IG steps 2"));
+    QVERIFY(waitForPane(0));
+    const QImage few = canvas(0)->image();
+    QVERIFY(few != many);
+    w_->undoStack()->undo();
+    QVERIFY(canvas(0)->image() == many);
+    w_->undoStack()->redo();
+    QVERIFY(canvas(0)->image() == few);
+    w_->undoStack()->setIndex(steps);
+    QVERIFY(waitForPane(0));
 }
 
 void TestExplainView::badImageFileIsNamed() {
@@ -316,7 +393,7 @@ void TestExplainView::badImageFileIsNamed() {
     QVERIFY(view()->errorText().startsWith(QStringLiteral("Cannot explain this image")));
     QVERIFY(view()->settings() == before);  // the previous image stays
     QCOMPARE(w_->undoStack()->count(), steps);
-    QVERIFY(!view()->pane(0)->canvas()->image().isNull());
+    QVERIFY(!canvas(0)->image().isNull());
     auto* err = view()->findChild<QLabel*>(QStringLiteral("imageError"));
     QVERIFY(err && err->isVisible() && err->text().contains(QStringLiteral("broken-shirt.png")));
     // Dropped on the view: the same message.
@@ -358,7 +435,7 @@ void TestExplainView::stateRoundTrips() {
     s.overlay.withBias = true;
     s.compute.igSteps = 12;
     s.swipe = true;
-    view()->autoRunBox()->setChecked(false);  // nothing to compute for this test
+    autoRun()->setChecked(false);  // nothing to compute for this test
     view()->edit(s, QStringLiteral("test"));
     view()->link()->set(2.5, QPointF(0.4, 0.6));
     const QJsonObject saved = view()->saveState();
@@ -368,10 +445,10 @@ void TestExplainView::stateRoundTrips() {
     other.restoreState(saved);
     QCOMPARE(other.saveState(), saved);
     QVERIFY(other.settings() == view()->settings());
-    QCOMPARE(other.paneCountBox()->value(), 3);
-    QCOMPARE(other.colormapBox()->currentData().toString(), QStringLiteral("viridis"));
-    QCOMPARE(other.alphaSlider()->value(), 35);
-    QVERIFY(!other.autoRunBox()->isChecked());
+    QCOMPARE(child<QSpinBox>(&other, QStringLiteral("paneCount"))->value(), 3);
+    QCOMPARE(child<QComboBox>(&other, QStringLiteral("colormap"))->currentData().toString(), QStringLiteral("viridis"));
+    QCOMPARE(child<QSlider>(&other, QStringLiteral("alpha"))->value(), 35);
+    QVERIFY(!child<QCheckBox>(&other, QStringLiteral("autoRun"))->isChecked());
     QCOMPARE(other.link()->zoom(), 2.5);
     // Through text, as a project file stores it.
     ExplainView third(w_->session(), nullptr);
@@ -388,18 +465,18 @@ void TestExplainView::stateRoundTrips() {
     QCOMPARE(fourth.settings().active, 0);
     // Back to two panes with auto-run for the next test.
     w_->undoStack()->undo();
-    view()->autoRunBox()->setChecked(true);
+    autoRun()->setChecked(true);
     QCOMPARE(view()->visiblePanes(), 2);
 }
 
 void TestExplainView::swipeAllClassesAndFaithfulness() {
     QVERIFY(waitForPane(0));
     // Four panes, linked zoom: one ViewLink for all.
-    view()->paneCountBox()->setValue(4);
+    child<QSpinBox>(view(), QStringLiteral("paneCount"))->setValue(4);
     QCOMPARE(view()->visiblePanes(), 4);
     QVERIFY(waitForPane(3));
-    for (int i = 1; i < 4; ++i) QCOMPARE(view()->pane(i)->canvas()->link(), view()->pane(0)->canvas()->link());
-    QVERIFY(view()->pane(3)->isVisible());
+    for (int i = 1; i < 4; ++i) QCOMPARE(canvas(i)->link(), canvas(0)->link());
+    QVERIFY(pane(3)->isVisible());
     view()->link()->set(2.0, QPointF(0.5, 0.5));
     shot(QStringLiteral("explain-four-panes"));
     view()->link()->reset();
@@ -410,27 +487,27 @@ void TestExplainView::swipeAllClassesAndFaithfulness() {
     s.swipe = true;
     view()->edit(s, QStringLiteral("swipe"));
     QVERIFY(waitForPane(1));
-    QVERIFY(view()->pane(0)->canvas()->swiping());
-    QVERIFY(!view()->pane(1)->canvas()->isVisible());
-    QVERIFY(view()->pane(1)->numbersLabel()->isVisible());  // its numbers stay in sight
+    QVERIFY(canvas(0)->swiping());
+    QVERIFY(!canvas(1)->isVisible());
+    QVERIFY(numbers(1)->isVisible());  // its numbers stay in sight
     shot(QStringLiteral("explain-swipe"));
     w_->undoStack()->undo();
-    QVERIFY(!view()->pane(0)->canvas()->swiping());
+    QVERIFY(!canvas(0)->swiping());
 
     // All classes: one tile per class, computed as a job.
-    view()->sideTabs()->setCurrentIndex(1);
+    sideTabs()->setCurrentIndex(1);
     QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy() && view()->allClassesTiles() == 3, 60000);
     shot(QStringLiteral("explain-all-classes"));
 
     // Faithfulness of the active pane's map on this image: deletion starts from the original
     // image and insertion ends on it, so both equal the class probability shown.
-    view()->sideTabs()->setCurrentIndex(2);
-    auto* plot = view()->curvesPlot();
+    sideTabs()->setCurrentIndex(2);
+    auto* plot = child<QCustomPlot>(view(), QStringLiteral("curvesPlot"));
     QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy() && plot->graph(0)->dataCount() > 2, 60000);
     const auto del = plot->graph(0)->data();
     const auto ins = plot->graph(1)->data();
     QCOMPARE(del->size(), ins->size());
-    const double z = view()->pane(0)->shownOutput();
+    const double z = pane(0)->shownOutput();
     auto r = view()->engine()->cachedMap(view()->engine()->mapKey(view()->settings().panes[0], view()->settings().compute));
     QVERIFY(r);
     double sum = 0;
@@ -454,13 +531,13 @@ void TestExplainView::swipeAllClassesAndFaithfulness() {
     auto* compute = view()->findChild<QPushButton*>(QStringLiteral("computeTable"));
     QVERIFY(compute);
     QTest::mouseClick(compute, Qt::LeftButton);
-    QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy() && view()->faithfulnessTable()->rowCount() == 2, 120000);
-    QCOMPARE(view()->faithfulnessTable()->item(0, 0)->text(), QStringLiteral("OMENN"));
+    QTRY_VERIFY_WITH_TIMEOUT(!w_->jobs()->busy() && faithfulnessTable()->rowCount() == 2, 120000);
+    QCOMPARE(faithfulnessTable()->item(0, 0)->text(), QStringLiteral("OMENN"));
     // OMENN's completeness residual is float rounding.
-    const QString residual = view()->faithfulnessTable()->item(0, 5)->text();
+    const QString residual = faithfulnessTable()->item(0, 5)->text();
     QVERIFY2(residual.section(QLatin1Char(' '), 0, 0).toDouble() < 1e-3, qPrintable(residual));
     shot(QStringLiteral("explain-faithfulness"));
-    view()->sideTabs()->setCurrentIndex(0);
+    sideTabs()->setCurrentIndex(0);
 }
 
 void TestExplainView::projectKeepsTheView() {
@@ -492,7 +569,7 @@ void TestExplainView::projectKeepsTheView() {
     QTRY_VERIFY_WITH_TIMEOUT(opened && !w2.jobs()->busy(), 120000);
     QVERIFY(w2.explainView()->settings() == view()->settings());
     QCOMPARE(w2.explainView()->saveState().value(QStringLiteral("panes")), state.value(QStringLiteral("panes")));
-    QCOMPARE(w2.explainView()->alphaSlider()->value(), 45);
+    QCOMPARE(child<QSlider>(w2.explainView(), QStringLiteral("alpha"))->value(), 45);
     w2.jobs()->cancelAll();
     QTRY_VERIFY_WITH_TIMEOUT(!w2.jobs()->busy(), 60000);
 }
@@ -550,10 +627,10 @@ void TestExplainView::compareWithAnotherCheckpoint() {
         f.write("not a checkpoint at all");
     }
     view()->compareWith(bad);
-    QTRY_VERIFY_WITH_TIMEOUT(view()->compareNote()->text().startsWith(QStringLiteral("Not loaded")), 60000);
-    QVERIFY2(view()->compareNote()->text().contains(QStringLiteral("bad.pqwh")) &&
-                 view()->compareNote()->text().contains(QStringLiteral("not a ProtoQuant Workbench checkpoint")),
-             qPrintable(view()->compareNote()->text()));
+    QTRY_VERIFY_WITH_TIMEOUT(compareNote()->text().startsWith(QStringLiteral("Not loaded")), 60000);
+    QVERIFY2(compareNote()->text().contains(QStringLiteral("bad.pqwh")) &&
+                 compareNote()->text().contains(QStringLiteral("not a ProtoQuant Workbench checkpoint")),
+             qPrintable(compareNote()->text()));
     QCOMPARE(view()->visiblePanes(), 1);
     QVERIFY(!view()->engine()->hasHead(PaneHead::Compare));
     // A checkpoint for another backbone and classes: refused, saying what differs.
@@ -561,8 +638,8 @@ void TestExplainView::compareWithAnotherCheckpoint() {
     if (!data.isEmpty()) {
         const QString foreign = data + QStringLiteral("/bad/checkpoints/other_classes.pqwh");
         view()->compareWith(foreign);
-        QTRY_VERIFY_WITH_TIMEOUT(view()->compareNote()->text().startsWith(QStringLiteral("Not loaded")), 60000);
-        const QString note = view()->compareNote()->text();
+        QTRY_VERIFY_WITH_TIMEOUT(compareNote()->text().startsWith(QStringLiteral("Not loaded")), 60000);
+        const QString note = compareNote()->text();
         QVERIFY2(note.contains(QStringLiteral("other_classes.pqwh")) && note.contains(QStringLiteral("does not fit the loaded model")) &&
                      note.contains(QStringLiteral("backbone synthetic-backbone")),
                  qPrintable(note));
@@ -581,9 +658,9 @@ void TestExplainView::compareWithAnotherCheckpoint() {
     view()->applySettings(view()->settings());
     QTRY_VERIFY_WITH_TIMEOUT(view()->visiblePanes() == 2 && view()->settings().panes[1].head == PaneHead::Compare, 60000);
     QCOMPARE(w_->undoStack()->index(), undoBefore + 1);  // one undo step
-    QVERIFY(view()->compareNote()->text().contains(QStringLiteral("other")));
+    QVERIFY(compareNote()->text().contains(QStringLiteral("other")));
     QVERIFY(waitForPane(1));
-    QCOMPARE(view()->pane(1)->headBox()->currentText(), QStringLiteral("other"));
+    QCOMPARE(box("head", 1)->currentText(), QStringLiteral("other"));
 
     // Its numbers are the second checkpoint's own: an independent Explainer on the file.
     auto bb = w_->session()->backbone();
@@ -594,8 +671,8 @@ void TestExplainView::compareWithAnotherCheckpoint() {
     const auto m2 = pqw::ProtoModel::load(other.toStdString());
     const auto z2 = pqw::Explainer::fromModel(m2, *bb, pqw::ExplainHead::Interpretable).logits(x.data(), 1, pp.size);
     const auto z1 = pqw::Explainer::fromModel(*model, *bb, pqw::ExplainHead::Interpretable).logits(x.data(), 1, pp.size);
-    const Shown s = parseNumbers(view()->pane(1)->numbersLabel()->text());
-    QVERIFY2(s.ok, qPrintable(view()->pane(1)->numbersLabel()->text()));
+    const Shown s = parseNumbers(numbers(1)->text());
+    QVERIFY2(s.ok, qPrintable(numbers(1)->text()));
     const double tol = 2e-4 * std::max(1.0, std::abs(s.logit));
     const float zmax2 = *std::max_element(z2.begin(), z2.end());
     const float zmax1 = *std::max_element(z1.begin(), z1.end());
@@ -603,10 +680,10 @@ void TestExplainView::compareWithAnotherCheckpoint() {
     QVERIFY2(std::abs(s.logit - zmax2) <= tol, qPrintable(QStringLiteral("%1 vs %2").arg(s.logit).arg(zmax2)));
     QVERIFY(std::abs(s.weight + s.bias - s.logit) <= tol);
     QVERIFY(std::abs(zmax2 - zmax1) > 1e-3);  // a different model indeed
-    QVERIFY(std::abs(view()->pane(0)->shownOutput() - zmax1) <= tol);
+    QVERIFY(std::abs(pane(0)->shownOutput() - zmax1) <= tol);
     // The decomposition (of the loaded model's head) says so while pane 2 is the active one.
-    view()->sideTabs()->setCurrentIndex(0);
-    QTRY_VERIFY_WITH_TIMEOUT(view()->decompositionLabel()->text().contains(QStringLiteral("pane 2 explains the other")), 30000);
+    sideTabs()->setCurrentIndex(0);
+    QTRY_VERIFY_WITH_TIMEOUT(decompositionText()->text().contains(QStringLiteral("pane 2 explains the other")), 30000);
 
     // The project keeps it: the state names the file, and a restored view loads it again.
     const QJsonObject state = view()->saveState();

@@ -29,7 +29,7 @@
 #include <QVBoxLayout>
 
 #include "datasetview.h"
-#include "explainview.h"
+#include "explain/explainview.h"
 #include "export.h"
 #include "project.h"
 #include "undo.h"

@@ -5,8 +5,8 @@
 #include <QMenu>
 #include <QMessageBox>
 
-#include "explaincanvas.h"
-#include "explainengine.h"
+#include "explain/explaincanvas.h"
+#include "explain/explaintypes.h"
 #include "filedialogs.h"
 #include "pqw/omenn.h"
 #include "pqw/render.h"

@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "datasetview.h"
-#include "explainview.h"
+#include "explain/explainview.h"
 #include "mainwindow.h"
 #include <QStatusBar>
 

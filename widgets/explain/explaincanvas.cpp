@@ -1,4 +1,4 @@
-#include "explaincanvas.h"
+#include "explain/explaincanvas.h"
 
 #include <QMouseEvent>
 #include <QPainter>

@@ -1,0 +1,28 @@
+#pragma once
+// Small widget helpers shared by the views: emptying a layout, a small wrapped label, a page
+// that scrolls, and the line shown where a computed result is not there yet.
+#include <QString>
+
+class QLabel;
+class QLayout;
+class QScrollArea;
+class QWidget;
+
+namespace pqwgui {
+
+/// Removes and deletes a layout's items (and their widgets) until `keep` are left: the last
+/// ones, e.g. a trailing stretch.
+void clearLayout(QLayout* layout, int keep = 0);
+
+/// A word-wrapped label in a slightly smaller font (captions, explanations).
+QLabel* smallLabel(const QString& text = {});
+
+/// `page` in a frameless, resizable scroll area: on a small screen (1024 x 640) it scrolls
+/// instead of forcing the whole window taller than the screen.
+QScrollArea* scrollablePage(QWidget* page);
+
+/// Where a result is not shown yet: why it failed ("Not computed: why"), that it is being
+/// computed (`computing`), or how to compute it (Run or Auto-run).
+QString notComputedText(bool failed, const QString& why, bool pending, const QString& computing);
+
+}  // namespace pqwgui
