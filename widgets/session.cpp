@@ -39,19 +39,15 @@ QImage toQImage(const cv::Mat& rgb) {
 
 namespace {
 /// A context for one part of a job: its progress is mapped onto [lo, hi] of the job's bar
-/// (so the bar and the ETA move forward through multi-step jobs), events pass through, and a
-/// cancel of the job reaches the part at its next progress report or check.
+/// (so the bar and the ETA move forward through multi-step jobs), events pass through, and it
+/// follows the job's cancellation at once (JobContext::followCancel).
 std::unique_ptr<pqw::JobContext> part(pqw::JobContext& job, double lo, double hi) {
     auto p = std::make_unique<pqw::JobContext>();
-    pqw::JobContext* raw = p.get();
-    p->setProgressHandler([&job, raw, lo, hi](double f, const std::string& msg) {
-        if (job.isCancelled()) raw->cancel();
+    p->followCancel(&job);
+    p->setProgressHandler([&job, lo, hi](double f, const std::string& msg) {
         job.progress(lo + (hi - lo) * std::clamp(f, 0.0, 1.0), msg);
     });
-    p->setEventHandler([&job, raw](const pqw::Event& e) {
-        if (job.isCancelled()) raw->cancel();
-        job.emit(e);
-    });
+    p->setEventHandler([&job](const pqw::Event& e) { job.emit(e); });
     return p;
 }
 }  // namespace

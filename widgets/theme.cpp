@@ -125,8 +125,6 @@ QColor Theme::text() const { return colourAt(file_, "plot", "text", dark_ ? QCol
 QColor Theme::grid() const { return colourAt(file_, "plot", "grid", QColor(0x80, 0x80, 0x80)); }
 QColor Theme::background() const { return colourAt(file_, "plot", "background", dark_ ? QColor(0x1e, 0x1f, 0x22) : QColor(Qt::white)); }
 QColor Theme::error() const { return colourAt(file_, "accent", "error", QColor(0xc0, 0x39, 0x2b)); }
-QColor Theme::raises() const { return colourAt(file_, "accent", "raises", QColor(0xd6, 0x27, 0x28)); }
-QColor Theme::lowers() const { return colourAt(file_, "accent", "lowers", QColor(0x1f, 0x4f, 0xd6)); }
 
 QIcon Theme::icon(const QString& name) {
     return QIcon(QStringLiteral(":/icons/actions/%1.svg").arg(name));

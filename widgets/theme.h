@@ -33,9 +33,6 @@ public:
     QColor background() const;
     /// Text that reports a problem (red, readable on the theme's background).
     QColor error() const;
-    /// The signed maps' legend: what raises the score (red), what lowers it (blue).
-    QColor raises() const;
-    QColor lowers() const;
     /// An action icon of resources/icons/actions/ (":/icons/actions/NAME.svg").
     static QIcon icon(const QString& name);
     /// Colours a plot's background, axes, grid, legend and text for the current theme.

@@ -1,4 +1,5 @@
 #include "explain/explaincontrols.h"
+#include "theme.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -297,7 +298,7 @@ void ExplainControls::setImageError(const QString& text) {
 
 void ExplainControls::setCompareNote(const QString& html, bool enabled, bool error, const QString& tip) {
     compareNote_->setEnabled(enabled);
-    compareNote_->setStyleSheet(error ? QStringLiteral("color: #c0392b") : QString());
+    compareNote_->setStyleSheet(error ? QStringLiteral("color: %1").arg(Theme::instance()->error().name()) : QString());
     compareNote_->setText(html);
     if (!tip.isNull()) compareNote_->setToolTip(tip);
 }

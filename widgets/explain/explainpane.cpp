@@ -42,9 +42,9 @@ ExplainPane::ExplainPane(int index, QWidget* parent) : QWidget(parent), index_(i
     title_->setToolTip(tr("Pane %1; click its image to make it the active pane (the side panel follows it)").arg(index + 1));
     method_ = new QComboBox;
     method_->setObjectName(QStringLiteral("method%1").arg(index));
-    for (const auto& m : kMethods) {
-        method_->addItem(QString::fromUtf8(m.label), int(m.method));
-        method_->setItemData(method_->count() - 1, QString::fromUtf8(m.tip), Qt::ToolTipRole);
+    for (const pqw::Method m : explainMethods()) {
+        method_->addItem(methodLabel(m), int(m));
+        method_->setItemData(method_->count() - 1, methodTip(m), Qt::ToolTipRole);
     }
     method_->setToolTip(tr("Attribution method"));
     head_ = new QComboBox;

@@ -20,11 +20,11 @@ ExplainSettings ExplainSettings::withPaneCount(int n) const {
     ExplainSettings s = *this;
     while (int(s.panes.size()) < n) {
         PaneSpec p = s.panes.back();
-        for (const auto& m : kMethods) {
+        for (const pqw::Method m : explainMethods()) {
             bool used = false;
-            for (const auto& q : s.panes) used |= q.method == m.method;
+            for (const auto& q : s.panes) used |= q.method == m;
             if (!used) {
-                p.method = m.method;
+                p.method = m;
                 break;
             }
         }

@@ -53,11 +53,11 @@ FaithfulnessPanel::FaithfulnessPanel(ExplainEngine* engine, QWidget* parent) : Q
     methods_->setMaximumHeight(70);
     methods_->setFlow(QListView::LeftToRight);
     methods_->setWrapping(true);
-    for (const auto& m : kMethods) {
-        auto* it = new QListWidgetItem(QString::fromUtf8(m.label), methods_);
-        it->setData(Qt::UserRole, int(m.method));
+    for (const pqw::Method m : explainMethods()) {
+        auto* it = new QListWidgetItem(methodLabel(m), methods_);
+        it->setData(Qt::UserRole, int(m));
         it->setFlags(it->flags() | Qt::ItemIsUserCheckable);
-        const bool slow = m.method == pqw::Method::Occlusion || m.method == pqw::Method::SmoothGrad;
+        const bool slow = m == pqw::Method::Occlusion || m == pqw::Method::SmoothGrad;
         it->setCheckState(slow ? Qt::Unchecked : Qt::Checked);
     }
     tv->addWidget(methods_);
