@@ -165,36 +165,44 @@ torch::Tensor frozenTarget(const FrozenPass& fp, const Target& t) {
     return z;
 }
 
+/// Whether the frozen pass is itself the model's forward pass, so that z is read from it. On
+/// the inference graph in float32 it is: the same kernels on the same values (each gate
+/// reproduces its activation); test_omenn checks z against Explainer::logits. The same holds
+/// for a TorchScript trunk (the walker runs the frozen module's own ops; its z is checked
+/// against PyTorch in test_omenn_families). The layer graph (BatchNorm not folded: another
+/// rounding) and float64 compare with a separate no-grad forward.
+bool frozenIsForward(const Explainer::Impl& m, const ExplainOptions& opt) {
+    return (m.fast || m.script) && !opt.doublePrecision;
+}
+
 }  // namespace
 
 Attribution explainOmenn(const Explainer& e, const float* x, int size, const Target& t, const ExplainOptions& opt) {
     const auto& m = e.impl();
     auto xt = inputTensor(x, size, m.channels);
-    // On the inference graph in float32 the frozen pass is itself the model's forward pass: the
-    // same kernels on the same values (each gate reproduces its activation), so z is read from
-    // it and no second forward is run (test_omenn checks z against Explainer::logits). The
-    // layer graph, float64 and TorchScript paths compare with a separate no-grad forward.
-    const bool frozenIsForward = m.fast && !m.script && !opt.doublePrecision;
+    const bool fromFrozen = frozenIsForward(m, opt);
     double real = 0;
-    if (!frozenIsForward) {
+    if (!fromFrozen) {
         torch::NoGradGuard ng;
         real = m.targetValue(xt, t, {}, /*inference=*/true).item<double>();
     }
     auto fp = frozenPass(m, xt, opt.doublePrecision);
     auto z = frozenTarget(fp, t);
-    if (frozenIsForward) real = z.item<double>();
+    if (fromFrozen) real = z.item<double>();
     return attribute(fp, z, real, false);
 }
 
 std::vector<Attribution> explainAllClasses(const Explainer& e, const float* x, int size, const ExplainOptions& opt) {
     const auto& m = e.impl();
     auto xt = inputTensor(x, size, m.channels);
+    // One frozen pass for every class; with frozenIsForward its logits are the real ones.
     torch::Tensor real;
-    {
+    if (!frozenIsForward(m, opt)) {
         torch::NoGradGuard ng;
         real = m.forward(xt, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {})[0];
     }
     auto fp = frozenPass(m, xt, opt.doublePrecision);
+    if (!real.defined()) real = fp.logits.detach().to(torch::kDouble);
     std::vector<Attribution> out;
     const int64_t N = fp.logits.size(0);
     for (int64_t c = 0; c < N; ++c) {
