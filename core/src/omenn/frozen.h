@@ -38,9 +38,13 @@ struct BiasTerm {
 };
 
 /// A saturating ReLU's bias grid, written by FrozenClampedRelu's backward (frozen_pass.cpp).
+/// When the ReLU is the only consumer of a convolution, the convolution's per-channel bias
+/// term is read in the same sweep (`biasLayer`, `biasGrid`) instead of as a BiasTerm.
 struct SaturationSlot {
     std::string layer;
     torch::Tensor grid;  ///< [h, w]: m * sum over channels of dz/dy where z >= m
+    std::string biasLayer;
+    torch::Tensor biasGrid;  ///< [h, w]: sum over channels of dz/dz_conv * b (when biasLayer is set)
 };
 
 struct FrozenPass {

@@ -36,24 +36,37 @@ using omenn::SaturationSlot;
 /// a bias term) needs three extra passes in the forward and two in the reading of the bias.
 /// One position's channels: gate the gradient (into gi) and return the saturated share.
 /// Branch-free with eight partial sums so that the compiler vectorises it (a branchy version
-/// was 15x slower on random signs).
+/// was 15x slower on random signs). With b (the preceding convolution's bias, when this ReLU
+/// is its only consumer) it also returns, in `bias`, sum_c gi[c] * b[c]: that convolution's
+/// bias contribution at this position, read while the gated gradient is in registers instead
+/// of in a separate pass over a retained gradient tensor.
+template <bool WithBias>
 float clampedReluBackward(const float* __restrict z, const float* __restrict g, float* __restrict gi, int64_t C,
-                          float m) {
+                          float m, const float* __restrict b, float& bias) {
     float part[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    float bpart[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     int64_t c = 0;
     for (; c + 8 <= C; c += 8)
         for (int k = 0; k < 8; ++k) {
             const float v = z[c + k], gv = g[c + k];
-            gi[c + k] = (v > 0.f && v < m) ? gv : 0.f;
+            const float o = (v > 0.f && v < m) ? gv : 0.f;
+            gi[c + k] = o;
             part[k] += (v >= m) ? gv : 0.f;
+            if constexpr (WithBias) bpart[k] += o * b[c + k];
         }
-    float sat = 0.f;
+    float sat = 0.f, bs = 0.f;
     for (; c < C; ++c) {
         const float v = z[c];
-        gi[c] = (v > 0.f && v < m) ? g[c] : 0.f;
+        const float o = (v > 0.f && v < m) ? g[c] : 0.f;
+        gi[c] = o;
         sat += (v >= m) ? g[c] : 0.f;
+        if constexpr (WithBias) bs += o * b[c];
     }
     for (float x : part) sat += x;
+    if constexpr (WithBias) {
+        for (float x : bpart) bs += x;
+        bias = bs;
+    }
     return sat * m;
 }
 
@@ -63,11 +76,14 @@ public:
         return x.scalar_type() == torch::kFloat && x.dim() == 4 && x.size(0) == 1 &&
                x.is_contiguous(at::MemoryFormat::ChannelsLast);
     }
+    /// bias: the preceding convolution's bias [C] (float, contiguous) to read in the backward
+    /// sweep, or undefined.
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double m,
-                                 int64_t slot) {
+                                 int64_t slot, const torch::Tensor& bias) {
         ctx->save_for_backward({x});
         ctx->saved_data["m"] = m;
         ctx->saved_data["slot"] = slot;
+        ctx->saved_data["bias"] = bias;
         return torch::hardtanh(x, 0.0, m);
     }
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -75,20 +91,36 @@ public:
         const auto z = ctx->get_saved_variables()[0];
         const float m = static_cast<float>(ctx->saved_data["m"].toDouble());
         auto* slot = reinterpret_cast<SaturationSlot*>(ctx->saved_data["slot"].toInt());
+        const auto bias = ctx->saved_data["bias"].toTensor();
         const int64_t C = z.size(1), h = z.size(2), w = z.size(3);
         auto g = gradOut[0].contiguous(at::MemoryFormat::ChannelsLast);
         auto gi = torch::empty_like(g);
         auto grid = torch::empty({h, w}, g.options().memory_format(at::MemoryFormat::Contiguous));
+        torch::Tensor bgrid;
         const float* zp = z.data_ptr<float>();
         const float* gp = g.data_ptr<float>();
         float* op = gi.data_ptr<float>();
         float* sp = grid.data_ptr<float>();
+        const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1));
         // Channels-last: the C values of one position are contiguous.
-        at::parallel_for(0, h * w, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1; ++p) sp[p] = clampedReluBackward(zp + p * C, gp + p * C, op + p * C, C, m);
-        });
+        if (bias.defined()) {
+            bgrid = torch::empty_like(grid);
+            const float* bp = bias.data_ptr<float>();
+            float* bo = bgrid.data_ptr<float>();
+            at::parallel_for(0, h * w, grain, [&](int64_t p0, int64_t p1) {
+                for (int64_t p = p0; p < p1; ++p)
+                    sp[p] = clampedReluBackward<true>(zp + p * C, gp + p * C, op + p * C, C, m, bp, bo[p]);
+            });
+        } else {
+            at::parallel_for(0, h * w, grain, [&](int64_t p0, int64_t p1) {
+                float unused = 0.f;
+                for (int64_t p = p0; p < p1; ++p)
+                    sp[p] = clampedReluBackward<false>(zp + p * C, gp + p * C, op + p * C, C, m, nullptr, unused);
+            });
+        }
         slot->grid = grid;
-        return {gi, torch::Tensor(), torch::Tensor()};
+        slot->biasGrid = bgrid;
+        return {gi, torch::Tensor(), torch::Tensor(), torch::Tensor()};
     }
 };
 
@@ -98,8 +130,9 @@ torch::Tensor padZero(const torch::Tensor& x, const nn::Pad4& p, double value = 
 }
 
 /// One node's frozen linear piece applied to the frozen-pass inputs; gates from their values.
+/// soleConsumer: this node is the only consumer of its (first) input.
 torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in, std::vector<BiasTerm>& biases,
-                         std::vector<std::unique_ptr<SaturationSlot>>& saturations) {
+                         std::vector<std::unique_ptr<SaturationSlot>>& saturations, bool soleConsumer) {
     nn::Layer* l = n.module.get();
     const auto dt = in.at(0).scalar_type();
     const auto& x = in.at(0);
@@ -137,9 +170,21 @@ torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in
                 // leaky -> 1 or slope; clamp(0, m) -> 1[0 <= z <= m] (0 where saturated, where
                 // the output is the constant m: a bias term).
                 if (a->maxValue > 0 && a->negativeSlope == 0.0 && FrozenClampedRelu::applies(x)) {
-                    saturations.push_back(std::make_unique<SaturationSlot>(SaturationSlot{n.name, {}}));
-                    return FrozenClampedRelu::apply(x, a->maxValue,
-                                                   reinterpret_cast<int64_t>(saturations.back().get()));
+                    saturations.push_back(std::make_unique<SaturationSlot>(SaturationSlot{n.name, {}, {}, {}}));
+                    auto* slot = saturations.back().get();
+                    // The convolution that produced x, when this ReLU is its only consumer: its
+                    // per-channel bias is read in the ReLU's backward sweep (the gradient at x
+                    // is exactly the gated gradient there), not as a separate term.
+                    torch::Tensor fused;
+                    if (soleConsumer && !biases.empty() && biases.back().at.is_same(x) &&
+                        biases.back().place.kind == omenn::Placement::Kind::Legacy && biases.back().scale == 1.0 &&
+                        biases.back().bias.dim() == 4 && biases.back().bias.numel() == x.size(1) &&
+                        biases.back().bias.size(1) == x.size(1) && biases.back().bias.scalar_type() == torch::kFloat) {
+                        fused = biases.back().bias.reshape({-1}).contiguous();
+                        slot->biasLayer = biases.back().layer;
+                        biases.pop_back();
+                    }
+                    return FrozenClampedRelu::apply(x, a->maxValue, reinterpret_cast<int64_t>(slot), fused);
                 }
                 if (a->maxValue > 0 && a->negativeSlope == 0.0) {
                     // ReLU6 as one hardtanh(0, m): its backward is the gate 1[0 < z < m] in one
@@ -332,6 +377,7 @@ FrozenPass omenn::frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, 
     for (int i = 0; i < g.size(); ++i)
         if (need[static_cast<size_t>(i)])
             for (int j : g.node(i).inputs) remaining[static_cast<size_t>(j)]++;
+    const std::vector<int> consumers = remaining;
     vals[0] = fp.x;
     omenn::Placement tokens;  // a ViT's token layout, once its PatchTokens node ran
     for (int i = 1; i < g.size(); ++i) {
@@ -341,7 +387,8 @@ FrozenPass omenn::frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, 
         for (int j : n.inputs) in.push_back(vals[static_cast<size_t>(j)]);
         const size_t before = fp.biases.size();
         torch::Tensor y = frozenTransformerNode(n, in, fp.biases, tokens);
-        vals[static_cast<size_t>(i)] = y.defined() ? y : frozenNode(n, in, fp.biases, fp.saturations);
+        const bool sole = !n.inputs.empty() && consumers[static_cast<size_t>(n.inputs[0])] == 1 && n.inputs[0] != out;
+        vals[static_cast<size_t>(i)] = y.defined() ? y : frozenNode(n, in, fp.biases, fp.saturations, sole);
         // Biases of Dense / LayerNorm on tokens land on their tokens' patches.
         if (tokens.kind == omenn::Placement::Kind::Tokens)
             for (size_t k = before; k < fp.biases.size(); ++k)

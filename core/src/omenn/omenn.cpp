@@ -86,7 +86,10 @@ static torch::Tensor biasGrid(const BiasTerm& bt, const torch::Tensor& g, double
 Attribution omenn::attribute(const FrozenPass& fp, const torch::Tensor& z, double real, bool retain) {
     std::vector<torch::Tensor> inputs{fp.x};
     for (const auto& b : fp.biases) inputs.push_back(b.at);
-    for (const auto& sl : fp.saturations) sl->grid = torch::Tensor();  // written by this backward
+    for (const auto& sl : fp.saturations) {  // written by this backward
+        sl->grid = torch::Tensor();
+        sl->biasGrid = torch::Tensor();
+    }
     auto grads = torch::autograd::grad({z}, inputs, {}, retain, false, /*allow_unused=*/true);
     const int64_t H = fp.x.size(2), W = fp.x.size(3);
     Attribution a;
@@ -124,6 +127,9 @@ Attribution omenn::attribute(const FrozenPass& fp, const torch::Tensor& z, doubl
         auto& lv = levels[{sl->grid.size(0), sl->grid.size(1)}];
         lv.grids.push_back(sl->grid.to(torch::kDouble));
         lv.layers.push_back(&sl->layer);
+        if (!sl->biasGrid.defined()) continue;
+        lv.grids.push_back(sl->biasGrid.to(torch::kDouble));
+        lv.layers.push_back(&sl->biasLayer);
     }
     auto bias = torch::zeros({H, W}, torch::kDouble);
     std::map<std::string, double> perLayer;
