@@ -16,8 +16,8 @@ printf "%-6s %10s %10s %8s %12s %12s\n" round "fwd ms" "OMENN ms" "/fwd" "torch 
 r1=(); r2=()
 for round in $(seq "$ROUNDS"); do
   out=$(PQW_BENCH_IG=0 "$BUILD_DIR/bench/bench_omenn" "$SIZE" "$HEAD" "$REPEATS" "$THREADS")
-  fwd=$(awk '/forward \(inference graph\)/{print $4}' <<<"$out")
-  om=$(awk '/OMENN explanation/{print $3}' <<<"$out")
+  fwd=$(awk '/^forward \(inference graph\)/{print $4}' <<<"$out")
+  om=$(awk '/^OMENN explanation/{print $3}' <<<"$out")
   read -r _ tg < <(/usr/bin/python3 "$ROOT/bench/torch_mobilenet_gxi.py" "$SIZE" "$REPEATS" "$THREADS")
   a=$(awk -v a="$om" -v b="$fwd" 'BEGIN{printf "%.2f", a/b}'); b=$(awk -v a="$tg" -v b="$om" 'BEGIN{printf "%.2f", a/b}')
   r1+=("$a"); r2+=("$b")
