@@ -5,6 +5,7 @@
 // the unfolded layer graph OMENN runs on, and the inference graph (BatchNorm folded,
 // channels-last) that feature extraction uses.
 //   bench_omenn [size=112] [head=stage0|interpretable] [repeats=9] [threads=2]
+// PQW_BENCH_IG=0 skips the IG part (minutes at 224 px on a loaded machine).
 // PQW_TRACE=FILE also writes a Chrome trace (LibTorch's profiler) of five explanations, or of
 // five forward passes with PQW_TRACE_FWD=1.
 #include <torch/torch.h>
@@ -103,17 +104,19 @@ int main(int argc, char** argv) {
     pqw::ExplainOptions ig;
     ig.steps = 50;
     ig.batch = 25;
-    double igErr = 0;
-    const double igMs = medianMs(std::max(3, repeats / 3), [&] {
-        igErr = pqw::explain(e, pqw::Method::IntegratedGradients, x.data(), size, t, ig).completenessError;
-    });
+    double igErr = 0, igMs = 0;
+    const bool runIg = !(getenv("PQW_BENCH_IG") && std::string(getenv("PQW_BENCH_IG")) == "0");
+    if (runIg)
+        igMs = medianMs(std::max(3, repeats / 3), [&] {
+            igErr = pqw::explain(e, pqw::Method::IntegratedGradients, x.data(), size, t, ig).completenessError;
+        });
     std::printf("size %d, head %s, threads %d, medians over %d repeats\n", size, head.c_str(), threads, repeats);
     std::printf("forward (layer graph, no grad)     %8.2f ms\n", fwdGraph);
     std::printf("forward (inference graph)          %8.2f ms\n", fwdFast);
     std::printf("OMENN explanation                  %8.2f ms   residual %.2e\n", omenn, residual);
-    std::printf("IG, 50 steps                       %8.2f ms   completeness error %.2e\n", igMs, igErr);
+    if (runIg) std::printf("IG, 50 steps                       %8.2f ms   completeness error %.2e\n", igMs, igErr);
     std::printf("OMENN / forward (layer graph)      %8.2f x\n", omenn / fwdGraph);
     std::printf("OMENN / forward (inference graph)  %8.2f x\n", omenn / fwdFast);
-    std::printf("IG(50) / OMENN                     %8.2f x\n", igMs / omenn);
+    if (runIg) std::printf("IG(50) / OMENN                     %8.2f x\n", igMs / omenn);
     return 0;
 }

@@ -1,10 +1,10 @@
 // OMENN on a TorchScript classifier (pqw explain --script): the median time of one
-// explanation (real forward for z + freeze + frozen linear pass + one backward, as
-// explainTorchScript does after loading the file) against the median time of one forward pass
-// of the same TorchScript module in LibTorch, interleaved in the same run.
+// explanation (frozen linear pass, which gives z, + one backward; the frozen copy of the module
+// is cached after the warm-up explanation) against the median time of one forward pass of the
+// same TorchScript module in LibTorch, interleaved in the same run.
 //   bench_omenn_script MODEL.pt [size=224] [repeats=5] [threads=2]
 // Prints "forward_ms explain_ms residual freeze_ms" (freeze_ms: module.clone() + torch::jit::freeze,
-// which each explanation starts with).
+// which the first explanation of a module pays once).
 #include <torch/script.h>
 #include <torch/torch.h>
 

@@ -1,7 +1,7 @@
 #pragma once
-// OMENN internals shared by the frozen pass over layer graphs (omenn.cpp) and the TorchScript
-// walker (script_walker.cpp): bias terms with their placement, the frozen pass's state, and the
-// attribution read from one backward pass. See docs/omenn.md.
+// OMENN internals shared by the frozen pass over layer graphs (frozen_pass.cpp), the attribution
+// (omenn.cpp) and the TorchScript walker (script_*.cpp): bias terms with their placement, the
+// frozen pass's state, and the attribution read from one backward pass. See docs/omenn.md.
 #include <torch/torch.h>
 #include <torch/script.h>
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "omenn/explainer_impl.h"
 #include "pqw/omenn.h"
 
 namespace pqw::omenn {
@@ -36,10 +37,14 @@ struct BiasTerm {
     Placement place{};
 };
 
-/// A saturating ReLU's bias grid, written by FrozenClampedRelu's backward (omenn.cpp).
+/// A saturating ReLU's bias grid, written by FrozenClampedRelu's backward (frozen_pass.cpp).
+/// When the ReLU is the only consumer of a convolution, the convolution's per-channel bias
+/// term is read in the same sweep (`biasLayer`, `biasGrid`) instead of as a BiasTerm.
 struct SaturationSlot {
     std::string layer;
     torch::Tensor grid;  ///< [h, w]: m * sum over channels of dz/dy where z >= m
+    std::string biasLayer;
+    torch::Tensor biasGrid;  ///< [h, w]: sum over channels of dz/dz_conv * b (when biasLayer is set)
 };
 
 struct FrozenPass {
@@ -53,6 +58,9 @@ struct FrozenPass {
 
 /// The Attribution of scalar z (a function of fp.x built in the frozen pass).
 Attribution attribute(const FrozenPass& fp, const torch::Tensor& z, double real, bool retain);
+
+/// The frozen pass of the explainer's model (trunk + head) on x0 [1, C, H, W] (frozen_pass.cpp).
+FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool dbl);
 
 /// The frozen linear pass of a frozen TorchScript module on x (script_walker.cpp).
 torch::Tensor scriptFrozenForward(const torch::jit::Module& frozen, const torch::Tensor& x,

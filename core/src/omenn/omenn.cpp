@@ -1,5 +1,6 @@
-// OMENN: the frozen (dynamically linear) pass, the Explainer, all-classes mode and the
-// ProtoQuant decision composition. See docs/omenn.md.
+// OMENN: the attribution read from one backward pass through the frozen pass (bias
+// placement), and the explanation modes (one target, all classes, ProtoQuant decisions).
+// See docs/omenn.md.
 #include <torch/torch.h>
 #include <torch/script.h>
 
@@ -21,558 +22,11 @@ namespace pqw {
 
 namespace F = torch::nn::functional;
 
-// ---------------------------------------------------------------------------- Explainer
-Explainer::Explainer() : d_(std::make_shared<Impl>()) {}
-Explainer::~Explainer() = default;
-Explainer::Explainer(const Explainer&) = default;
-Explainer& Explainer::operator=(const Explainer&) = default;
-Explainer::Explainer(std::shared_ptr<Impl> d) : d_(std::move(d)) {}
-
-Explainer makeExplainer(std::shared_ptr<Explainer::Impl> d) {
-    d->checkSupported();
-    return Explainer(std::move(d));
-}
-
-int Explainer::numOutputs() const { return d_->numOutputs(); }
-int Explainer::numPrototypes() const {
-    return d_->head == ExplainHead::Interpretable ? static_cast<int>(d_->codes.size(0)) : 0;
-}
-int Explainer::inputSize() const { return d_->inputSize; }
-int Explainer::inputChannels() const { return d_->channels; }
-std::string Explainer::headName() const {
-    switch (d_->head) {
-        case ExplainHead::Stage0: return "stage0";
-        case ExplainHead::Interpretable: return "interpretable";
-        default: return "none";
-    }
-}
-std::vector<std::string> Explainer::classNames() const {
-    if (!d_->classes.empty()) return d_->classes;
-    std::vector<std::string> c;
-    for (int i = 0; i < numOutputs(); ++i) c.push_back(std::to_string(i));
-    return c;
-}
-
-std::vector<float> Explainer::logits(const float* x, int n, int size) const {
-    torch::NoGradGuard ng;
-    std::vector<float> out;
-    const int64_t C = d_->channels;
-    const int64_t per = C * size * size;
-    for (int i = 0; i < n; i += 32) {
-        const int b = std::min(32, n - i);
-        auto t = torch::from_blob(const_cast<float*>(x + per * i), {b, C, size, size}, torch::kFloat);
-        torch::Tensor z;
-        if (d_->fast) {
-            z = d_->headForward(d_->fast->forward(t.contiguous(at::MemoryFormat::ChannelsLast)).contiguous());
-        } else {
-            z = d_->forward(t);
-        }
-        z = z.contiguous();
-        out.insert(out.end(), z.data_ptr<float>(), z.data_ptr<float>() + z.numel());
-    }
-    return out;
-}
-
-Explainer Explainer::fromModel(const ProtoModel& m, const Backbone& bb, ExplainHead head) {
-    const auto& b = bb.impl();
-    if (!b.graph && !b.script) throw Error("the backbone '" + bb.spec().path + "' has neither a layer graph nor a module");
-    if (!m.backboneId().empty() && m.backboneId() != bb.id())
-        throw Error("the head was trained on backbone " + m.backboneId() + " but the backbone opened is " + bb.id());
-    auto d = std::make_shared<Impl>();
-    if (b.graph) {
-        d->trunk = b.graph;
-        d->fast = b.fast;
-    } else {
-        // TorchScript trunk: frozen (constants folded, eval mode) for the aten-op walker.
-        auto c = b.script->clone();
-        c.eval();
-        for (auto p : c.parameters()) p.set_requires_grad(false);  // only the input carries grad
-        d->script = std::make_shared<torch::jit::Module>(torch::jit::freeze(c));
-    }
-    d->classes = m.classNames();
-    d->inputSize = m.inputSize();
-    if (head == ExplainHead::Auto) head = m.hasHead() ? ExplainHead::Interpretable : ExplainHead::Stage0;
-    const auto& mi = m.impl();
-    if (head == ExplainHead::Stage0) {
-        if (!m.hasStage0()) throw Error("the model has no stage-0 head");
-        if (!m.stage0TorchScript().empty())
-            throw Error("the stage-0 head is a TorchScript module (" + m.stage0TorchScript() +
-                        "); OMENN explains the native stage-0 head or the interpretable head");
-        d->lnWeight = mi.lnWeight.detach().clone();
-        d->lnBias = mi.lnBias.detach().clone();
-        d->fcWeight = mi.fcWeight.detach().clone();
-        d->fcBias = mi.fcBias.detach().clone();
-    } else if (head == ExplainHead::Interpretable) {
-        if (!m.hasHead()) throw Error("the model has no interpretable head");
-        d->codes = mi.codes.detach().clone();
-        d->W = mi.W.detach().clone();
-        d->enabled = mi.enabledMask().detach().clone();
-        d->tau = mi.tau;
-        d->threshold = mi.presenceThreshold;
-    } else {
-        throw Error("a head checkpoint is explained with the stage0 or interpretable head");
-    }
-    d->head = head;
-    return makeExplainer(d);
-}
-
-int Explainer::Impl::numOutputs() const {
-    if (head == ExplainHead::Stage0) return static_cast<int>(fcWeight.size(0));
-    if (head == ExplainHead::Interpretable) return static_cast<int>(W.size(0));
-    if (!classes.empty()) return static_cast<int>(classes.size());
-    // None: the flattened trunk output on a probe input.
-    torch::NoGradGuard ng;
-    const int s = inputSize > 0 ? inputSize : 32;
-    return static_cast<int>(trunkForward(torch::zeros({1, channels, s, s})).numel());
-}
-
-torch::Tensor Explainer::Impl::trunkForward(const torch::Tensor& x, const nn::NodeHook& hook) const {
-    if (script) return script->forward({x}).toTensor();
-    return trunk->forward(x, -1, hook);
-}
-
-void Explainer::Impl::requireGraph(const std::string& what) const {
-    if (script) throw Error(what + " needs a layer-graph trunk; this trunk is a TorchScript module");
-}
-
-torch::Tensor Explainer::Impl::headForward(const torch::Tensor& f, torch::Tensor* presence) const {
-    switch (head) {
-        case ExplainHead::Stage0: {
-            auto pooled = f.dim() == 4 ? f.mean({2, 3}) : f;
-            auto y = F::layer_norm(pooled, F::LayerNormFuncOptions({pooled.size(1)}).weight(lnWeight).bias(lnBias).eps(1e-5));
-            return F::linear(y, fcWeight, fcBias);
-        }
-        case ExplainHead::Interpretable: {
-            auto cells = f.flatten(2).transpose(1, 2);
-            auto out = pq::headForward(cells, codes, W, tau, enabled, threshold);
-            if (presence) *presence = out.presence;
-            return out.logits;
-        }
-        default: return f.flatten(1);
-    }
-}
-
-torch::Tensor Explainer::Impl::forward(const torch::Tensor& x, const nn::NodeHook& hook) const {
-    return headForward(trunkForward(x, hook));
-}
-
-torch::Tensor Explainer::Impl::targetValue(const torch::Tensor& x, const Target& t, const nn::NodeHook& hook,
-                                           bool inference) const {
-    torch::Tensor pi;
-    auto f = inference && fast && !hook ? fast->forward(x.contiguous(at::MemoryFormat::ChannelsLast)).contiguous()
-                                        : trunkForward(x, hook);
-    auto z = headForward(f, t.kind == Target::Kind::Presence ? &pi : nullptr);
-    if (t.kind == Target::Kind::Presence) {
-        if (head != ExplainHead::Interpretable) throw Error("prototype presence needs the interpretable head");
-        if (t.index < 0 || t.index >= pi.size(1)) throw Error("prototype " + std::to_string(t.index) + " out of range");
-        return pi.select(1, t.index);
-    }
-    if (t.index < 0 || t.index >= z.size(1)) throw Error("class " + std::to_string(t.index) + " out of range");
-    auto v = z.select(1, t.index);
-    if (t.contrast >= 0) {
-        if (t.contrast >= z.size(1)) throw Error("class " + std::to_string(t.contrast) + " out of range");
-        v = v - z.select(1, t.contrast);
-    }
-    return v;
-}
-
-void Explainer::Impl::checkSupported() const {
-    if (script) return;  // the TorchScript walker names an unsupported op when it meets one
-    for (const auto& n : trunk->nodes()) {
-        const nn::Layer* l = n.module.get();
-        if (dynamic_cast<const nn::Identity*>(l) || dynamic_cast<const nn::Conv2d*>(l) ||
-            dynamic_cast<const nn::BatchNorm*>(l) || dynamic_cast<const nn::ZeroPad2d*>(l) ||
-            dynamic_cast<const nn::Add*>(l) || dynamic_cast<const nn::Concat*>(l) ||
-            dynamic_cast<const nn::AvgPool2d*>(l) || dynamic_cast<const nn::MaxPool2d*>(l) ||
-            dynamic_cast<const nn::GlobalPool*>(l) || dynamic_cast<const nn::Flatten*>(l) ||
-            dynamic_cast<const nn::Dense*>(l) || dynamic_cast<const nn::Dropout*>(l) ||
-            dynamic_cast<const nn::LayerNorm*>(l) || dynamic_cast<const nn::PatchTokens*>(l) ||
-            dynamic_cast<const nn::SelfAttention*>(l) || dynamic_cast<const nn::TokenGrid*>(l))
-            continue;
-        if (auto a = dynamic_cast<const nn::Activation*>(l)) {
-            using Fn = nn::Activation::Fn;
-            if (a->fn == Fn::Linear || a->fn == Fn::ReLU || a->fn == Fn::GELU || a->fn == Fn::SiLU) continue;
-            throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ", activation " +
-                        nn::Activation::name(a->fn) + "): it has no frozen linear gate");
-        }
-        throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ")");
-    }
-}
-
-torch::Tensor inputTensor(const float* x, int size, int channels) {
-    return torch::from_blob(const_cast<float*>(x), {1, channels, size, size}, torch::kFloat).clone();
-}
-
-void fillAttribution(Attribution& a, const torch::Tensor& perChannel, const torch::Tensor& map) {
-    auto m = map.to(torch::kFloat).contiguous();
-    a.height = static_cast<int>(m.size(0));
-    a.width = static_cast<int>(m.size(1));
-    a.map.assign(m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
-    if (perChannel.defined()) {
-        auto p = perChannel.to(torch::kFloat).contiguous();
-        a.channels = static_cast<int>(p.size(0));
-        a.perChannel.assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-        a.weightSum = perChannel.to(torch::kDouble).sum().item<double>();
-    } else {
-        a.weightSum = map.to(torch::kDouble).sum().item<double>();
-    }
-}
-
-const char* methodName(Method m) {
-    switch (m) {
-        case Method::Omenn: return "omenn";
-        case Method::Saliency: return "saliency";
-        case Method::GradientInput: return "gxi";
-        case Method::IntegratedGradients: return "ig";
-        case Method::SmoothGrad: return "smoothgrad";
-        case Method::GradCam: return "gradcam";
-        case Method::Occlusion: return "occlusion";
-    }
-    return "?";
-}
-
-bool parseMethod(const std::string& s, Method& m) {
-    for (Method c : {Method::Omenn, Method::Saliency, Method::GradientInput, Method::IntegratedGradients,
-                     Method::SmoothGrad, Method::GradCam, Method::Occlusion})
-        if (s == methodName(c)) {
-            m = c;
-            return true;
-        }
-    return false;
-}
-
-// ------------------------------------------------------------------------- frozen pass
 namespace {
 
 using omenn::BiasTerm;
 using omenn::FrozenPass;
-using omenn::SaturationSlot;
-
-/// ReLU6 (min(max(z, 0), m)) for the frozen pass in one fused kernel each way, used on the
-/// inference graph (float32, channels-last, batch 1). Forward: hardtanh(z, 0, m). Backward:
-/// the frozen gate 1[0 < z < m] (as hardtanh's own backward) and, in the same sweep over the
-/// gradient, the saturated positions' bias contributions: where z >= m the output is the
-/// constant m, which contributes m * dz/dy. The generic path (hardtanh plus a 0/1 mask kept as
-/// a bias term) needs three extra passes in the forward and two in the reading of the bias.
-/// One position's channels: gate the gradient (into gi) and return the saturated share.
-/// Branch-free with eight partial sums so that the compiler vectorises it (a branchy version
-/// was 15x slower on random signs).
-float clampedReluBackward(const float* __restrict z, const float* __restrict g, float* __restrict gi, int64_t C,
-                          float m) {
-    float part[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    int64_t c = 0;
-    for (; c + 8 <= C; c += 8)
-        for (int k = 0; k < 8; ++k) {
-            const float v = z[c + k], gv = g[c + k];
-            gi[c + k] = (v > 0.f && v < m) ? gv : 0.f;
-            part[k] += (v >= m) ? gv : 0.f;
-        }
-    float sat = 0.f;
-    for (; c < C; ++c) {
-        const float v = z[c];
-        gi[c] = (v > 0.f && v < m) ? g[c] : 0.f;
-        sat += (v >= m) ? g[c] : 0.f;
-    }
-    for (float x : part) sat += x;
-    return sat * m;
-}
-
-class FrozenClampedRelu : public torch::autograd::Function<FrozenClampedRelu> {
-public:
-    static bool applies(const torch::Tensor& x) {
-        return x.scalar_type() == torch::kFloat && x.dim() == 4 && x.size(0) == 1 &&
-               x.is_contiguous(at::MemoryFormat::ChannelsLast);
-    }
-    static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double m,
-                                 int64_t slot) {
-        ctx->save_for_backward({x});
-        ctx->saved_data["m"] = m;
-        ctx->saved_data["slot"] = slot;
-        return torch::hardtanh(x, 0.0, m);
-    }
-    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                   torch::autograd::variable_list gradOut) {
-        const auto z = ctx->get_saved_variables()[0];
-        const float m = static_cast<float>(ctx->saved_data["m"].toDouble());
-        auto* slot = reinterpret_cast<SaturationSlot*>(ctx->saved_data["slot"].toInt());
-        const int64_t C = z.size(1), h = z.size(2), w = z.size(3);
-        auto g = gradOut[0].contiguous(at::MemoryFormat::ChannelsLast);
-        auto gi = torch::empty_like(g);
-        auto grid = torch::empty({h, w}, g.options().memory_format(at::MemoryFormat::Contiguous));
-        const float* zp = z.data_ptr<float>();
-        const float* gp = g.data_ptr<float>();
-        float* op = gi.data_ptr<float>();
-        float* sp = grid.data_ptr<float>();
-        // Channels-last: the C values of one position are contiguous.
-        at::parallel_for(0, h * w, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1; ++p) sp[p] = clampedReluBackward(zp + p * C, gp + p * C, op + p * C, C, m);
-        });
-        slot->grid = grid;
-        return {gi, torch::Tensor(), torch::Tensor()};
-    }
-};
-
-torch::Tensor padZero(const torch::Tensor& x, const nn::Pad4& p, double value = 0.0) {
-    if (p.zero()) return x;
-    return torch::constant_pad_nd(x, {p.left, p.right, p.top, p.bottom}, value);
-}
-
-/// One node's frozen linear piece applied to the frozen-pass inputs; gates from their values.
-torch::Tensor frozenNode(const nn::Node& n, const std::vector<torch::Tensor>& in, std::vector<BiasTerm>& biases,
-                         std::vector<std::unique_ptr<SaturationSlot>>& saturations) {
-    nn::Layer* l = n.module.get();
-    const auto dt = in.at(0).scalar_type();
-    const auto& x = in.at(0);
-    if (auto c = dynamic_cast<nn::Conv2d*>(l)) {
-        const auto p = c->padFor(x.size(2), x.size(3));
-        auto w = c->weight.to(dt);
-        auto b = c->bias.defined() ? c->bias.to(dt) : torch::Tensor();
-        torch::Tensor y;
-        if (p.symmetric()) {
-            const std::array<int64_t, 2> sym{p.top, p.left};
-            y = torch::conv2d(x, w, b, at::IntArrayRef(c->stride), at::IntArrayRef(sym), at::IntArrayRef(c->dilation),
-                              c->groups);
-        } else {
-            const std::array<int64_t, 2> none{0, 0};
-            y = torch::conv2d(padZero(x, p), w, b, at::IntArrayRef(c->stride), at::IntArrayRef(none),
-                              at::IntArrayRef(c->dilation), c->groups);
-        }
-        // The bias is fused into the convolution; its contribution is read at y.
-        if (b.defined()) biases.push_back({n.name, y, b.view({1, -1, 1, 1})});
-        return y;
-    }
-    if (auto bn = dynamic_cast<nn::BatchNorm*>(l)) {
-        auto b = bn->shift().to(dt).view({1, -1, 1, 1});
-        auto y = torch::addcmul(b, x, bn->scale().to(dt).view({1, -1, 1, 1}));
-        biases.push_back({n.name, y, b});
-        return y;
-    }
-    if (auto a = dynamic_cast<nn::Activation*>(l)) {
-        using Fn = nn::Activation::Fn;
-        auto z = x.detach();
-        switch (a->fn) {
-            case Fn::Linear: return x;
-            case Fn::ReLU: {
-                // Built-in ops whose autograd is exactly the frozen gate: relu -> 1[z > 0];
-                // leaky -> 1 or slope; clamp(0, m) -> 1[0 <= z <= m] (0 where saturated, where
-                // the output is the constant m: a bias term).
-                if (a->maxValue > 0 && a->negativeSlope == 0.0 && FrozenClampedRelu::applies(x)) {
-                    saturations.push_back(std::make_unique<SaturationSlot>(SaturationSlot{n.name, {}}));
-                    return FrozenClampedRelu::apply(x, a->maxValue,
-                                                   reinterpret_cast<int64_t>(saturations.back().get()));
-                }
-                if (a->maxValue > 0 && a->negativeSlope == 0.0) {
-                    // ReLU6 as one hardtanh(0, m): its backward is the gate 1[0 < z < m] in one
-                    // kernel (relu + clamp_max cost three, and clamp's backward a slow where).
-                    // Where z >= m the output is the constant m: a bias term.
-                    auto y = torch::hardtanh(x, 0.0, a->maxValue);
-                    // (A float 0/1 mask, scaled by m when the bias is read; no "any saturated?"
-                    // test: most ReLU6 layers saturate somewhere, and the test costs a pass.)
-                    // 1[z >= m] as sign(z - m) + 1 clamped to 1: three float kernels are ~3x
-                    // faster than ge() + a bool-to-float copy on this CPU build.
-                    biases.push_back({n.name, y, (z - a->maxValue).sign_().add_(1).clamp_max_(1), a->maxValue});
-                    return y;
-                }
-                torch::Tensor y = a->negativeSlope != 0.0 ? torch::leaky_relu(x, a->negativeSlope) : torch::relu(x);
-                if (a->maxValue > 0) {
-                    y = y.clamp_max(a->maxValue);
-                    auto sat = (z > a->maxValue);
-                    if (sat.any().item<bool>()) biases.push_back({n.name, y, sat.to(dt) * a->maxValue});
-                }
-                return y;
-            }
-            case Fn::GELU: return x * (0.5 * (1.0 + torch::erf(z * M_SQRT1_2)));
-            case Fn::SiLU: return x * torch::sigmoid(z);
-            default: break;
-        }
-        throw Error("OMENN does not support layer '" + n.name + "' (activation " + nn::Activation::name(a->fn) + ")");
-    }
-    if (auto mp = dynamic_cast<nn::MaxPool2d*>(l)) {
-        const auto p = mp->padFor(x.size(2), x.size(3));
-        auto zp = padZero(x.detach(), p, -std::numeric_limits<double>::infinity());
-        auto idx = std::get<1>(torch::max_pool2d_with_indices(zp, mp->kernel, mp->stride));
-        auto xp = padZero(x, p, 0.0);
-        return xp.flatten(2).gather(2, idx.flatten(2)).view(idx.sizes());
-    }
-    if (auto gp = dynamic_cast<nn::GlobalPool*>(l)) {
-        if (!gp->max) return gp->forward(in, false);
-        auto idx = x.detach().flatten(2).argmax(2, true);
-        auto y = x.flatten(2).gather(2, idx).squeeze(2);
-        return gp->keepDims ? y.view({y.size(0), y.size(1), 1, 1}) : y;
-    }
-    if (auto d = dynamic_cast<nn::Dense*>(l)) {
-        auto w = d->weight.to(dt);
-        if (x.dim() == 4) {
-            auto b = d->bias.defined() ? d->bias.to(dt) : torch::Tensor();
-            auto y = torch::linear(x.permute({0, 2, 3, 1}), w, b).permute({0, 3, 1, 2});
-            if (b.defined()) biases.push_back({n.name, y, b.view({1, -1, 1, 1})});
-            return y;
-        }
-        auto b = d->bias.defined() ? d->bias.to(dt) : torch::Tensor();
-        auto y = torch::linear(x, w, b);
-        if (b.defined()) biases.push_back({n.name, y, b.view({1, -1})});
-        return y;
-    }
-    if (auto ln = dynamic_cast<nn::LayerNorm*>(l)) {
-        // Centring is linear; the standard deviation is frozen; gamma scales; beta is the bias.
-        auto v = x.dim() == 4 ? x.permute({0, 2, 3, 1}) : x;
-        auto sd = torch::sqrt(v.detach().var(-1, /*unbiased=*/false, /*keepdim=*/true) + ln->eps);
-        auto y = (v - v.mean(-1, true)) / sd;
-        if (ln->gamma.defined()) y = y * ln->gamma.to(dt);
-        torch::Tensor b;
-        if (ln->beta.defined()) {
-            b = ln->beta.to(dt);
-            y = y + b;
-        }
-        if (x.dim() == 4) y = y.permute({0, 3, 1, 2});
-        if (b.defined()) biases.push_back({n.name, y, x.dim() == 4 ? b.view({1, -1, 1, 1}) : b.view({1, -1})});
-        return y;
-    }
-    if (dynamic_cast<nn::Identity*>(l) || dynamic_cast<nn::ZeroPad2d*>(l) || dynamic_cast<nn::Add*>(l) ||
-        dynamic_cast<nn::Concat*>(l) || dynamic_cast<nn::AvgPool2d*>(l) || dynamic_cast<nn::Flatten*>(l) ||
-        dynamic_cast<nn::Dropout*>(l))
-        return l->forward(in, false);  // already linear, no bias
-    throw Error("OMENN does not support layer '" + n.name + "' (" + n.type + ")");
-}
-
-/// The frozen pieces of the ViT layers (nn/transformer.h); undefined when n is not one.
-/// PatchTokens is linear in its input plus a constant (class token and position embedding:
-/// one bias term, placed per token). SelfAttention: the attention weights softmax(q k^T /
-/// sqrt(d)) are its gate, computed from the detached input and held constant; the values
-/// x Wv^T + bv and the output projection are then linear, bv and the output bias are bias
-/// terms. TokenGrid is a reshape. `tokens` receives the token layout (class token, then the
-/// patch grid) so that the biases of later token layers are placed on their patches.
-torch::Tensor frozenTransformerNode(const nn::Node& n, const std::vector<torch::Tensor>& in,
-                                    std::vector<BiasTerm>& biases, omenn::Placement& tokens) {
-    nn::Layer* l = n.module.get();
-    const auto& x = in.at(0);
-    const auto dt = x.scalar_type();
-    if (auto pt = dynamic_cast<nn::PatchTokens*>(l)) {
-        pt->checkGrid(x.size(2), x.size(3));
-        const int64_t N = x.size(0), D = x.size(1);
-        auto t = x.permute({0, 2, 3, 1}).reshape({N, x.size(2) * x.size(3), D});
-        if (pt->extra() > 0) t = torch::cat({torch::zeros({N, pt->extra(), D}, t.options()), t}, 1);
-        auto b = pt->tokenBias().to(dt);
-        auto y = t + b;
-        tokens = omenn::Placement{omenn::Placement::Kind::Tokens, -1, -1, 1, x.size(2), x.size(3), pt->extra()};
-        biases.push_back({n.name, y, b, 1.0, tokens});
-        return y;
-    }
-    if (auto a = dynamic_cast<nn::SelfAttention*>(l)) {
-        const int64_t N = x.size(0), T = x.size(1), D = x.size(2), H = a->heads;
-        auto A = a->weights(x.detach());  // [N, H, T, T]: the frozen gate
-        auto bv = a->inBias.defined() ? a->inBias.narrow(0, 2 * D, D).to(dt) : torch::Tensor();
-        auto v = torch::linear(x, a->inWeight.narrow(0, 2 * D, D).to(dt), bv);
-        if (bv.defined()) biases.push_back({n.name + "/values", v, bv.view({1, 1, D}), 1.0, tokens});
-        auto o = torch::matmul(A, v.view({N, T, H, D / H}).transpose(1, 2)).transpose(1, 2).reshape({N, T, D});
-        auto bo = a->outBias.defined() ? a->outBias.to(dt) : torch::Tensor();
-        auto y = torch::linear(o, a->outWeight.to(dt), bo);
-        if (bo.defined()) biases.push_back({n.name, y, bo.view({1, 1, D}), 1.0, tokens});
-        return y;
-    }
-    if (dynamic_cast<nn::TokenGrid*>(l)) return l->forward(in, false);
-    return {};
-}
-
-/// The head's frozen pass on the trunk output f (a function of fp.x); sets logits / presence.
-void frozenHeadPass(const Explainer::Impl& m, const torch::Tensor& f, FrozenPass& fp) {
-    const auto dt = f.scalar_type();
-    switch (m.head) {
-        case ExplainHead::Stage0: {
-            auto pooled = f.dim() == 4 ? f.mean({2, 3}) : f;
-            auto sd = torch::sqrt(pooled.detach().var(-1, false, true) + 1e-5);
-            auto y = (pooled - pooled.mean(-1, true)) / sd * m.lnWeight.to(dt);
-            auto b1 = m.lnBias.to(dt).view({1, -1});
-            y = y + b1;
-            fp.biases.push_back({"head.layer_norm", y, b1});
-            auto b2 = m.fcBias.to(dt).view({1, -1});
-            auto z = torch::linear(y, m.fcWeight.to(dt)) + b2;
-            fp.biases.push_back({"head.linear", z, b2});
-            fp.logits = z[0];
-            break;
-        }
-        case ExplainHead::Interpretable: {
-            const int64_t D = f.size(1), H = f.size(2), Wd = f.size(3), K = m.codes.size(0);
-            auto cells = f.flatten(2)[0].t();  // [HW, D]
-            // Cosine: divide by the cell's norm (frozen); prototypes are constants.
-            auto nrm = cells.detach().norm(2, -1, true).clamp_min(1e-8);
-            auto cn = F::normalize(m.codes.to(dt), F::NormalizeFuncOptions().dim(-1).eps(1e-8));
-            auto S = torch::matmul(cells / nrm, cn.t());  // [HW, K]
-            auto Sd = S.detach();
-            auto A = torch::softmax(Sd / m.tau, -1);
-            auto arg = std::get<1>(A.max(0));  // winning cell per prototype
-            auto onehot = torch::zeros_like(A).scatter_(0, arg.unsqueeze(0), 1.0);
-            auto Aw = A * onehot;
-            // Scalar gate A/S at the winning cell; when |S| is tiny the term goes to the bias.
-            auto ok = Sd.abs() > 1e-6;
-            auto gate = torch::where(ok, Aw / torch::where(ok, Sd, torch::ones_like(Sd)), torch::zeros_like(Sd));
-            auto bcell = torch::where(ok, torch::zeros_like(Aw), Aw);
-            auto pre = (S * gate).t().reshape({1, K, H, Wd});
-            auto b4 = bcell.t().reshape({1, K, H, Wd});
-            pre = pre + b4;
-            if ((b4 != 0).any().item<bool>()) fp.biases.push_back({"head.presence", pre, b4});
-            auto piVal = Aw.sum(0);  // [K]
-            auto mask = m.enabled.defined() ? m.enabled.to(dt) : torch::ones({K}, piVal.options());
-            if (m.threshold > 0) mask = mask * (piVal * mask >= m.threshold).to(dt);
-            auto pi = (pre * mask.view({1, K, 1, 1})).sum({2, 3});  // [1, K]
-            fp.presence = pi[0];
-            fp.logits = torch::matmul(pi, torch::relu(m.W.to(dt)).t())[0];
-            (void)D;
-            break;
-        }
-        default: fp.logits = f.flatten(); break;
-    }
-}
-
-using omenn::scriptFrozenForward;
-
-FrozenPass frozenPass(const Explainer::Impl& m, const torch::Tensor& x0, bool dbl) {
-    FrozenPass fp;
-    if (m.script) {
-        if (dbl) throw Error("OMENN in double precision needs a layer-graph trunk (this one is TorchScript)");
-        fp.x = x0.to(torch::kFloat).detach().clone().requires_grad_(true);
-        auto f = scriptFrozenForward(*m.script, fp.x, fp.biases);
-        frozenHeadPass(m, f, fp);
-        return fp;
-    }
-    // The inference graph (BatchNorm folded into the convolutions: exact, the folded bias is
-    // the conv bias and the BN shift together; channels-last weights) is the same affine
-    // map per input and ~3x cheaper to differentiate on CPU; float32 only.
-    const bool useFast = m.fast && !dbl;
-    fp.x = x0.to(dbl ? torch::kDouble : torch::kFloat).detach().clone();
-    if (useFast) fp.x = fp.x.contiguous(at::MemoryFormat::ChannelsLast);
-    fp.x.requires_grad_(true);
-    const auto& g = useFast ? *m.fast : *m.trunk;
-    const int out = g.outputIndex();
-    const auto need = g.ancestors(out);
-    std::vector<torch::Tensor> vals(static_cast<size_t>(g.size()));
-    // Free each value after its last consumer (as Graph::forward does).
-    std::vector<int> remaining(static_cast<size_t>(g.size()), 0);
-    for (int i = 0; i < g.size(); ++i)
-        if (need[static_cast<size_t>(i)])
-            for (int j : g.node(i).inputs) remaining[static_cast<size_t>(j)]++;
-    vals[0] = fp.x;
-    omenn::Placement tokens;  // a ViT's token layout, once its PatchTokens node ran
-    for (int i = 1; i < g.size(); ++i) {
-        if (!need[static_cast<size_t>(i)]) continue;
-        const auto& n = g.node(i);
-        std::vector<torch::Tensor> in;
-        for (int j : n.inputs) in.push_back(vals[static_cast<size_t>(j)]);
-        const size_t before = fp.biases.size();
-        torch::Tensor y = frozenTransformerNode(n, in, fp.biases, tokens);
-        vals[static_cast<size_t>(i)] = y.defined() ? y : frozenNode(n, in, fp.biases, fp.saturations);
-        // Biases of Dense / LayerNorm on tokens land on their tokens' patches.
-        if (tokens.kind == omenn::Placement::Kind::Tokens)
-            for (size_t k = before; k < fp.biases.size(); ++k)
-                if (fp.biases[k].place.kind == omenn::Placement::Kind::Legacy && fp.biases[k].at.dim() == 3)
-                    fp.biases[k].place = tokens;
-        for (int j : n.inputs)
-            if (--remaining[static_cast<size_t>(j)] == 0 && j != out) vals[static_cast<size_t>(j)] = torch::Tensor();
-    }
-    torch::Tensor f = vals[static_cast<size_t>(out)];
-    frozenHeadPass(m, f, fp);
-    return fp;
-}
+using omenn::frozenPass;
 
 /// Spreads a [h, w] grid over [H, W]: row i covers input rows [floor(i*H/h), floor((i+1)*H/h))
 /// (at least one row), uniformly. Returns [H, h].
@@ -632,7 +86,10 @@ static torch::Tensor biasGrid(const BiasTerm& bt, const torch::Tensor& g, double
 Attribution omenn::attribute(const FrozenPass& fp, const torch::Tensor& z, double real, bool retain) {
     std::vector<torch::Tensor> inputs{fp.x};
     for (const auto& b : fp.biases) inputs.push_back(b.at);
-    for (const auto& sl : fp.saturations) sl->grid = torch::Tensor();  // written by this backward
+    for (const auto& sl : fp.saturations) {  // written by this backward
+        sl->grid = torch::Tensor();
+        sl->biasGrid = torch::Tensor();
+    }
     auto grads = torch::autograd::grad({z}, inputs, {}, retain, false, /*allow_unused=*/true);
     const int64_t H = fp.x.size(2), W = fp.x.size(3);
     Attribution a;
@@ -670,6 +127,9 @@ Attribution omenn::attribute(const FrozenPass& fp, const torch::Tensor& z, doubl
         auto& lv = levels[{sl->grid.size(0), sl->grid.size(1)}];
         lv.grids.push_back(sl->grid.to(torch::kDouble));
         lv.layers.push_back(&sl->layer);
+        if (!sl->biasGrid.defined()) continue;
+        lv.grids.push_back(sl->biasGrid.to(torch::kDouble));
+        lv.layers.push_back(&sl->biasLayer);
     }
     auto bias = torch::zeros({H, W}, torch::kDouble);
     std::map<std::string, double> perLayer;
@@ -711,36 +171,44 @@ torch::Tensor frozenTarget(const FrozenPass& fp, const Target& t) {
     return z;
 }
 
+/// Whether the frozen pass is itself the model's forward pass, so that z is read from it. On
+/// the inference graph in float32 it is: the same kernels on the same values (each gate
+/// reproduces its activation); test_omenn checks z against Explainer::logits. The same holds
+/// for a TorchScript trunk (the walker runs the frozen module's own ops; its z is checked
+/// against PyTorch in test_omenn_families). The layer graph (BatchNorm not folded: another
+/// rounding) and float64 compare with a separate no-grad forward.
+bool frozenIsForward(const Explainer::Impl& m, const ExplainOptions& opt) {
+    return (m.fast || m.script) && !opt.doublePrecision;
+}
+
 }  // namespace
 
 Attribution explainOmenn(const Explainer& e, const float* x, int size, const Target& t, const ExplainOptions& opt) {
     const auto& m = e.impl();
     auto xt = inputTensor(x, size, m.channels);
-    // On the inference graph in float32 the frozen pass is itself the model's forward pass: the
-    // same kernels on the same values (each gate reproduces its activation), so z is read from
-    // it and no second forward is run (test_omenn checks z against Explainer::logits). The
-    // layer graph, float64 and TorchScript paths compare with a separate no-grad forward.
-    const bool frozenIsForward = m.fast && !m.script && !opt.doublePrecision;
+    const bool fromFrozen = frozenIsForward(m, opt);
     double real = 0;
-    if (!frozenIsForward) {
+    if (!fromFrozen) {
         torch::NoGradGuard ng;
         real = m.targetValue(xt, t, {}, /*inference=*/true).item<double>();
     }
     auto fp = frozenPass(m, xt, opt.doublePrecision);
     auto z = frozenTarget(fp, t);
-    if (frozenIsForward) real = z.item<double>();
+    if (fromFrozen) real = z.item<double>();
     return attribute(fp, z, real, false);
 }
 
 std::vector<Attribution> explainAllClasses(const Explainer& e, const float* x, int size, const ExplainOptions& opt) {
     const auto& m = e.impl();
     auto xt = inputTensor(x, size, m.channels);
+    // One frozen pass for every class; with frozenIsForward its logits are the real ones.
     torch::Tensor real;
-    {
+    if (!frozenIsForward(m, opt)) {
         torch::NoGradGuard ng;
         real = m.forward(xt, [](int, const nn::Node&, const std::vector<torch::Tensor>&, const torch::Tensor&) {})[0];
     }
     auto fp = frozenPass(m, xt, opt.doublePrecision);
+    if (!real.defined()) real = fp.logits.detach().to(torch::kDouble);
     std::vector<Attribution> out;
     const int64_t N = fp.logits.size(0);
     for (int64_t c = 0; c < N; ++c) {
