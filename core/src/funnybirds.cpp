@@ -303,8 +303,8 @@ void drawWings(Layer& L, int t) {
     }
 }
 
-/// The background: a colour gradient, smooth blotches, fine noise, random shapes and, on some
-/// images, a distractor part near the border.
+/// The background: a colour gradient, smooth blotches, fine noise, random shapes and, on a
+/// quarter of the images, a distractor part near the border.
 cv::Mat drawBackground(uint64_t seed, int size) {
     Rng r(mix(seed, 0xb6));
     cv::Mat bg(size, size, CV_8UC3);
@@ -331,10 +331,10 @@ cv::Mat drawBackground(uint64_t seed, int size) {
             }
         }
     }
-    const int shapes = 6 + r.below(10);
+    const int shapes = 4 + r.below(7);
     for (int k = 0; k < shapes; ++k) {
         const Rgb col(r.range(0, 255), r.range(0, 255), r.range(0, 255));
-        const double x = r.uni() * size, y = r.uni() * size, s = r.range(0.03, 0.16) * size;
+        const double x = r.uni() * size, y = r.uni() * size, s = r.range(0.03, 0.12) * size;
         switch (r.below(4)) {
         case 0: cv::circle(bg, {int(x), int(y)}, std::max(1, int(s / 2)), col, cv::FILLED, cv::LINE_8); break;
         case 1:
@@ -353,7 +353,7 @@ cv::Mat drawBackground(uint64_t seed, int size) {
             break;
         }
     }
-    if (r.uni() < 0.5) {  // a distractor part near a border, small
+    if (r.uni() < 0.25) {  // a distractor part near a border, small (a quarter of the images)
         const int slot = r.below(kSlots);
         const int type = r.below(kTypeCounts[slot]);
         const int side = r.below(4);
@@ -399,7 +399,7 @@ std::array<uint8_t, 3> hsvColour(Rng& r) {
     return {v[0], v[1], v[2]};
 }
 
-constexpr const char* kVersion = "funnybirds-v1";
+constexpr const char* kVersion = "funnybirds-v2";
 
 void checkOptions(const Options& o, const std::string& name) {
     if (o.images < kClasses || o.images > 1000000)
@@ -459,10 +459,10 @@ BirdParams sampleParams(uint64_t seed, uint64_t index, int cls) {
     Rng r(mix(seed, index));
     BirdParams p;
     p.cls = cls;
-    p.cx = r.range(0.4, 0.6);
-    p.cy = r.range(0.42, 0.56);
-    p.scale = r.range(0.13, 0.165);
-    p.angle = r.range(-20, 20);
+    p.cx = r.range(0.43, 0.57);
+    p.cy = r.range(0.44, 0.54);
+    p.scale = r.range(0.17, 0.21);
+    p.angle = r.range(-15, 15);
     p.flip = r.uni() < 0.5;
     p.body = hsvColour(r);
     p.head = r.uni() < 0.5 ? p.body : hsvColour(r);

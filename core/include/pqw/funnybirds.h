@@ -99,7 +99,7 @@ int classOfIndex(uint64_t index);
 bool isTestIndex(uint64_t index);
 
 /// The cache folder holding a generated set: $PQW_CACHE_DIR, else $XDG_CACHE_HOME, else
-/// ~/.cache, + /protoquant-workbench/funnybirds-v1-<images>-<size>-<seed>.
+/// ~/.cache, + /protoquant-workbench/funnybirds-v2-<images>-<size>-<seed>.
 std::string cacheFolder(const Options& o);
 /// Makes the set if it is not cached yet (images/<i>.png, parts/<i>.png, index.json; written
 /// to a temporary folder and renamed, so a cancelled run leaves nothing half made) and
