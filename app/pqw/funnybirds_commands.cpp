@@ -134,10 +134,13 @@ void addFunnyBirdsEval(CLI::App& app) {
             if (!head.hasHead()) throw pqw::Error("--features: part purity needs the ProtoQuant head's prototypes");
             const auto cache = pqw::FeatureCache::open(a->features);
             head.checkCompatible(cache);
-            if (cache.datasetFingerprint() != ds.fingerprint())
-                throw pqw::Error(a->features + ": its dataset is not " + a->dataset);
+            // The cache's own dataset (its splits and sample order), which must be funnybirds.
+            const auto cds = pqw::Dataset::open(cache.datasetSpec());
+            if (cds.format() != "funnybirds") throw pqw::Error(a->features + ": its dataset (" + cds.name() + ") is not funnybirds");
+            if (cds.fingerprint() != cache.datasetFingerprint())
+                throw pqw::Error("the dataset of " + a->features + " changed since the features were extracted");
             const auto index = withJob([&](pqw::JobContext& ctx) { return pqw::buildPrototypeIndex(head, cache, 10, ctx); });
-            const auto p = fb::partPurity(index, ds, head.inputSize());
+            const auto p = fb::partPurity(index, cds, head.inputSize());
             std::cout << std::fixed << std::setprecision(3) << "part purity " << p.purity << " over " << p.prototypes
                       << " prototypes (top-10 patches); patch centres on the background: " << p.onBackground << "\n";
             const fs::path o(a->out);
