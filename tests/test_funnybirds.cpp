@@ -327,6 +327,7 @@ private Q_SLOTS:
         QCOMPARE(r.swapKept.mean, 1.0);
         QCOMPARE(r.swapDrop.mean, 0.0);
         QCOMPARE(r.backgroundIndependence.mean, 1.0);
+        QVERIFY(r.backgroundPixels.mean > 0.3 && r.backgroundPixels.mean < 0.9);
         auto metric = [&](const std::string& m, const std::string& k) {
             for (const auto& row : r.methods)
                 if (row.method == m) return row.metrics.at(k);

@@ -113,7 +113,8 @@ void addFunnyBirdsEval(CLI::App& app) {
             std::cout << std::fixed << std::setprecision(3) << hname << ": accuracy " << r.accuracy.mean << " on "
                       << r.accuracy.n << " test images; background swap keeps the prediction on " << r.swapKept.mean
                       << " (independence " << r.backgroundIndependence.mean << ", mean logit drop " << r.swapDrop.mean
-                      << "); " << std::setprecision(1) << secs << " s\n";
+                      << "); background pixels " << r.backgroundPixels.mean << " (a uniform map's background share); "
+                      << std::setprecision(1) << secs << " s\n";
             for (const auto& m : r.methods) {
                 csv << hname << "," << m.method << "," << r.accuracy.n << "," << r.accuracy.mean << "," << r.accuracy.std << ","
                     << r.swapKept.mean << "," << r.backgroundIndependence.mean;

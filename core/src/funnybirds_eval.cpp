@@ -143,7 +143,7 @@ EvalReport evaluate(const ImageModel& model, int outputs, const std::vector<Meth
                         std::to_string(v.size()) + " images of " + std::to_string(outputs) + " classes");
         return z;
     };
-    std::vector<double> acc, swapKept, swapDrop, bgInd;
+    std::vector<double> acc, swapKept, swapDrop, bgInd, bgPixels;
     std::map<std::string, std::map<std::string, std::vector<double>>> per;  // method -> metric -> values
     const std::vector<std::string> metricNames{"single_deletion", "csdc", "preservation", "deletion",
                                                "target_sensitivity", "background_share"};
@@ -157,6 +157,7 @@ EvalReport evaluate(const ImageModel& model, int outputs, const std::vector<Meth
         const int cls = p.cls;
         const auto full = render(p, size);
         const View v0{full.rgb, i, 0, false};
+        bgPixels.push_back(double(cv::countNonZero(full.parts == 0)) / double(full.parts.total()));
         // The model on the image, each single deletion, the swapped background, and the
         // target-sensitivity interventions: one batch.
         std::vector<View> batch{v0};
@@ -267,6 +268,7 @@ EvalReport evaluate(const ImageModel& model, int outputs, const std::vector<Meth
     r.swapKept = statOf(swapKept);
     r.swapDrop = statOf(swapDrop);
     r.backgroundIndependence = statOf(bgInd);
+    r.backgroundPixels = statOf(bgPixels);
     for (const auto& m : methods) {
         MethodResult mr;
         mr.method = m.name;

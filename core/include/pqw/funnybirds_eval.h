@@ -73,6 +73,7 @@ struct EvalReport {
     Stat swapKept;          ///< prediction unchanged when the background is swapped
     Stat swapDrop;          ///< explained logit minus its value on the swapped background
     Stat backgroundIndependence;  ///< FunnyBirds' score: 1 - share of images whose logit drops by >= 5 % on the swap
+    Stat backgroundPixels;  ///< share of the pixels that are background: what a uniform map's background_share is
     std::vector<MethodResult> methods;
 };
 
