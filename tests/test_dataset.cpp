@@ -152,9 +152,10 @@ void TestDataset::splitNames() {
     QCOMPARE(std::string(splitName(Split::Val)), std::string("val"));
     QCOMPARE(std::string(splitName(Split::Test)), std::string("test"));
     const auto b = builtinDatasets();
-    QCOMPARE(b.size(), size_t(2));
+    QCOMPARE(b.size(), size_t(3));
     QCOMPARE(b[0].first, std::string("fashion-mnist"));
     QCOMPARE(b[1].first, std::string("mnist"));
+    QCOMPARE(b[2].first, std::string("funnybirds"));
 }
 
 void TestDataset::idxRawAndGz() {

@@ -4,6 +4,7 @@
 #include "common.h"
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "pqw/dataset.h"
 #include "pqw/error.h"
 #include "pqw/feature_cache.h"
+#include "pqw/funnybirds.h"
 #include "pqw/protoquant.h"
 #include "pqw/util.h"
 #include "extract_commands.h"
@@ -51,7 +53,15 @@ void addDatasets(CLI::App& app) {
             std::cout << "data folder: " << (data.empty() ? "(none found; set PQW_DATA_DIR)" : data) << "\n";
             return;
         }
-        printDataset(pqw::Dataset::open(args->spec()), std::cout);
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto ds = pqw::Dataset::open(args->spec());
+        printDataset(ds, std::cout);
+        if (ds.format() == "funnybirds") {
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            std::cout << "cache:    " << pqw::funnybirds::cacheFolder(pqw::funnybirds::optionsOf(ds)) << " (opened in "
+                      << std::fixed << std::setprecision(1) << secs << " s; images/, parts/ = part maps, index.json = "
+                         "parameters)\n";
+        }
     });
 }
 
@@ -192,6 +202,7 @@ void registerCommands(CLI::App& app) {
     registerImportCommands(app);
 
     registerOmennCommands(app);
+    registerFunnyBirdsCommands(app);
     registerReportCommand(app);
     addDemo(app);
 }

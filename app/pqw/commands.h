@@ -18,6 +18,8 @@ void registerPruningCommands(CLI::App& app);
 
 /// `pqw import-protoquant` (import_commands.cpp).
 void registerImportCommands(CLI::App& app);
+/// `pqw funnybirds-eval` (funnybirds_commands.cpp).
+void registerFunnyBirdsCommands(CLI::App& app);
 /// `pqw report` (report_command.cpp).
 void registerReportCommand(CLI::App& app);
 /// The OMENN commands: explain, faithfulness (omenn_commands.cpp).

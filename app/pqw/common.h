@@ -64,9 +64,9 @@ struct DatasetArgs {
 
     void add(CLI::App* c, bool positional = false) {
         if (positional)
-            c->add_option("dataset", path, "Built-in name (fashion-mnist, mnist) or a path")->capture_default_str();
+            c->add_option("dataset", path, "Built-in name (fashion-mnist, mnist, funnybirds[:images=N,size=S,seed=K]) or a path")->capture_default_str();
         else
-            c->add_option("--dataset,-d", path, "Built-in name (fashion-mnist, mnist) or a path")->capture_default_str();
+            c->add_option("--dataset,-d", path, "Built-in name (fashion-mnist, mnist, funnybirds[:images=N,size=S,seed=K]) or a path")->capture_default_str();
         c->add_option("--kind", kind, "Dataset format")
             ->check(CLI::IsMember({"auto", "builtin", "idx", "folder", "cub", "csv"}))
             ->capture_default_str();

@@ -13,6 +13,7 @@
 
 #include "dataset_impl.h"
 #include "pqw/error.h"
+#include "pqw/funnybirds.h"
 #include "pqw/util.h"
 
 namespace fs = std::filesystem;
@@ -36,6 +37,9 @@ std::vector<std::pair<std::string, std::string>> builtinDatasets() {
          "Fashion-MNIST: 60,000 + 10,000 grayscale 28x28 clothing images, 10 classes "
          "(Debian package dataset-fashion-mnist)"},
         {"mnist", "MNIST: 60,000 + 10,000 grayscale 28x28 handwritten digits, 10 classes (fetched by datasets/fetch.sh)"},
+        {"funnybirds",
+         "FunnyBirds-style synthetic birds made of parts (beak, eyes, feet, tail, wings), 50 classes, with part "
+         "maps; drawn on first use and cached (funnybirds:images=3000,size=224,seed=0)"},
     };
 }
 
@@ -149,10 +153,10 @@ std::string computeFingerprint(const detail::DatasetData& d) {
 }
 
 std::string detectKind(const std::string& path) {
-    if (detail::isBuiltinName(path)) return "builtin";
+    if (detail::isBuiltinName(path) || funnybirds::isFunnyBirdsName(path)) return "builtin";
     std::error_code ec;
     const fs::path p(path);
-    if (!fs::exists(p, ec)) throw Error(path + ": no such file or folder (and not a built-in dataset name: fashion-mnist, mnist)");
+    if (!fs::exists(p, ec)) throw Error(path + ": no such file or folder (and not a built-in dataset name: fashion-mnist, mnist, funnybirds)");
     if (fs::is_directory(p, ec)) {
         if (fs::is_regular_file(p / "images.txt", ec) && fs::is_regular_file(p / "classes.txt", ec)) return "cub";
         for (const auto& e : fs::directory_iterator(p, ec)) {
@@ -168,6 +172,26 @@ std::string detectKind(const std::string& path) {
     for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (fs::is_regular_file(p, ec) && ext == ".csv") return "csv";
     throw Error(path + ": cannot tell the dataset format (expected a built-in name, a folder, or a .csv manifest)");
+}
+
+/// The funnybirds built-in: generated into the cache folder on first use (pqw/funnybirds.h),
+/// then an ordinary set of PNG files. Every fifth image of a class is a test image.
+void readFunnyBirds(detail::DatasetData& d, const std::string& name) {
+    const auto o = funnybirds::parseName(name);
+    const std::string folder = funnybirds::ensureGenerated(o);
+    d.format = "funnybirds";
+    d.name = funnybirds::nameOf(o);
+    d.partsDir = (fs::path(folder) / "parts").string();
+    for (const auto& c : funnybirds::classes()) d.classNames.push_back(c.name);
+    d.samples.reserve(size_t(o.images));
+    for (int i = 0; i < o.images; ++i) {
+        Sample s;
+        s.source = (fs::path(folder) / "images" / (std::to_string(i) + ".png")).string();
+        s.label = funnybirds::classOfIndex(uint64_t(i));
+        s.split = funnybirds::isTestIndex(uint64_t(i)) ? Split::Test : Split::Train;
+        s.id = i;
+        d.samples.push_back(std::move(s));
+    }
 }
 
 }  // namespace
@@ -188,7 +212,8 @@ struct DatasetLoader {
         impl->spec = spec;
         try {
             const std::string kind = spec.kind == "auto" ? detectKind(spec.path) : spec.kind;
-            if (kind == "builtin") detail::readBuiltin(*impl, spec.path);
+            if (kind == "builtin" && funnybirds::isFunnyBirdsName(spec.path)) readFunnyBirds(*impl, spec.path);
+            else if (kind == "builtin") detail::readBuiltin(*impl, spec.path);
             else if (kind == "idx") detail::readIdxFolder(*impl, spec.path);
             else if (kind == "folder") detail::readImageFolder(*impl, spec.path);
             else if (kind == "cub") detail::readCub(*impl, spec.path);

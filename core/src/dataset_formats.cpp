@@ -404,7 +404,7 @@ void readBuiltin(DatasetData& d, const std::string& name) {
             files.push_back(found.empty() ? folder + "/" + f : found);
         }
     } else {
-        throw Error(name + ": unknown built-in dataset (known: fashion-mnist, mnist)");
+        throw Error(name + ": unknown built-in dataset (known: fashion-mnist, mnist, funnybirds)");
     }
     std::error_code ec;
     for (const auto& f : files) {

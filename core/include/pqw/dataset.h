@@ -2,7 +2,7 @@
 // Datasets: a list of samples (image source, label, split) with class names.
 // Formats: IDX (MNIST / Fashion-MNIST, gzipped or raw), an image folder with one
 // subfolder per class (optionally under train/ and test/), the CUB-200-2011 layout,
-// and a CSV manifest. Built-in names: "fashion-mnist", "mnist".
+// and a CSV manifest. Built-in names: "fashion-mnist", "mnist", "funnybirds" (pqw/funnybirds.h).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -76,7 +76,7 @@ public:
     const DatasetSpec& spec() const;
     /// "fashion-mnist", or the folder / file name.
     const std::string& name() const;
-    /// "idx", "folder", "cub" or "csv".
+    /// "idx", "folder", "cub", "csv" or "funnybirds".
     const std::string& format() const;
     const std::vector<std::string>& classNames() const;
     size_t size() const;
