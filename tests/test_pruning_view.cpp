@@ -24,10 +24,10 @@
 #include "jobrunner.h"
 #include "pqw/pruning.h"
 #include "pqw/util.h"
-#include "pruningview.h"
+#include "pruning/pruningview.h"
 #include "qcp.h"
 #include "session.h"
-#include "sweepmodel.h"
+#include "pruning/sweepmodel.h"
 
 using namespace pqwgui;
 
@@ -80,14 +80,14 @@ class TestPruningView : public QObject {
         QSignalSpy done(&v, &PruningView::sweepFinished);
         if (v.startSweep() == 0) {
             disconnect(c);
-            QTest::qFail(qPrintable(QStringLiteral("the sweep did not start: ") + v.statusLabel()->text()), __FILE__, __LINE__);
+            QTest::qFail(qPrintable(QStringLiteral("the sweep did not start: ") + v.statusText()), __FILE__, __LINE__);
             return -1;
         }
         if (!done.wait(240000)) QTest::qFail("the sweep did not finish", __FILE__, __LINE__);
         disconnect(c);
         if (!done.isEmpty() && done.first().at(0).value<JobStatus>() != expect)
             QTest::qFail(qPrintable(QStringLiteral("sweep ended %1: %2").arg(jobStatusName(done.first().at(0).value<JobStatus>()),
-                                                                          v.statusLabel()->text())),
+                                                                          v.statusText())),
                          __FILE__, __LINE__);
         return steps;
     }
@@ -139,8 +139,8 @@ private Q_SLOTS:
         QCOMPARE(int(hybrid.size()), 6);
         QVERIFY(std::abs(hybrid[1] - 0.0971) < 1e-4);
         std::map<QString, std::vector<double>> shown;
-        for (int i = 0; i < v.previewPlot()->plottableCount(); ++i)
-            if (auto* b = qobject_cast<QCPBars*>(v.previewPlot()->plottable(i)))
+        for (int i = 0; i < v.findChild<QCustomPlot*>(QStringLiteral("schedulePreview"))->plottableCount(); ++i)
+            if (auto* b = qobject_cast<QCPBars*>(v.findChild<QCustomPlot*>(QStringLiteral("schedulePreview"))->plottable(i)))
                 for (auto it = b->data()->constBegin(); it != b->data()->constEnd(); ++it) shown[b->name()].push_back(it->value);
         QCOMPARE(int(shown.size()), 4);
         for (const char* s : {"one-shot", "iterative", "iterative-geometric", "hybrid"}) {
@@ -157,14 +157,14 @@ private Q_SLOTS:
         QVERIFY(v.setSweepJson(j));
         QVERIFY(v.previewSteps(QStringLiteral("hybrid")).empty());
         int bars = 0;
-        for (int i = 0; i < v.previewPlot()->plottableCount(); ++i) bars += qobject_cast<QCPBars*>(v.previewPlot()->plottable(i)) ? 1 : 0;
+        for (int i = 0; i < v.findChild<QCustomPlot*>(QStringLiteral("schedulePreview"))->plottableCount(); ++i) bars += qobject_cast<QCPBars*>(v.findChild<QCustomPlot*>(QStringLiteral("schedulePreview"))->plottable(i)) ? 1 : 0;
         QCOMPARE(bars, 1);
         g[QStringLiteral("target")] = QStringLiteral("0.5, x");
         j[QStringLiteral("grid")] = g;
         QVERIFY(v.setSweepJson(j));
         QCOMPARE(v.runCount(), 0);
         QVERIFY(v.designerError().contains(QStringLiteral("Targets")));
-        QVERIFY(!v.runButton()->isEnabled());
+        QVERIFY(!v.findChild<QPushButton*>(QStringLiteral("runSweep"))->isEnabled());
         QCOMPARE(v.startSweep(), 0);
     }
 
@@ -248,7 +248,7 @@ private Q_SLOTS:
         QVERIFY(v.setSweepJson(tinySweep()));
         QCOMPARE(v.runCount(), 4);
         v.setOutputDir(sweepDir_);
-        QVERIFY(v.runButton()->isEnabled());
+        QVERIFY(v.findChild<QPushButton*>(QStringLiteral("runSweep"))->isEnabled());
         const int received = runToEnd(v);
         auto n = logCounts(sweepDir_);
         QCOMPARE(n["run.done"], 4);
@@ -261,7 +261,7 @@ private Q_SLOTS:
         QCOMPARE(curvePoints, n["run.done"]);
         QCOMPARE(n["prune.step"], 2 * 2 + 2 * 3);           // one-shot: steps 0, 1; iterative: 0, 1, 2
         int epochPoints = 0;
-        for (int i = 0; i < v.epochsPlot()->graphCount(); ++i) epochPoints += v.epochsPlot()->graph(i)->dataCount();
+        for (int i = 0; i < v.findChild<QCustomPlot*>(QStringLiteral("accVsEpochs"))->graphCount(); ++i) epochPoints += v.findChild<QCustomPlot*>(QStringLiteral("accVsEpochs"))->graph(i)->dataCount();
         QCOMPARE(epochPoints, n["prune.step"]);
         QVERIFY(v.liveReplots() > 0);
         QVERIFY(v.liveReplots() <= n["prune.step"] + n["prune.epoch"] + n["run.start"] + n["run.done"] + 2);
@@ -281,7 +281,7 @@ private Q_SLOTS:
                     proxy->index(r, SweepResultsModel::Sparsity).data(Qt::UserRole).toDouble());
         // The per-epoch plot shows a selected run: steps x (just pruned + 1 epoch) plus the dense point.
         v.selectRun(QStringLiteral("iterative_t0.8_n2_unstructured_magnitude_fixed1_seed0"));
-        QCOMPARE(v.runPlot()->graph(0)->dataCount(), 1 + 2 * 2);
+        QCOMPARE(v.findChild<QCustomPlot*>(QStringLiteral("runEpochs"))->graph(0)->dataCount(), 1 + 2 * 2);
 
         // Opening the finished folder shows the same points.
         PruningView w(session_);
@@ -310,8 +310,8 @@ private Q_SLOTS:
         QCOMPARE(v.compared(0).image.width(), 240);
         QCOMPARE(v.compared(1).image.width(), 240);
         QVERIFY(v.compared(0).image != v.compared(1).image);
-        QVERIFY(!v.denseImage()->pixmap().isNull());
-        QVERIFY(v.denseCaption()->text().contains(QStringLiteral("Dense")));
+        QVERIFY(!v.findChild<QLabel*>(QStringLiteral("denseMap"))->pixmap().isNull());
+        QVERIFY(v.findChild<QLabel*>(QStringLiteral("denseCaption"))->text().contains(QStringLiteral("Dense")));
         // Another method on the same run reuses the rebuilt model; a missing image is refused.
         spy.clear();
         QVERIFY(v.compare(run, 0, QStringLiteral("gradcam")) > 0);
@@ -338,7 +338,7 @@ private Q_SLOTS:
         const auto first = finishedRuns(dir);
         QVERIFY(first.size() >= 1 && first.size() < 4);
         QCOMPARE(v.resultsModel()->rowCount(), int(first.size()));
-        QVERIFY(v.statusLabel()->text().contains(QStringLiteral("Cancelled")));
+        QVERIFY(v.statusText().contains(QStringLiteral("Cancelled")));
         // Run again: only the other runs start.
         std::vector<std::string> started;
         auto c2 = connect(jobs_, &JobRunner::event, this, [&](int id, const pqw::Event& e) {
@@ -393,8 +393,8 @@ private Q_SLOTS:
         v.resize(1200, 760);
         v.show();
         QVERIFY(QTest::qWaitForWindowExposed(&v));
-        QVERIFY2(v.openSweep(dir), qPrintable(v.statusLabel()->text()));
-        QVERIFY2(v.statusLabel()->text().contains(QStringLiteral("7 runs, all finished")), qPrintable(v.statusLabel()->text()));
+        QVERIFY2(v.openSweep(dir), qPrintable(v.statusText()));
+        QVERIFY2(v.statusText().contains(QStringLiteral("7 runs, all finished")), qPrintable(v.statusText()));
         QCOMPARE(v.resultsModel()->rowCount(), 7);
         // One curve per scheduler; each (repeat, iteration) a point at (pruned %, top-1 %).
         const auto pts = v.sparsityPoints();
@@ -425,7 +425,7 @@ private Q_SLOTS:
     void badFolders() {
         PruningView v(session_);
         QVERIFY(!v.openSweep(tmp_.path() + QStringLiteral("/nowhere")));
-        QVERIFY(v.statusLabel()->text().contains(QStringLiteral("nowhere")));
+        QVERIFY(v.statusText().contains(QStringLiteral("nowhere")));
         const QString bad = tmp_.path() + QStringLiteral("/badlog");
         QDir().mkpath(bad);
         {
@@ -434,7 +434,7 @@ private Q_SLOTS:
             f.write("{\"run\":\"a\",\"kind\":\"run.start\"}\nnot json\n");
         }
         QVERIFY(!v.openSweep(bad));
-        QVERIFY2(v.statusLabel()->text().contains(QStringLiteral("log.jsonl:2")), qPrintable(v.statusLabel()->text()));
+        QVERIFY2(v.statusText().contains(QStringLiteral("log.jsonl:2")), qPrintable(v.statusText()));
         // A folder holding a sweep of another model is refused before anything runs.
         QJsonObject j = tinySweep();
         QJsonObject md = j.value(QStringLiteral("model")).toObject();
@@ -443,7 +443,7 @@ private Q_SLOTS:
         QVERIFY(v.setSweepJson(j));
         v.setOutputDir(sweepDir_);
         QCOMPARE(v.startSweep(), 0);
-        QVERIFY(v.statusLabel()->text().contains(QStringLiteral("another dataset or model")));
+        QVERIFY(v.statusText().contains(QStringLiteral("another dataset or model")));
     }
 };
 

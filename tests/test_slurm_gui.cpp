@@ -27,9 +27,9 @@
 #include "pqw/slurm.h"
 #include "pruning/slurmpanel.h"
 #include "pruning/sweepfolderwatcher.h"
-#include "pruningview.h"
+#include "pruning/pruningview.h"
 #include "session.h"
-#include "sweepmodel.h"
+#include "pruning/sweepmodel.h"
 
 using namespace pqwgui;
 
@@ -132,7 +132,7 @@ private Q_SLOTS:
         QVERIFY2(v.setSweepJson(j, &err), qPrintable(err));
         const QString dir = tmp_.path() + QStringLiteral("/sweep");
         v.setOutputDir(dir);
-        SlurmPanel* p = v.slurmPanel();
+        SlurmPanel* p = v.findChild<SlurmPanel*>();
         QVERIFY(p);
         p->setChecked(true);
         p->cpus()->setValue(1);
@@ -175,7 +175,7 @@ private Q_SLOTS:
         for (int r = 0; r < 4; ++r) {
             QTRY_VERIFY_WITH_TIMEOUT(v.resultsModel()->run(r).state.startsWith(QLatin1String("done (") + job), 5000);
         }
-        QVERIFY(!v.resultsTable()->isColumnHidden(SweepResultsModel::State));
+        QVERIFY(!v.findChild<QTableView*>(QStringLiteral("sweepResults"))->isColumnHidden(SweepResultsModel::State));
         QVERIFY(v.grab().save(shots() + QStringLiteral("/pruning-slurm.png")));
         qInfo("screenshot: %s", qPrintable(shots() + QStringLiteral("/pruning-slurm.png")));
     }

@@ -38,7 +38,7 @@
 #include "modelview.h"
 #include "panels.h"
 #include "prototypeview.h"
-#include "pruningview.h"
+#include "pruning/pruningview.h"
 #include "theme.h"
 #include "trainingview.h"
 #include "wheelguard.h"

@@ -52,6 +52,25 @@ void setPlotTitle(QCustomPlot* plot, const QString& title) {
     }
 }
 
+void placeLegendBelow(QCustomPlot* p, int wrap) {
+    p->legend->setVisible(true);
+    p->axisRect()->insetLayout()->take(p->legend);
+    p->plotLayout()->addElement(2, 0, p->legend);
+    p->legend->setWrap(wrap);
+    p->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // re-flow items added before
+    p->plotLayout()->setRowStretchFactor(2, 0.001);
+    QObject::connect(p, &QCustomPlot::beforeReplot, p, [p] {
+        const bool placed = p->plotLayout()->hasElement(2, 0) && p->plotLayout()->element(2, 0) == p->legend;
+        if (p->legend->itemCount() == 0 && placed) {
+            p->plotLayout()->take(p->legend);
+            p->plotLayout()->simplify();
+        } else if (p->legend->itemCount() > 0 && !placed) {
+            p->plotLayout()->addElement(2, 0, p->legend);
+            p->plotLayout()->setRowStretchFactor(2, 0.001);
+        }
+    });
+}
+
 void setBars(QCustomPlot* plot, QCPBars* bars, const QStringList& labels, const QVector<double>& values) {
     QVector<double> keys;
     for (int i = 0; i < values.size(); ++i) keys << i;

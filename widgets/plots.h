@@ -16,6 +16,10 @@ QCustomPlot* makePlot(const QString& title, QWidget* parent = nullptr);
 QCPBars* addThemedBars(QCustomPlot* plot, int series);
 /// Sets the plot's title text.
 void setPlotTitle(QCustomPlot* plot, const QString& title);
+/// Moves the plot's legend below the axes (row 2, filled column by column, `wrap` entries per
+/// row). The legend is in the layout only while it has entries: an empty QCPLegend's maximum
+/// width is its margins and, sharing the axes' column, squeezed the axes into a strip.
+void placeLegendBelow(QCustomPlot* plot, int wrap);
 /// Fills a bar chart with one bar per label (text ticks on x, rotated when many).
 void setBars(QCustomPlot* plot, QCPBars* bars, const QStringList& labels, const QVector<double>& values);
 

@@ -19,7 +19,7 @@
 
 #include "project.h"
 #include "prototypeview.h"
-#include "pruningview.h"
+#include "pruning/pruningview.h"
 #include "pqw/util.h"
 #include "theme.h"
 
@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
     if (p.isSet(sweep))
         QTimer::singleShot(0, &w, [&] {
             if (!w.pruningView()->openSweep(p.value(sweep))) {
-                std::fprintf(stderr, "--sweep: %s\n", qPrintable(w.pruningView()->statusLabel()->text()));
+                std::fprintf(stderr, "--sweep: %s\n", qPrintable(w.pruningView()->statusText()));
                 if (screenshot) QApplication::exit(1);
                 return;
             }

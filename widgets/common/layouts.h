@@ -1,7 +1,9 @@
 #pragma once
 // Small widget helpers shared by the views: emptying a layout, a small wrapped label, a page
-// that scrolls, and the line shown where a computed result is not there yet.
+// that scrolls, the line shown where a computed result is not there yet, a row of fields.
+#include <QHBoxLayout>
 #include <QString>
+#include <QWidget>
 
 class QLabel;
 class QLayout;
@@ -24,5 +26,15 @@ QScrollArea* scrollablePage(QWidget* page);
 /// Where a result is not shown yet: why it failed ("Not computed: why"), that it is being
 /// computed (`computing`), or how to compute it (Run or Auto-run).
 QString notComputedText(bool failed, const QString& why, bool pending, const QString& computing);
+
+/// A row of widgets inside a form: a widget holding a margin-less QHBoxLayout, returned in
+/// *layout. Forms put several fields on one line this way.
+inline QWidget* formRow(QHBoxLayout** layout) {
+    auto* w = new QWidget;
+    auto* l = new QHBoxLayout(w);
+    l->setContentsMargins(0, 0, 0, 0);
+    *layout = l;
+    return w;
+}
 
 }  // namespace pqwgui

@@ -67,17 +67,27 @@ std::vector<json> listOf(const json& grid, const char* key, T fallback) {
 
 }  // namespace
 
+const SweepDefaults& sweepDefaults() {
+    static const SweepDefaults d = [] {
+        SweepDefaults x;
+        x.dataset.path = "fashion-mnist";
+        return x;
+    }();
+    return d;
+}
+
 SweepSpec parseSweep(const std::string& text, const std::string& origin) {
     const json j = jsonu::parse(text, origin + ": ");
+    const SweepDefaults& d = sweepDefaults();
     SweepSpec s;
     try {
         const json ds = j.value("dataset", json::object());
-        s.dataset.path = ds.value("path", "fashion-mnist");
-        s.dataset.kind = ds.value("kind", "auto");
-        s.dataset.valFraction = ds.value("val", 0.1);
-        s.dataset.seed = jsonu::intValue(ds, "seed", uint64_t(0), "dataset.");
-        s.dataset.maxTrain = jsonu::intValue(ds, "limit_train", size_t(0), "dataset.");
-        s.dataset.maxTest = jsonu::intValue(ds, "limit_test", size_t(0), "dataset.");
+        s.dataset.path = ds.value("path", d.dataset.path);
+        s.dataset.kind = ds.value("kind", d.dataset.kind);
+        s.dataset.valFraction = ds.value("val", d.dataset.valFraction);
+        s.dataset.seed = jsonu::intValue(ds, "seed", d.dataset.seed, "dataset.");
+        s.dataset.maxTrain = jsonu::intValue(ds, "limit_train", d.dataset.maxTrain, "dataset.");
+        s.dataset.maxTest = jsonu::intValue(ds, "limit_test", d.dataset.maxTest, "dataset.");
         const json md = j.value("model", json::object());
         s.kind = parseModelKind(md.value("kind", "cnn"));
         if (j.contains("features")) {
@@ -89,13 +99,13 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                 s.dataset.maxTrain = jsonu::intValue(fj, "limit_train", size_t(0), "features.");
             }
         }
-        s.model.arch = md.value("arch", s.kind == PruneModelKind::FeatureHead ? "feature-mlp" : "lenet");
-        s.model.width = jsonu::intValue(md, "width", 16, "model.");
-        s.model.depth = jsonu::intValue(md, "depth", 1, "model.");
-        s.pretrain.epochs = jsonu::intValue(md, "pretrain_epochs", 5, "model.");
-        s.pretrain.lr = md.value("lr", 0.05);
-        s.pretrain.batch = jsonu::intValue(md, "batch", 64, "model.");
-        s.pretrain.seed = jsonu::intValue(md, "seed", uint64_t(0), "model.");
+        s.model.arch = md.value("arch", s.kind == PruneModelKind::FeatureHead ? std::string("feature-mlp") : d.model.arch);
+        s.model.width = jsonu::intValue(md, "width", d.model.width, "model.");
+        s.model.depth = jsonu::intValue(md, "depth", d.model.depth, "model.");
+        s.pretrain.epochs = jsonu::intValue(md, "pretrain_epochs", d.pretrain.epochs, "model.");
+        s.pretrain.lr = md.value("lr", d.pretrain.lr);
+        s.pretrain.batch = jsonu::intValue(md, "batch", d.pretrain.batch, "model.");
+        s.pretrain.seed = jsonu::intValue(md, "seed", d.pretrain.seed, "model.");
         s.modelPath = j.value("model_path", "");
         if (s.kind == PruneModelKind::TorchScript) {  // image tensors for the module (0 = as decoded)
             s.model.inChannels = jsonu::intValue(md, "in_channels", 0, "model.");
@@ -121,18 +131,19 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
             }
         };
         const json ftd = j.value("fine_tune_defaults", json::object());
-        const int latencyReps = jsonu::intValue(j, "latency_reps", 5);
-        const bool evalTest = j.value("evaluate_test", true);
+        const int latencyReps = jsonu::intValue(j, "latency_reps", d.run.latencyReps);
+        const bool evalTest = j.value("evaluate_test", d.run.evaluateTest);
         const json grid = j.value("grid", json::object());
         std::set<std::string> seen;
-        for (const auto& st : listOf(grid, "strategy", "one-shot"))
-            for (const auto& tg : listOf(grid, "target", 0.5))
-                for (const auto& n : listOf(grid, "steps", 1))
-                    for (const auto& s0 : listOf(grid, "first_step", 0.5))
-                        for (const auto& mod : listOf(grid, "modality", "unstructured"))
-                            for (const auto& cr : listOf(grid, "criterion", "magnitude"))
-                                for (const auto& ft : listOf(grid, "fine_tune", json{{"epochs", 5}}))
-                                    for (const auto& seed : listOf(grid, "seed", 0)) {
+        const PruneOptions& r = d.run;
+        for (const auto& st : listOf(grid, "strategy", strategyName(r.strategy)))
+            for (const auto& tg : listOf(grid, "target", r.target))
+                for (const auto& n : listOf(grid, "steps", r.steps))
+                    for (const auto& s0 : listOf(grid, "first_step", r.firstStep))
+                        for (const auto& mod : listOf(grid, "modality", modalityName(r.modality)))
+                            for (const auto& cr : listOf(grid, "criterion", criterionName(r.criterion)))
+                                for (const auto& ft : listOf(grid, "fine_tune", json{{"epochs", r.fineTune.epochs}}))
+                                    for (const auto& seed : listOf(grid, "seed", r.seed)) {
                                         PruneOptions o;
                                         o.strategy = parseStrategy(st.get<std::string>());
                                         o.target = tg.get<double>();
@@ -149,13 +160,13 @@ SweepSpec parseSweep(const std::string& text, const std::string& origin) {
                                              o.criterion == PruneCriterion::Magnitude))
                                             continue;
                                         if (!kindAccepts(o)) continue;
-                                        o.fineTune.lr = ftd.value("lr", 1e-3);
-                                        o.fineTune.momentum = ftd.value("momentum", 0.9);
-                                        o.fineTune.weightDecay = ftd.value("weight_decay", 5e-4);
-                                        o.fineTune.batch = jsonu::intValue(ftd, "batch", 64, "fine_tune_defaults.");
-                                        o.fineTune.epochs = jsonu::intValue(ft, "epochs", 5, "fine_tune.");
-                                        o.fineTune.patience = jsonu::intValue(ft, "patience", 0, "fine_tune.");
-                                        o.fineTune.minDelta = ft.value("min_delta", 0.0);
+                                        o.fineTune.lr = ftd.value("lr", r.fineTune.lr);
+                                        o.fineTune.momentum = ftd.value("momentum", r.fineTune.momentum);
+                                        o.fineTune.weightDecay = ftd.value("weight_decay", r.fineTune.weightDecay);
+                                        o.fineTune.batch = jsonu::intValue(ftd, "batch", r.fineTune.batch, "fine_tune_defaults.");
+                                        o.fineTune.epochs = jsonu::intValue(ft, "epochs", r.fineTune.epochs, "fine_tune.");
+                                        o.fineTune.patience = jsonu::intValue(ft, "patience", r.fineTune.patience, "fine_tune.");
+                                        o.fineTune.minDelta = ft.value("min_delta", r.fineTune.minDelta);
                                         o.seed = jsonu::asInt<uint64_t>(seed, "\"grid.seed\"");
                                         o.latencyReps = latencyReps;
                                         o.evaluateTest = evalTest;
@@ -244,7 +255,7 @@ SweepLogEntry parseSweepLogLine(const std::string& line, const std::string& wher
     return e;
 }
 
-std::vector<SweepLogEntry> finishedRunEntries(const std::vector<SweepLogEntry>& log) {
+std::vector<SweepLogEntry> finishedRunEntries(const std::vector<SweepLogEntry>& log, bool withEpochs) {
     std::map<std::string, int> doneAttempt;
     for (const auto& e : log)
         if (e.event.kind == "run.done") doneAttempt[e.run] = e.attempt;
@@ -252,7 +263,8 @@ std::vector<SweepLogEntry> finishedRunEntries(const std::vector<SweepLogEntry>& 
     for (const auto& e : log) {
         auto it = doneAttempt.find(e.run);
         if (it == doneAttempt.end() || it->second != e.attempt) continue;
-        if (e.event.kind == "prune.step" || e.event.kind == "run.done") out.push_back(e);
+        if (e.event.kind == "prune.step" || e.event.kind == "run.done" || (withEpochs && e.event.kind == "prune.epoch"))
+            out.push_back(e);
     }
     return out;
 }

@@ -99,27 +99,41 @@ std::string checkpointPath(const std::string& dir, const std::string& id, int st
 
 }  // namespace
 
+namespace {
+
+/// The sections a sweep's runs share: a folder's sweep can grow its grid, not change these.
+json sweepBase(const json& j) {
+    return json{{"dataset", j.value("dataset", json::object())},
+                {"model", j.value("model", json::object())},
+                {"model_path", j.value("model_path", "")},
+                {"features", j.value("features", json())}};
+}
+
+/// DIR/sweep.json parsed; null when absent or unreadable (a folder being rewritten).
+json readSweepJson(const std::string& specPath) {
+    if (!fs::exists(specPath)) return json();
+    try {
+        return jsonu::parse(readFile(specPath), specPath + ": ");
+    } catch (const Error&) {
+        return json();
+    }
+}
+
+}  // namespace
+
+bool sweepFolderConflicts(const SweepSpec& spec, const std::string& dir) {
+    const json old = readSweepJson(dir + "/sweep.json");
+    return !old.is_null() && sweepBase(old) != sweepBase(json::parse(spec.json));
+}
+
 void writeSweepSpec(const SweepSpec& spec, const std::string& dir) {
     std::error_code ec;
     fs::create_directories(dir + "/runs", ec);
     if (ec) throw Error(dir + ": cannot create folder: " + ec.message());
     const std::string specPath = dir + "/sweep.json";
-    const json mine = json::parse(spec.json);
-    auto base = [](const json& j) {
-        return json{{"dataset", j.value("dataset", json::object())},
-                    {"model", j.value("model", json::object())},
-                    {"model_path", j.value("model_path", "")},
-                    {"features", j.value("features", json())}};
-    };
     if (fs::exists(specPath)) {
-        const std::string text = readFile(specPath);
-        if (text == spec.json + "\n") return;  // nothing to write (array tasks never write it)
-        json old;  // unreadable or too deeply nested: rewritten below
-        try {
-            old = jsonu::parse(text, specPath + ": ");
-        } catch (const Error&) {
-        }
-        if (!old.is_null() && base(old) != base(mine))
+        if (readFile(specPath) == spec.json + "\n") return;  // nothing to write (array tasks never write it)
+        if (sweepFolderConflicts(spec, dir))  // an unreadable sweep.json is rewritten below
             throw Error(dir + ": holds a sweep with a different dataset or model; use another --out folder");
     }
     writeFileAtomic(specPath, spec.json + "\n");

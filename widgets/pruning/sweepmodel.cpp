@@ -1,4 +1,4 @@
-#include "sweepmodel.h"
+#include "pruning/sweepmodel.h"
 
 #include <QLocale>
 #include <QRegularExpression>
