@@ -9,6 +9,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include <QResizeEvent>
 #include <QDragEnterEvent>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -129,7 +130,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     addDockWidget(Qt::BottomDockWidgetArea, logDock);
     tabifyDockWidget(jobsDock, logDock);
     jobsDock->raise();
-    resizeDocks({jobsDock}, {jobsPanel_->sizeHint().height() + 24}, Qt::Vertical);
+    resizeDocks({jobsDock}, {jobsPanel_->sizeHint().height() + 24}, Qt::Vertical);  // resizeEvent refits it
     connect(jobs_, &JobRunner::logMessage, log_, &LogPanel::appendLine);
 
     jobLabel_ = new QLabel;
@@ -407,6 +408,15 @@ void MainWindow::buildMenus() {
     tb->addSeparator();
     tb->addAction(undo);
     tb->addAction(redo);
+}
+
+void MainWindow::resizeEvent(QResizeEvent* e) {
+    QMainWindow::resizeEvent(e);
+    const int rows = e->size().height() < 720 ? 2 : 4;
+    if (rows == jobsDockRows_) return;
+    jobsDockRows_ = rows;
+    if (auto* dock = findChild<QDockWidget*>(QStringLiteral("jobsDock")))
+        resizeDocks({dock}, {jobsPanel_->heightForRows(rows) + 24}, Qt::Vertical);
 }
 
 QStringList MainWindow::viewNames() {

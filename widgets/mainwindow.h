@@ -98,6 +98,10 @@ protected:
     void dragEnterEvent(QDragEnterEvent* e) override;
     void dropEvent(QDropEvent* e) override;
     void closeEvent(QCloseEvent* e) override;
+    /// Sizes the Jobs dock for the window: two rows below 720 px of height (a 1024 x 640 laptop
+    /// keeps its plots), four above; only when the window crosses that height, so a dock the
+    /// user dragged stays as it is otherwise.
+    void resizeEvent(QResizeEvent* e) override;
 
 private:
     QWidget* buildStartPage();
@@ -121,6 +125,7 @@ private:
     QString lastExplained_;  ///< the image file last sent to "This looks like that"
     PruningView* pruning_;
     JobsPanel* jobsPanel_;
+    int jobsDockRows_ = 0;  ///< the rows the Jobs dock was last fitted to (0: not yet)
     LogPanel* log_;
     QPushButton* demoButton_ = nullptr;
     QLabel* demoStatus_ = nullptr;

@@ -140,11 +140,12 @@ QStringList JobsPanel::shownOrder() const {
 }
 
 QSize JobsPanel::sizeHint() const {
-    // About four rows: the running job and what waits behind it, leaving room for the view on a
-    // small screen.
-    const int row = fontMetrics().height() + 14;
-    return {QWidget::sizeHint().width(), 4 * row + 12};
+    // About four rows: the running job and what waits behind it (MainWindow shows two on a
+    // small screen).
+    return {QWidget::sizeHint().width(), heightForRows(4)};
 }
+
+int JobsPanel::heightForRows(int rows) const { return rows * (fontMetrics().height() + 14) + 12; }
 
 LogPanel::LogPanel(QWidget* parent) : QPlainTextEdit(parent) {
     setReadOnly(true);

@@ -24,6 +24,8 @@ public:
     /// they will run, then jobs that just finished.
     QStringList shownOrder() const;
     QSize sizeHint() const override;
+    /// The height that shows `rows` job rows.
+    int heightForRows(int rows) const;
 
 private:
     struct Row {
