@@ -30,6 +30,12 @@ QCustomPlot* makePlot(const QString& title, QWidget* parent) {
     // tooltip when it is shortened), never cut at both edges.
     QObject::connect(p, &QCustomPlot::beforeReplot, t, [p, t] {
         const QString full = t->property("fullTitle").toString();
+        // Lay out for the current size first (QCustomPlot's own updateLayout runs only after
+        // this signal): otherwise the column below was measured at the previous size and, right
+        // after a resize, a long title was clipped instead of elided.
+        p->plotLayout()->update(QCPLayoutElement::upPreparation);
+        p->plotLayout()->update(QCPLayoutElement::upMargins);
+        p->plotLayout()->update(QCPLayoutElement::upLayout);
         // The title's column (a colour scale may share the row's width), else the whole plot.
         const int column = p->axisRect() && p->axisRect()->outerRect().width() > 0 ? p->axisRect()->outerRect().width() : p->width();
         const QString shown = QFontMetrics(t->font()).elidedText(full, Qt::ElideRight, std::max(40, std::min(p->width(), column) - 12));
