@@ -89,9 +89,12 @@ private:
         return v.isTensor() ? v.toTensor() : torch::Tensor();
     }
 
-    void generic(Node* n) {
+    /// Runs the node's own operation on the current values. copyFirst: an in-place op works on
+    /// a copy of its first input, so the original (perhaps saved for the backward pass) stays.
+    void generic(Node* n, bool copyFirst = false) {
         torch::jit::Stack stack;
         for (auto* v : n->inputs()) stack.push_back(env.at(v));
+        if (copyFirst) stack[0] = stack[0].toTensor().clone();
         n->getOperation()(stack);
         for (size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = stack.at(i);
     }
@@ -102,14 +105,8 @@ private:
         // (Only a linear-path tensor is copied: an in-place write into a view of a constant,
         // such as Swin's attention mask filled slice by slice, must reach the constant.)
         if (inPlace(k) && !n->inputs().empty() && env.at(n->input(0)).isTensor() &&
-            env.at(n->input(0)).toTensor().requires_grad()) {
-            torch::jit::Stack stack;
-            for (auto* v : n->inputs()) stack.push_back(env.at(v));
-            stack[0] = stack[0].toTensor().clone();
-            n->getOperation()(stack);
-            for (size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = stack.at(i);
-            return;
-        }
+            env.at(n->input(0)).toTensor().requires_grad())
+            return generic(n, true);
         generic(n);
     }
     /// The gate origin of a value (or of any tensor in a list value), empty if none.

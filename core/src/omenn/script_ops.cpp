@@ -397,15 +397,7 @@ void ScriptEval::linearNode(Node* n, const std::string& k, const std::string& b)
     }
     if (b == "aten::max" && n->inputs().size() >= 2 && env.at(n->input(1)).isTensor()) refuse(n, k, "elementwise max");
     if (plainLinear(b) || b == "aten::max") {
-        if (inPlace(k)) {  // on a copy: the original may be saved for the backward pass
-            torch::jit::Stack stack;
-            for (auto* v : n->inputs()) stack.push_back(env.at(v));
-            stack[0] = stack[0].toTensor().clone();
-            n->getOperation()(stack);
-            for (size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = stack.at(i);
-            return;
-        }
-        return generic(n);
+        return generic(n, inPlace(k));  // in place: on a copy, the original may be saved for the backward pass
     }
     refuse(n, k);
 }
